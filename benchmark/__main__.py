@@ -1,0 +1,5 @@
+import sys
+
+from benchmark.harness import main
+
+sys.exit(main())

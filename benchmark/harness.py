@@ -1,0 +1,156 @@
+"""Execute a suite's notebooks with papermill and build its tables.
+
+    python -m benchmark run --suite reproduce --preset small [--datasets synthetic hm] [--seeds 0 1 2]
+                           [--data-root PATH] [--results-dir results] [--resume]
+
+For every stage x dataset x method x seed the stage's notebook is executed with those parameters;
+the executed notebook and the JSON it writes are kept under ``results/runs/<preset>/<stage>/``.
+The tables are then rebuilt from those JSON files into ``results/<preset>/<table>.{md,csv}``,
+together with a timing profile (table and bar chart). With ``--resume`` a run whose JSON already
+exists and validates is not executed again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from benchmark.suites import SUITES, Stage
+from benchmark.tables import TABLE_BUILDERS, timing_table
+from dppmg.config import DATASETS, PRESETS
+from dppmg.data.datasets import REAL_DATASETS
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.io import atomic_write_text
+from dppmg.paths import resolve_data_root
+from dppmg.plotting import timing_bars
+from dppmg.provenance import git_state
+from dppmg.results import read_result
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent / "notebooks"
+DEFAULT_DATASETS = ("synthetic", "movielens", "hm")
+
+
+def available_datasets(data_root: str | os.PathLike | None) -> list[str]:
+    """The default datasets that can run here: synthetic always, real ones whose folder exists."""
+    root = resolve_data_root(data_root)
+    out = ["synthetic"]
+    if root is not None:
+        out += [d for d in DEFAULT_DATASETS if d in REAL_DATASETS and (root / REAL_DATASETS[d][0]).is_dir()]
+    return out
+
+
+def run_path(results_dir: Path, preset: str, stage: Stage, dataset: str, method: str, seed: int) -> Path:
+    return results_dir / "runs" / preset / stage.name / f"{dataset}__{method}__seed{seed}"
+
+
+def execute_stage(stage: Stage, params: dict[str, Any], notebook_out: Path, kernel_name: str) -> None:
+    import papermill
+
+    notebook_out.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(NOTEBOOK_DIR / stage.notebook), str(notebook_out), parameters=params,
+                               kernel_name=kernel_name, progress_bar=False, cwd=str(notebook_out.parent))
+
+
+def write_table(frame: pd.DataFrame, stem: Path, note: str) -> None:
+    atomic_write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
+    body = frame.to_markdown(index=False) if len(frame) else "_(no rows)_"
+    atomic_write_text(stem.with_suffix(".md"), f"# {stem.name}\n\n{note}\n\n{body}\n")
+
+
+def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, seeds: list[int] | None = None,
+              data_root: str | None = None, results_dir: str | os.PathLike = "results", resume: bool = False,
+              kernel_name: str = "python3", log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Run ``suite`` at ``preset``; return the written table files by name."""
+    if suite not in SUITES:
+        raise ConfigError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    datasets = list(datasets) if datasets else available_datasets(data_root)
+    for d in datasets:
+        if d not in DATASETS:
+            raise ConfigError(f"unknown dataset {d!r} in --datasets; expected some of {', '.join(DATASETS)}")
+    root = resolve_data_root(data_root)
+    results_dir = Path(results_dir).resolve()
+    figure_dir = results_dir / preset / "figures"
+    written: dict[str, Path] = {}
+    all_results: list[dict[str, Any]] = []
+    for stage in SUITES[suite]:
+        stage_results = []
+        for dataset in datasets:
+            for method in stage.methods:
+                for seed in seeds or stage.seeds:
+                    base = run_path(results_dir, preset, stage, dataset, method, seed)
+                    out_json = base.with_suffix(".json")
+                    if resume and out_json.is_file():
+                        try:
+                            stage_results.append(read_result(out_json, stage=stage.name, dataset=dataset))
+                            log(f"[{stage.name}] {dataset} {method} seed {seed}: kept {out_json}")
+                            continue
+                        except DPPMGError as exc:
+                            log(f"[{stage.name}] {dataset}: re-running, existing result unusable ({exc})")
+                    params = {"dataset": dataset, "preset": preset, "seed": seed, "method": method,
+                              "data_root": str(root) if root else None, "output_json": str(out_json),
+                              "figure_dir": str(figure_dir)}
+                    t0 = time.perf_counter()
+                    log(f"[{stage.name}] {dataset} {method} seed {seed}: executing {stage.notebook}")
+                    execute_stage(stage, params, base.with_suffix(".ipynb"), kernel_name)
+                    stage_results.append(read_result(out_json, stage=stage.name, dataset=dataset))
+                    log(f"[{stage.name}] {dataset} {method} seed {seed}: done in {time.perf_counter() - t0:.1f} s")
+        all_results += stage_results
+        note = _note(suite, preset, len(stage_results))
+        for name, frame in TABLE_BUILDERS[stage.name](stage_results).items():
+            stem = results_dir / preset / name
+            write_table(frame, stem, note)
+            written[name] = stem.with_suffix(".md")
+    timing = timing_table(all_results)
+    write_table(timing, results_dir / preset / f"timing_{suite}", _note(suite, preset, len(all_results)))
+    written[f"timing_{suite}"] = results_dir / preset / f"timing_{suite}.md"
+    if len(timing):
+        labels = [f"{r.stage}/{r.dataset}/{r.block}" for r in timing.itertuples()]
+        timing_bars(labels, timing["wall time (s)"].tolist(), figure_dir / f"timing_{suite}.png",
+                    f"Timing profile: suite {suite}, preset {preset}")
+    return written
+
+
+def _note(suite: str, preset: str, n: int) -> str:
+    git = git_state()
+    sha = (git["git_sha"] or "unknown")[:10] + (" (dirty)" if git["git_dirty"] else "")
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"_Generated by `python -m benchmark run --suite {suite} --preset {preset}` from {n} result "
+            f"file(s) at {sha}, {when}. Do not edit by hand._")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute a suite and rebuild its tables")
+    run.add_argument("--suite", required=True, choices=sorted(SUITES))
+    run.add_argument("--preset", required=True, choices=PRESETS)
+    run.add_argument("--datasets", nargs="+", default=None, help="default: synthetic + real ones present")
+    run.add_argument("--seeds", nargs="+", type=int, default=None, help="override each stage's seeds")
+    run.add_argument("--data-root", default=None, help="default $DPPMG_DATA_DIR")
+    run.add_argument("--results-dir", default="results")
+    run.add_argument("--resume", action="store_true", help="keep existing valid results instead of re-running")
+    run.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        written = run_suite(args.suite, args.preset, datasets=args.datasets, seeds=args.seeds,
+                            data_root=args.data_root, results_dir=args.results_dir, resume=args.resume,
+                            kernel_name=args.kernel)
+    except DPPMGError as exc:
+        print(f"benchmark: error: {exc}", file=sys.stderr)
+        return 2
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0

@@ -1,0 +1,64 @@
+"""Stage functions executed by the harness notebooks (the notebooks only set parameters).
+
+Each stage loads what it needs, computes its metrics, writes one result JSON (see
+:mod:`dppmg.results`) with provenance and returns the result dict for display.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from dppmg.config import data_config
+from dppmg.data import dataset_statistics, load_dataset
+from dppmg.features import feature_cache_file, item_features
+from dppmg.plotting import item_grid
+from dppmg.provenance import StageTimer
+from dppmg.results import make_result, write_result
+from dppmg.seeding import check_seed, seed_everything
+
+
+def dataset_stats_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
+                        data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
+                        method: str = "-") -> dict[str, Any]:
+    """Load and process ``dataset``; record its statistics table and save an item grid."""
+    seed_everything(check_seed(seed))
+    config = data_config(dataset, preset)
+    with StageTimer("load_and_process") as timer:
+        data = load_dataset(config, data_root=data_root)
+    stats = dataset_statistics(data)
+    if figure_dir is not None:
+        stats["figure"] = str(item_grid(data, Path(figure_dir) / f"{dataset}_items.png", seed=seed))
+    result = make_result("dataset_stats", dataset, method, preset, seed, stats, config, [timer.record])
+    write_result(output_json, result)
+    return result
+
+
+def features_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
+                   data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
+                   method: str = "-") -> dict[str, Any]:
+    """Extract (or load cached) frozen text and image features; record sizes, timing and cache use."""
+    seed_everything(check_seed(seed))
+    config = data_config(dataset, preset)
+    data = load_dataset(config, data_root=data_root)
+    metrics: dict[str, Any] = {"items": data.num_items}
+    timings = []
+    for modality in ("text", "image"):
+        cached = feature_cache_file(data, modality).is_file()
+        with StageTimer(f"{modality}_features") as timer:
+            t0 = time.perf_counter()
+            feats = item_features(data, modality)
+            elapsed = time.perf_counter() - t0
+        timings.append(timer.record)
+        norms = (feats ** 2).sum(axis=1) ** 0.5
+        metrics[modality] = {"dim": int(feats.shape[1]), "from_cache": cached, "seconds": round(elapsed, 3),
+                             "items_per_second": round(data.num_items / max(elapsed, 1e-9), 1),
+                             "mean_norm": float(norms.mean()), "finite": bool((feats == feats).all())}
+    result = make_result("features", dataset, method, preset, seed, metrics, config, timings)
+    write_result(output_json, result)
+    return result
+
+
+STAGE_FUNCTIONS = {"dataset_stats": dataset_stats_stage, "features": features_stage}

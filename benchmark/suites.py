@@ -1,0 +1,28 @@
+"""Suites: which stage notebooks run over which datasets, methods and seeds.
+
+A stage is one parameterized notebook under ``benchmark/notebooks``; its parameters are always
+``dataset, preset, seed, method, data_root, output_json, figure_dir``. Later stages add entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    notebook: str
+    methods: tuple[str, ...] = ("-",)
+    seeds: tuple[int, ...] = (0,)
+
+
+DATA_STAGES = (
+    Stage("dataset_stats", "dataset_stats.ipynb"),
+    Stage("features", "features.ipynb"),
+)
+
+SUITES: dict[str, tuple[Stage, ...]] = {
+    "data": DATA_STAGES,
+    "reproduce": DATA_STAGES,
+}

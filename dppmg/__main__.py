@@ -1,0 +1,5 @@
+import sys
+
+from dppmg.cli import main
+
+sys.exit(main())

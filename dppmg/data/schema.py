@@ -1,0 +1,122 @@
+"""One schema for every dataset.
+
+An :class:`InteractionData` holds three tables:
+
+``users``         one row per user; column ``user_id`` (str) plus optional side columns.
+``items``         one row per item; ``item_id`` (str), ``title``, ``text`` (never empty),
+                  ``description`` (free text or ``None``), ``image_path`` (str, absolute).
+``interactions``  one row per (user, item) event; ``user_id``, ``item_id``, ``timestamp``
+                  (int64 unix seconds), ``rating`` (float, NaN for implicit feedback) and, after
+                  splitting, ``split`` in {"train", "valid", "test"}.
+
+After :func:`dppmg.data.processing.finalize` the tables also carry contiguous integer indices
+(``users.index``/``items.index`` are 0..n-1 and interactions get ``user``/``item`` columns) that
+every model uses. ``drops`` lists what each processing step removed and why, so the statistics
+table can show it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dppmg.errors import DatasetError
+
+USER_COLUMNS = ("user_id",)
+ITEM_COLUMNS = ("item_id", "title", "text", "description", "image_path")
+INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "rating")
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class DropRecord:
+    """What one processing step removed, and why."""
+
+    step: str
+    reason: str
+    users: int = 0
+    items: int = 0
+    interactions: int = 0
+
+
+@dataclass
+class StageCount:
+    """Table sizes after one processing step (a row of the statistics table)."""
+
+    step: str
+    users: int
+    items: int
+    interactions: int
+
+    @property
+    def density(self) -> float:
+        return self.interactions / max(1, self.users * self.items)
+
+
+@dataclass
+class InteractionData:
+    """A dataset in the common schema (see module docstring)."""
+
+    name: str
+    users: pd.DataFrame
+    items: pd.DataFrame
+    interactions: pd.DataFrame
+    drops: list[DropRecord] = field(default_factory=list)
+    stages: list[StageCount] = field(default_factory=list)
+    ground_truth: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for table, cols in (("users", USER_COLUMNS), ("items", ITEM_COLUMNS), ("interactions", INTERACTION_COLUMNS)):
+            missing = [c for c in cols if c not in getattr(self, table).columns]
+            if missing:
+                raise DatasetError(f"{self.name}: table {table} lacks columns {missing}")
+
+    @property
+    def num_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def has_ratings(self) -> bool:
+        return bool(self.interactions["rating"].notna().any())
+
+    @property
+    def is_split(self) -> bool:
+        return "split" in self.interactions.columns
+
+    @property
+    def is_indexed(self) -> bool:
+        return "user" in self.interactions.columns and "item" in self.interactions.columns
+
+    def record_stage(self, step: str) -> None:
+        self.stages.append(StageCount(step, self.interactions["user_id"].nunique(),
+                                      self.interactions["item_id"].nunique(), len(self.interactions)))
+
+    def split_frame(self, split: str) -> pd.DataFrame:
+        if not self.is_split:
+            raise DatasetError(f"{self.name}: interactions are not split yet")
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; expected one of {SPLITS}")
+        return self.interactions[self.interactions["split"] == split]
+
+    def user_item_pairs(self, split: str) -> np.ndarray:
+        """(n, 2) int64 array of (user index, item index) for one split, in time order."""
+        if not self.is_indexed:
+            raise DatasetError(f"{self.name}: call finalize() before asking for index pairs")
+        return self.split_frame(split)[["user", "item"]].to_numpy(dtype=np.int64)
+
+    def replace(self, **changes: Any) -> "InteractionData":
+        """A shallow copy with some fields replaced (drops and stages lists are copied)."""
+        base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        base["drops"] = list(self.drops)
+        base["stages"] = list(self.stages)
+        base.update(changes)
+        return InteractionData(**base)

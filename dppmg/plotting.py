@@ -1,0 +1,55 @@
+"""Figures saved by the stages: item sample grids and timing bar charts (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dppmg.data.images import open_rgb  # noqa: E402
+from dppmg.data.schema import InteractionData  # noqa: E402
+from dppmg.io import atomic_path  # noqa: E402
+
+
+def save_figure(fig: "plt.Figure", path: str | os.PathLike) -> Path:
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def item_grid(data: InteractionData, path: str | os.PathLike, n: int = 12, seed: int = 0,
+              columns: int = 6, text_chars: int = 90) -> Path:
+    """A grid of ``n`` random items: image with the start of its text underneath."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(data.num_items, size=min(n, data.num_items), replace=False))
+    rows = int(np.ceil(len(idx) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 4.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), idx):
+        item = data.items.iloc[int(i)]
+        ax.imshow(open_rgb(item["image_path"], item["item_id"]))
+        caption = textwrap.shorten(str(item["text"]), text_chars, placeholder="...")
+        ax.set_title("\n".join(textwrap.wrap(caption, 26)), fontsize=7, loc="left")
+    fig.suptitle(f"{data.name}: {len(idx)} random items (image and text)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def timing_bars(labels: Sequence[str], seconds: Sequence[float], path: str | os.PathLike, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2))
+    ax.barh(list(labels), list(seconds), color="#4c72b0")
+    ax.set_xlabel("wall time (s)")
+    ax.set_title(title, fontsize=10)
+    ax.invert_yaxis()
+    for y, s in enumerate(seconds):
+        ax.text(s, y, f" {s:.2f}", va="center", fontsize=8)
+    return save_figure(fig, path)

@@ -1,0 +1,93 @@
+"""The papermill harness: notebooks run, JSON results are validated, tables are built from them."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from benchmark import harness
+from benchmark.harness import NOTEBOOK_DIR, run_suite
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.results import read_result
+
+
+@pytest.fixture(scope="module")
+def suite_run(tmp_path_factory, session_cache):
+    import os
+
+    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
+    out = tmp_path_factory.mktemp("results")
+    written = run_suite("data", "smoke", datasets=["synthetic"], results_dir=out, log=lambda m: None)
+    return out, written
+
+
+def test_tables_come_from_the_results(suite_run):
+    out, written = suite_run
+    result = read_result(out / "runs/smoke/dataset_stats/synthetic__-__seed0.json", stage="dataset_stats")
+    table = pd.read_csv(out / "smoke/dataset_stats.csv")
+    row = table.set_index("dataset").loc["synthetic"]
+    assert row["users"] == result["metrics"]["users"]
+    assert row["train interactions"] == result["metrics"]["split_interactions"]["train"]
+    assert "Do not edit by hand" in written["dataset_stats"].read_text()
+    feats = pd.read_csv(out / "smoke/features.csv")
+    assert set(feats["modality"]) == {"text", "image"} and set(feats["dim"]) == {384, 1280}
+
+
+def test_results_carry_provenance(suite_run):
+    out, _ = suite_run
+    result = json.loads((out / "runs/smoke/features/synthetic__-__seed0.json").read_text())
+    prov = result["provenance"]
+    assert prov["seed"] == 0 and prov["config"]["dataset"] == "synthetic"
+    assert {"git_sha", "git_dirty", "packages", "device", "wall_time_s", "peak_rss_mb"} <= set(prov)
+    assert prov["packages"]["torch"]
+
+
+def test_executed_notebooks_are_kept(suite_run):
+    out, _ = suite_run
+    nb = nbformat.read(out / "runs/smoke/dataset_stats/synthetic__-__seed0.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and 'dataset = "synthetic"' in injected[0].source
+    assert (out / "smoke/figures/synthetic_items.png").stat().st_size > 1000
+    assert (out / "smoke/figures/timing_data.png").is_file()
+
+
+def test_resume_reuses_valid_results(suite_run, monkeypatch):
+    out, _ = suite_run
+
+    def no_execution(*a, **k):
+        raise AssertionError("executed although a valid result exists")
+
+    monkeypatch.setattr(harness, "execute_stage", no_execution)
+    run_suite("data", "smoke", datasets=["synthetic"], results_dir=out, resume=True, log=lambda m: None)
+
+
+def test_notebooks_are_thin():
+    for path in NOTEBOOK_DIR.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "def " not in code and "class " not in code, f"{path.name} defines logic"
+
+
+def test_bad_arguments():
+    with pytest.raises(ConfigError, match="unknown suite 'everything'"):
+        run_suite("everything", "smoke")
+    with pytest.raises(ConfigError, match="unknown dataset 'imdb'"):
+        run_suite("data", "smoke", datasets=["imdb"])
+
+
+def test_result_validation(tmp_path, suite_run):
+    out, _ = suite_run
+    good = json.loads((out / "runs/smoke/features/synthetic__-__seed0.json").read_text())
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**good, "schema": "dppmg.result/v0"}))
+    with pytest.raises(DPPMGError, match=r"old\.json: schema 'dppmg.result/v0'"):
+        read_result(old)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(good))
+    with pytest.raises(DPPMGError, match="for dataset 'synthetic', expected 'hm'"):
+        read_result(other, dataset="hm")

@@ -1,0 +1,64 @@
+"""Shared fixtures: a private cache per test session and the real data root (tests that need the
+real datasets are skipped, with the reason, when ``DPPMG_DATA_DIR`` is unset)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dppmg-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(session_cache, monkeypatch):
+    # Every test reads and writes caches under the session's temporary folder, never ~/.cache.
+    monkeypatch.setenv("DPPMG_CACHE_DIR", str(session_cache))
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = os.environ.get("DPPMG_DATA_DIR")
+    if not root:
+        pytest.skip("real data not available: set DPPMG_DATA_DIR to the folder holding movielens-100k/ and hm-sample/")
+    path = Path(root)
+    if not path.is_dir():
+        pytest.skip(f"DPPMG_DATA_DIR={root} does not exist")
+    return path
+
+
+@pytest.fixture(scope="session")
+def movielens_root(data_root) -> Path:
+    path = data_root / "movielens-100k"
+    if not path.is_dir():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hm_root(data_root) -> Path:
+    path = data_root / "hm-sample"
+    if not path.is_dir():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def movielens(data_root, session_cache):
+    from dppmg.data import load_dataset
+
+    return load_dataset("movielens", data_root=data_root, cache_dir=session_cache)
+
+
+@pytest.fixture(scope="session")
+def smoke_synthetic(session_cache):
+    from dppmg.data import load_dataset
+
+    return load_dataset("synthetic", preset="smoke", cache_dir=session_cache)
