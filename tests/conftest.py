@@ -34,20 +34,21 @@ def data_root() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def movielens_root(data_root) -> Path:
-    path = data_root / "movielens-100k"
+def _dataset_folder(data_root: Path, folder: str) -> Path:
+    path = data_root / folder
     if not path.is_dir():
         pytest.skip(f"{path} not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def movielens_root(data_root) -> Path:
+    return _dataset_folder(data_root, "movielens-100k")
 
 
 @pytest.fixture(scope="session")
 def hm_root(data_root) -> Path:
-    path = data_root / "hm-sample"
-    if not path.is_dir():
-        pytest.skip(f"{path} not present")
-    return path
+    return _dataset_folder(data_root, "hm-sample")
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,18 @@ def _extract(zip_bytes: bytes, members: dict[str, Path]) -> None:
             atomic_write_bytes(dest, zf.read(name))
 
 
+def download_posters(ml1m_ids, folder: Path) -> None:
+    """One JPEG per ML-1M id; a poster that fails is skipped (the loader counts items without one)."""
+    check_online(POSTER_URL)
+    for ml1m_id in tqdm(list(ml1m_ids), desc="posters"):
+        target = folder / f"{ml1m_id}.jpg"
+        if not target.is_file():
+            try:
+                atomic_write_bytes(target, fetch(POSTER_URL.format(ml1m_id=ml1m_id)))
+            except OfflineError as exc:
+                tqdm.write(f"skipped poster {ml1m_id}: {exc}")
+
+
 def download_movielens(root: Path) -> Path:
     """ML-100K + ML-1M movies.dat + posters + IMDb plots into ``root/movielens-100k``."""
     from dppmg.data.movielens import build_poster_map
@@ -86,15 +98,7 @@ def download_movielens(root: Path) -> Path:
         atomic_write_bytes(map_file, mapping.to_csv(index=False).encode("utf-8"))
     import pandas as pd
 
-    ids = pd.read_csv(map_file, dtype=str)["ml1m_id"].unique()
-    check_online(POSTER_URL)
-    for ml1m_id in tqdm(ids, desc="posters"):
-        target = posters / f"{ml1m_id}.jpg"
-        if not target.is_file():
-            try:
-                atomic_write_bytes(target, fetch(POSTER_URL.format(ml1m_id=ml1m_id)))
-            except OfflineError as exc:
-                tqdm.write(f"skipped poster {ml1m_id}: {exc}")  # the loader counts items without poster
+    download_posters(pd.read_csv(map_file, dtype=str)["ml1m_id"].unique(), posters)
     plots = dest / "imdb" / "movielens100k_details.json"
     if not plots.is_file():
         check_online(PLOTS_URL)
@@ -112,15 +116,8 @@ def download_movielens_1m(root: Path) -> Path:
         _extract(fetch(ML1M_URL), {f"ml-1m/{n}": ml / n for n in wanted})
     from dppmg.data.readers import read_table
 
-    ids = read_table(ml / "movies.dat", "::", ["id", "title", "genres"], encoding="latin-1")["id"]
-    check_online(POSTER_URL)
-    for ml1m_id in tqdm(ids, desc="posters"):
-        target = dest / "posters" / f"{ml1m_id}.jpg"
-        if not target.is_file():
-            try:
-                atomic_write_bytes(target, fetch(POSTER_URL.format(ml1m_id=ml1m_id)))
-            except OfflineError as exc:
-                tqdm.write(f"skipped poster {ml1m_id}: {exc}")
+    download_posters(read_table(ml / "movies.dat", "::", ["id", "title", "genres"], encoding="latin-1")["id"],
+                     dest / "posters")
     return dest
 
 

@@ -91,6 +91,18 @@ def _join_posters(items: pd.DataFrame, poster_dir: Path, poster_ids: pd.Series, 
     return items, interactions
 
 
+def _read_ratings(path: Path, sep: str) -> pd.DataFrame:
+    """``user, item, rating, timestamp`` rows (both GroupLens formats) in the common schema."""
+    ratings = read_table(path, sep, ["user_id", "item_id", "rating", "timestamp"], encoding="latin-1")
+    return pd.DataFrame({
+        "user_id": parse_numeric(ratings, "user_id", path).astype(str),
+        "item_id": parse_numeric(ratings, "item_id", path).astype(str),
+        "timestamp": parse_numeric(ratings, "timestamp", path),
+        "rating": parse_numeric(ratings, "rating", path, integer=False),
+        "source_row": ratings["line"],
+    })
+
+
 def load_movielens_100k(root: Path) -> InteractionData:
     """Load ML-100K + posters + IMDb plots from ``root`` (the ``movielens-100k`` folder)."""
     root = Path(root)
@@ -99,14 +111,7 @@ def load_movielens_100k(root: Path) -> InteractionData:
     map_path = require_file(root / "posters" / "ml100k_to_ml1m.csv", "ML-100K to ML-1M poster id map")
     plots_path = root / "imdb" / "movielens100k_details.json"
 
-    ratings = read_table(ratings_path, "\t", ["user_id", "item_id", "rating", "timestamp"])
-    interactions = pd.DataFrame({
-        "user_id": parse_numeric(ratings, "user_id", ratings_path).astype(str),
-        "item_id": parse_numeric(ratings, "item_id", ratings_path).astype(str),
-        "timestamp": parse_numeric(ratings, "timestamp", ratings_path),
-        "rating": parse_numeric(ratings, "rating", ratings_path, integer=False),
-        "source_row": ratings["line"],
-    })
+    interactions = _read_ratings(ratings_path, "\t")
 
     raw_items = read_table(items_path, "|", ["item_id", "title", "release", "video", "url", *GENRES_100K],
                            encoding="latin-1")
@@ -163,14 +168,7 @@ def load_movielens_1m(root: Path) -> InteractionData:
     root = Path(root)
     ratings_path = require_file(root / "ml-1m" / "ratings.dat", "MovieLens-1M ratings")
     movies_path = require_file(root / "ml-1m" / "movies.dat", "MovieLens-1M movies")
-    ratings = read_table(ratings_path, "::", ["user_id", "item_id", "rating", "timestamp"], encoding="latin-1")
-    interactions = pd.DataFrame({
-        "user_id": parse_numeric(ratings, "user_id", ratings_path).astype(str),
-        "item_id": parse_numeric(ratings, "item_id", ratings_path).astype(str),
-        "timestamp": parse_numeric(ratings, "timestamp", ratings_path),
-        "rating": parse_numeric(ratings, "rating", ratings_path, integer=False),
-        "source_row": ratings["line"],
-    })
+    interactions = _read_ratings(ratings_path, "::")
     movies = read_table(movies_path, "::", ["item_id", "title", "genres"], encoding="latin-1")
     movies["item_id"] = parse_numeric(movies, "item_id", movies_path).astype(str)
     genres = [[g for g in s.split("|") if g] for s in movies["genres"]]
