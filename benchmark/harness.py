@@ -13,6 +13,7 @@ exists and validates is not executed again.
 from __future__ import annotations
 
 import argparse
+import functools
 import datetime as _dt
 import os
 import sys
@@ -66,7 +67,8 @@ def write_table(frame: pd.DataFrame, stem: Path, note: str) -> None:
 
 def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, seeds: list[int] | None = None,
               data_root: str | None = None, results_dir: str | os.PathLike = "results", resume: bool = False,
-              kernel_name: str = "python3", log: Callable[[str], None] = print) -> dict[str, Path]:
+              kernel_name: str = "python3", log: Callable[[str], None] = functools.partial(print, flush=True)
+              ) -> dict[str, Path]:
     """Run ``suite`` at ``preset``; return the written table files by name."""
     if suite not in SUITES:
         raise ConfigError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
