@@ -61,4 +61,22 @@ def features_stage(dataset: str, preset: str, seed: int, output_json: str | os.P
     return result
 
 
-STAGE_FUNCTIONS = {"dataset_stats": dataset_stats_stage, "features": features_stage}
+
+
+def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
+                     data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
+                     method: str = "dppmg") -> dict[str, Any]:
+    """Stage 1 for one method: train, quantize (DPPMG), evaluate ranking; plot training curves."""
+    from dppmg.plotting import training_curves
+    from dppmg.stage1 import fit_and_save
+
+    record, _ = fit_and_save(dataset, preset, check_seed(seed), method, data_root=data_root,
+                             output_json=output_json, progress=False)
+    if figure_dir is not None and record["metrics"].get("history"):
+        training_curves(record["metrics"]["history"],
+                        Path(figure_dir) / f"preference_{dataset}_{method}_seed{seed}.png",
+                        f"{method} on {dataset} (seed {seed}): valid ranking per epoch")
+    return record
+
+
+STAGE_FUNCTIONS = {"dataset_stats": dataset_stats_stage, "features": features_stage, "preference": preference_stage}

@@ -22,7 +22,11 @@ DATA_STAGES = (
     Stage("features", "features.ipynb"),
 )
 
+PREFERENCE_STAGE = Stage("preference", "preference.ipynb",
+                         methods=("popularity", "mf-bpr", "lightgcn", "shared", "dppmg"), seeds=(0, 1, 2))
+
 SUITES: dict[str, tuple[Stage, ...]] = {
     "data": DATA_STAGES,
-    "reproduce": DATA_STAGES,
+    "preference": (PREFERENCE_STAGE,),
+    "reproduce": (*DATA_STAGES, PREFERENCE_STAGE),
 }

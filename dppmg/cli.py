@@ -19,6 +19,7 @@ from pathlib import Path
 from dppmg.config import DATASETS, PRESETS
 from dppmg.errors import DPPMGError
 from dppmg.paths import DATA_DIR_ENV
+from dppmg.config import STAGE1_METHODS
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     down = data_cmd.add_parser("download", help="download a real dataset from its public origin")
     down.add_argument("--dataset", required=True, choices=DATASETS)
     down.add_argument("--data-root", default=None, help=f"where to put the data (default ${DATA_DIR_ENV})")
+
+    pref = commands.add_parser("preference", help="stage 1: graph preference model and preference tokens")
+    pref_cmd = pref.add_subparsers(dest="preference_command", required=True)
+    fit = pref_cmd.add_parser("fit", help="train the preference model and quantizer; write metrics JSON")
+    _common(fit)
+    fit.add_argument("--seed", type=int, default=0, help="random seed (an int)")
+    fit.add_argument("--method", default="dppmg", choices=STAGE1_METHODS, help="model or baseline to fit")
+    fit.add_argument("--out", default=None, help="also write the metrics JSON here")
+
+    tokens = commands.add_parser("tokens", help="print a user's preference tokens and what each one means")
+    _common(tokens)
+    tokens.add_argument("--user", required=True, help="user id as in the dataset (e.g. 196 for MovieLens)")
+    tokens.add_argument("--seed", type=int, default=0)
+    tokens.add_argument("--examples", type=int, default=5, help="items shown per token")
     return parser
 
 
@@ -63,6 +78,55 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "preference":
+        return run_preference(args)
+    if args.command == "tokens":
+        return run_tokens(args)
+    return run_data(args)
+
+
+def run_preference(args: argparse.Namespace) -> int:
+    from dppmg.stage1 import fit_and_save
+
+    record, folder = fit_and_save(args.dataset, args.preset, args.seed, args.method, data_root=args.data_root,
+                                  cache_dir=args.cache_dir, output_json=args.out)
+    m = record["metrics"]
+    print(f"{args.method} on {args.dataset} ({args.preset}, seed {args.seed}): "
+          + ", ".join(f"test {k} {v:.4f}" for k, v in m["test"].items()))
+    for modality, q in m.get("quantizer", {}).items():
+        levels = " ".join(f"L{lv['level']}: {lv['utilisation']:.0%} used, ppl {lv['perplexity']:.1f}" for lv in q["levels"])
+        print(f"  {modality} quantizer: recon MSE {q['recon_mse']:.3f}, collisions {q['collision_rate']:.1%}; {levels}")
+    if "quantized_recall_kept" in m:
+        print(f"  test recall@20 with quantized preferences: {m['quantized_test']['recall@20']:.4f} "
+              f"({m['quantized_recall_kept']:.1%} of unquantized)")
+    print(f"checkpoint: {folder}")
+    print(f"metrics: {args.out or folder / 'metrics.json'}")
+    return 0
+
+
+def run_tokens(args: argparse.Namespace) -> int:
+    from dppmg.data import load_dataset
+    from dppmg.errors import DPPMGError
+    from dppmg.stage1 import checkpoint_dir, load_stage1, stage1_config, token_meanings
+
+    data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
+    if args.user not in set(data.users["user_id"]):
+        raise DPPMGError(f"unknown user id {args.user!r} for dataset {args.dataset!r} "
+                         f"({data.num_users} users; ids look like {data.users['user_id'].iloc[0]!r})")
+    folder = checkpoint_dir(stage1_config(args.dataset, args.preset, args.seed), args.cache_dir)
+    if not folder.is_dir():
+        raise DPPMGError(f"no stage-1 checkpoint for {args.dataset} at preset {args.preset}, seed {args.seed}: "
+                         f"run `dppmg preference fit --dataset {args.dataset} --preset {args.preset} --seed {args.seed}`")
+    checkpoint = load_stage1(folder, data)
+    print(f"user {args.user} of {args.dataset}: "
+          + "  ".join(f"{m}: {' '.join(t)}" for m, t in checkpoint.tokens[args.user].items()))
+    for row in token_meanings(checkpoint, data, args.user, args.examples):
+        examples = "; ".join(row["examples"])
+        print(f"  {row['token']:<12} shared by {row['items_sharing']:>5} items (codes up to level {row['level']}): {examples}")
+    return 0
+
+
+def run_data(args: argparse.Namespace) -> int:
     from dppmg.data import dataset_statistics, format_statistics, load_dataset
 
     if args.data_command == "download":

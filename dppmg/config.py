@@ -14,6 +14,9 @@ from dppmg.errors import ConfigError
 
 PRESETS = ("smoke", "small", "paper")
 DATASETS = ("movielens", "movielens-1m", "hm", "synthetic")
+# Methods of the Stage 1 ranking table: DPPMG's modal-specific GNN, its "shared" ablation and the
+# recommender baselines (defined in dppmg.preference; popularity needs no model).
+STAGE1_METHODS = ("popularity", "mf-bpr", "lightgcn", "shared", "dppmg")
 
 # Defaults per dataset: the positive threshold only applies where there are ratings; H&M's
 # default k-core is the one documented in the data README (customers >= 5, articles >= 2).

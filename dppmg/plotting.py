@@ -53,3 +53,20 @@ def timing_bars(labels: Sequence[str], seconds: Sequence[float], path: str | os.
     for y, s in enumerate(seconds):
         ax.text(s, y, f" {s:.2f}", va="center", fontsize=8)
     return save_figure(fig, path)
+
+
+def training_curves(history: list[dict], path: str | os.PathLike, title: str) -> Path:
+    """Loss and validation Recall/NDCG@20 per evaluated epoch."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_rank) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax_loss.plot(epochs, [h["loss"] for h in history], color="#4c72b0")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss")
+    for key, colour in (("valid_recall@20", "#dd8452"), ("valid_ndcg@20", "#55a868")):
+        ax_rank.plot(epochs, [h[key] for h in history], label=key.replace("valid_", ""), color=colour)
+    ax_rank.set_xlabel("epoch")
+    ax_rank.set_ylabel("validation")
+    ax_rank.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
