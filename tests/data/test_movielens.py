@@ -158,3 +158,15 @@ def test_build_poster_map_agrees_with_shipped_map(movielens_root):
     agreement = float(np.mean(merged["ml1m_id_shipped"] == merged["ml1m_id_rebuilt"]))
     assert len(rebuilt) >= 0.97 * len(shipped)
     assert agreement >= 0.99
+
+
+def test_poster_map_naming_an_unknown_item(tmp_path, movielens_root):
+    root = tmp_path / "movielens-100k"
+    (root / "ml-100k").mkdir(parents=True)
+    for name in ("u.data", "u.item"):
+        (root / "ml-100k" / name).symlink_to(movielens_root / "ml-100k" / name)
+    (root / "posters").mkdir()
+    mapping = (movielens_root / "posters" / "ml100k_to_ml1m.csv").read_text()
+    (root / "posters" / "ml100k_to_ml1m.csv").write_text(mapping + "99999,1,Nothing (1999),Nothing (1999)\n")
+    with pytest.raises(DatasetError, match=r"ml100k_to_ml1m\.csv, line 1668: ml100k_id '99999' is not in"):
+        load_movielens_100k(root)
