@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_argument("--seed", type=int, default=0)
     tokens.add_argument("--examples", type=int, default=5, help="items shown per token")
 
+    backbone = commands.add_parser("backbone", help="stage 2: train (or resume) the image backbone of a dataset")
+    _common(backbone)
+    backbone.add_argument("--seed", type=int, default=0)
+    backbone.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable)")
+    backbone.add_argument("--grid", default=None, help="save a generated-vs-real sample grid PNG here")
+
     gen = commands.add_parser("generate", help="stage 2: generate a personalized item (text + image) per user")
     _common(gen)
     gen.add_argument("--users", nargs="+", required=True, help="user ids as in the dataset")
@@ -91,7 +97,28 @@ def run(args: argparse.Namespace) -> int:
         return run_tokens(args)
     if args.command == "generate":
         return run_generate(args)
+    if args.command == "backbone":
+        return run_backbone(args)
     return run_data(args)
+
+
+def run_backbone(args: argparse.Namespace) -> int:
+    from dppmg.data import load_dataset
+    from dppmg.image_backbone import image_backbone_config, save_sample_grid, train_image_backbone
+    from dppmg.seeding import seed_everything
+
+    data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
+    config = image_backbone_config(args.preset)
+    backbone = train_image_backbone(data, config, seed_everything(args.seed).torch, args.cache_dir,
+                                    max_steps_this_call=args.max_steps)
+    done = len(backbone.losses)
+    rate = f", {backbone.steps_per_second:.2f} steps/s this call" if backbone.steps_per_second else ""
+    print(f"image backbone of {args.dataset} ({args.preset}): {done}/{config.train_steps} steps{rate}; "
+          f"mean loss of the last 50 steps {sum(backbone.losses[-50:]) / max(1, len(backbone.losses[-50:])):.4f}")
+    print(f"checkpoint: {backbone.folder}")
+    if args.grid:
+        print(f"sample grid: {save_sample_grid(backbone, data, args.grid, cache_dir=args.cache_dir)}")
+    return 0
 
 
 def run_generate(args: argparse.Namespace) -> int:

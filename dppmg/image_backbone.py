@@ -278,3 +278,18 @@ def backbone_progress(folder: Path) -> dict[str, Any]:
     if not meta.is_file():
         raise DPPMGError(f"{folder} holds no image-backbone checkpoint")
     return json.loads(meta.read_text())
+
+
+def save_sample_grid(backbone: ImageBackbone, data: InteractionData, path: str | os.PathLike, n: int = 8,
+                     seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Generated-vs-real grid for ``n`` random catalogue items (same texts), as a PNG."""
+    from dppmg.plotting import generated_vs_real_grid
+
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(data.num_items, size=min(n, data.num_items), replace=False))
+    real = load_image_array(data, backbone.config.width, backbone.config.height, cache_dir=cache_dir)[idx]
+    texts = data.items["text"].iloc[idx].tolist()
+    generated = backbone.generate(texts, torch.Generator().manual_seed(seed))
+    steps = len(backbone.losses)
+    return generated_vs_real_grid(real, generated, texts, path,
+                                  f"{data.name}: image backbone after {steps} steps (top: real, bottom: generated)")

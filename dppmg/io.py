@@ -80,3 +80,16 @@ def stable_hash(*parts: Any, length: int = 16) -> str:
             h.update(json.dumps(part, sort_keys=True, default=_json_default).encode("utf-8"))
         h.update(b"\x00")
     return h.hexdigest()[:length]
+
+
+def read_versioned_json(path: str | os.PathLike, version: int, what: str, hint: str = "") -> dict[str, Any]:
+    """Read a checkpoint's metadata JSON; raise naming the folder if it is absent or of another version."""
+    from dppmg.errors import DPPMGError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DPPMGError(f"{path.parent} holds no {what} (no {path.name}){'; ' + hint if hint else ''}")
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    if meta.get("version") != version:
+        raise DPPMGError(f"{path.parent}: {what} version {meta.get('version')} is not {version}")
+    return meta

@@ -84,3 +84,21 @@ def generation_grid(results: Sequence[dict], path: str | os.PathLike, title: str
         ax.set_title("\n".join(textwrap.wrap(caption, 26)), fontsize=7, loc="left")
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
+
+
+def generated_vs_real_grid(real: np.ndarray, generated: np.ndarray, texts: Sequence[str], path: str | os.PathLike,
+                           title: str) -> Path:
+    """Two rows per block: real catalogue images and images generated from the same item texts."""
+    n = len(real)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 5.2), squeeze=False)
+    for j in range(n):
+        for row, imgs, label in ((0, real, "real"), (1, generated, "generated")):
+            ax = axes[row, j]
+            ax.imshow(imgs[j])
+            ax.axis("off")
+            if j == 0:
+                ax.set_title(label, fontsize=8, loc="left")
+        axes[0, j].text(0, -0.08, textwrap.shorten(str(texts[j]), 40, placeholder="..."), fontsize=5,
+                        transform=axes[0, j].transAxes, va="top")
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)

@@ -30,7 +30,7 @@ import torch
 from dppmg.config import STAGE1_METHODS, check_preset
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.io import atomic_path, atomic_write_json, stable_hash
+from dppmg.io import atomic_path, atomic_write_json, read_versioned_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 from dppmg.preference import (PRESET_METHODS, FitResult, PreferenceConfig, fit_preference, method_config,
                               popularity_scores)
@@ -202,12 +202,8 @@ class Stage1Checkpoint:
 def load_stage1(folder: str | os.PathLike, data: InteractionData) -> Stage1Checkpoint:
     """Load a checkpoint folder; raise if it was trained on another dataset, split or config version."""
     folder = Path(folder)
-    meta_file = folder / "config.json"
-    if not meta_file.is_file():
-        raise DPPMGError(f"{folder} is not a stage-1 checkpoint (no config.json); run `dppmg preference fit` first")
-    meta = json.loads(meta_file.read_text())
-    if meta.get("version") != CHECKPOINT_VERSION:
-        raise DPPMGError(f"{folder}: checkpoint version {meta.get('version')} is not {CHECKPOINT_VERSION}")
+    meta = read_versioned_json(folder / "config.json", CHECKPOINT_VERSION, "stage-1 checkpoint",
+                               "run `dppmg preference fit` first")
     expected = data_signature(data)
     for key, value in expected.items():
         if meta["data"].get(key) != value:

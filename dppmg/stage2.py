@@ -17,7 +17,6 @@ Token embeddings start from the mean embedding of the texts of the items carryin
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from dppmg.errors import ConfigError, DPPMGError
 from dppmg.image_backbone import (ImageBackbone, ImageBackboneConfig, ddim_sample, diffusion_loss,
                                   image_backbone_config, images_to_tensor, tensor_to_images, train_scheduler)
 from dppmg.injection import PreferenceTokenEmbedding, init_from_texts, register_tokens
-from dppmg.io import atomic_path, atomic_write_json
+from dppmg.io import atomic_path, atomic_write_json, read_versioned_json
 from dppmg.seeding import check_seed
 from dppmg.stage1 import Stage1Checkpoint
 from dppmg.text_backbone import TextBackboneConfig, causal_lm_loss, text_backbone_config
@@ -208,12 +207,7 @@ class DPPMGPipeline:
                         cache_dir: str | os.PathLike | None = None) -> "DPPMGPipeline":
         """Load token embeddings saved by :meth:`save_pretrained` onto the cached backbones."""
         folder = Path(folder)
-        meta_file = folder / "pipeline.json"
-        if not meta_file.is_file():
-            raise DPPMGError(f"{folder} holds no DPPMG pipeline (no pipeline.json)")
-        saved = json.loads(meta_file.read_text())
-        if saved.get("version") != PIPELINE_VERSION:
-            raise DPPMGError(f"{folder}: pipeline version {saved.get('version')} is not {PIPELINE_VERSION}")
+        saved = read_versioned_json(folder / "pipeline.json", PIPELINE_VERSION, "DPPMG pipeline")
         if saved["token_table"] != stage1.tokens:
             raise DPPMGError(f"{folder}: its token table does not match the stage-1 checkpoint {stage1.folder}")
         config = _config_from_dict(saved["config"])
