@@ -126,3 +126,38 @@ def test_generate_cli_bad_input(stage1, tmp_path, capsys):
     assert main(["generate", "--dataset", "synthetic", "--preset", "smoke", "--users", "zz",
                  "--out", str(tmp_path / "o")]) == 2
     assert "unknown user id(s) ['zz']" in capsys.readouterr().err
+
+
+def test_paired_personalization_detects_a_personal_signal():
+    from dppmg.personalization import paired_personalization
+
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(40, 8))
+    histories = [np.arange(10 * k, 10 * k + 10) for k in range(4)]
+    generated = np.stack([items[h].mean(0) for h in histories])  # each user's own centroid
+    rep = paired_personalization(generated, items, histories, np.random.default_rng(1))
+    assert rep["users_own_closer"] == 4 and rep["mean_paired_difference"] > 0
+    assert rep["sign_test_p"] == pytest.approx(1 / 16)
+
+
+def test_attribute_detectors():
+    from PIL import Image as PILImage
+
+    from dppmg.data.synthetic import render_item
+    from dppmg.personalization import dominant_colour, text_style
+
+    img = render_item("blue", "star", "striped", np.random.default_rng(0))
+    assert dominant_colour(img) == "blue"
+    assert dominant_colour(PILImage.new("RGB", (8, 8), (214, 39, 40))) == "red"
+    assert text_style("A retro, nostalgic piece in vintage style") == "vintage"
+    assert text_style("nothing here") is None
+
+
+def test_personalization_report_runs(pipeline, smoke_synthetic):
+    from dppmg.personalization import personalization_report
+
+    pipe, _ = pipeline
+    users = smoke_synthetic.users["user_id"].tolist()[:6]
+    rep = personalization_report(pipe, smoke_synthetic, users, seed=0, num_inference_steps=2, max_new_tokens=8)
+    assert rep["image"]["users"] == 6 and 0 <= rep["image"]["sign_test_p"] <= 1
+    assert set(rep["ground_truth"]) == {"dppmg", "shuffled_tokens"}
