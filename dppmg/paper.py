@@ -160,7 +160,7 @@ class PaperTextGenerator:
     def generate(self, prompts: Sequence[str], seed: int, max_new_tokens: int = 64) -> list[str]:
         out = []
         for i, prompt in enumerate(prompts):
-            ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+            ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
             with torch.random.fork_rng():
                 torch.manual_seed(seed * 1_000_003 + i)
                 gen = self.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=True, top_p=0.9,

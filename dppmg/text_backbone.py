@@ -139,9 +139,10 @@ def causal_lm_loss(model, tokenizer, prompts: Sequence[str], targets: Sequence[s
         labels.append(([-100] * len(p) + t)[:max_length])
     width = max(len(s) for s in ids)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in ids])
-    attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in ids])
-    label_t = torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels])
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in ids], device=device)
+    attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in ids], device=device)
+    label_t = torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels], device=device)
     if inputs_embeds_fn is None:
         return model(input_ids=input_ids, attention_mask=attention, labels=label_t).loss
     return model(inputs_embeds=inputs_embeds_fn(input_ids), attention_mask=attention, labels=label_t).loss

@@ -53,8 +53,13 @@ def tiny_sd(tmp_path_factory):
     return folder / "sd"
 
 
-def test_stable_diffusion_adapter_trains_tokens_and_generates(tiny_sd):
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_stable_diffusion_adapter_trains_tokens_and_generates(tiny_sd, device):
     gen = PaperImageGenerator.from_pretrained(tiny_sd, TOKENS, MEANINGS)
+    gen.pipeline.to(device)
     assert isinstance(gen.pipeline.text_encoder.get_input_embeddings(), TokenEmbeddingWithPreferences)
     ids = gen.pipeline.tokenizer("<img_1_1>", add_special_tokens=False)["input_ids"]
     assert ids == [gen.tokens.first_id + 1]
@@ -67,7 +72,7 @@ def test_stable_diffusion_adapter_trains_tokens_and_generates(tiny_sd):
     assert len(trainable) == 1 and trainable[0].endswith("embeddings.token_embedding.preferences.weight")
     assert all(p.grad is None for p in gen.pipeline.unet.parameters())
     optim.step()
-    assert not torch.equal(before, gen.tokens.weight.detach())
+    assert not torch.equal(before.to(device), gen.tokens.weight.detach())
     out = gen.generate(["<img_1_0> <img_2_0>"], seed=0, num_inference_steps=2, height=16, width=16)
     assert out[0].size == (16, 16)
     again = gen.generate(["<img_1_0> <img_2_0>"], seed=0, num_inference_steps=2, height=16, width=16)
@@ -93,9 +98,11 @@ def tiny_lm(tmp_path_factory):
     return folder
 
 
-def test_causal_lm_adapter_trains_tokens_and_lora(tiny_lm):
+@pytest.mark.parametrize("device", DEVICES)
+def test_causal_lm_adapter_trains_tokens_and_lora(tiny_lm, device):
     gen = PaperTextGenerator.from_pretrained(tiny_lm, ["<txt_1_0>", "<txt_1_1>"], {"<txt_1_0>": ["a red star"]},
                                              lora_r=4)
+    gen.model.to(device)
     names = {n for n, p in gen.model.named_parameters() if p.requires_grad}
     assert any("lora_" in n for n in names) and any(n.endswith("preferences.weight") for n in names)
     assert all("lora_" in n or n.endswith("preferences.weight") for n in names)
