@@ -36,7 +36,7 @@ from dppmg.errors import DPPMGError
 from dppmg.io import atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
-BACKBONE_VERSION = 1
+BACKBONE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class ImageBackboneConfig:
 
     Args:
         width / height: image size in pixels (2:3 portrait).
-        block_channels: UNet block widths; two cross-attention down blocks and one plain one.
+        block_channels: UNet block widths; a plain full-resolution block, then two cross-attention blocks.
         layers_per_block: ResNet layers per UNet block.
         attention_head_dim: channels per attention head.
         max_text_tokens: MiniLM tokens kept for conditioning.
@@ -122,8 +122,10 @@ def build_unet(config: ImageBackboneConfig, cross_attention_dim: int = 384):
 
     return UNet2DConditionModel(
         sample_size=(config.height, config.width), in_channels=3, out_channels=3,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        # Attention at 24x16 and 12x8 only: self-attention over the 1,536 positions of the full 48x32
+        # grid made a training step 3.6x slower on a 2-core CPU (3.17 s vs 0.88 s at batch 32).
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         block_out_channels=tuple(config.block_channels), layers_per_block=config.layers_per_block,
         cross_attention_dim=cross_attention_dim, attention_head_dim=config.attention_head_dim,
         norm_num_groups=min(8, config.block_channels[0]))
