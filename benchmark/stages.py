@@ -77,6 +77,3 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
                         Path(figure_dir) / f"preference_{dataset}_{method}_seed{seed}.png",
                         f"{method} on {dataset} (seed {seed}): valid ranking per epoch")
     return record
-
-
-STAGE_FUNCTIONS = {"dataset_stats": dataset_stats_stage, "features": features_stage, "preference": preference_stage}

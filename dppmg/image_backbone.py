@@ -16,7 +16,6 @@ Training is cached under a key of the config and the data, checkpointed every
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -32,7 +31,6 @@ from tqdm.auto import tqdm
 from dppmg.config import check_preset
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
-from dppmg.errors import DPPMGError
 from dppmg.io import atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
@@ -272,14 +270,6 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
     unet.zero_grad(set_to_none=True)
     unet.eval().requires_grad_(False)
     return ImageBackbone(unet, conditioner, config, folder, losses, rate)
-
-
-def backbone_progress(folder: Path) -> dict[str, Any]:
-    """Steps done and config of a backbone checkpoint folder."""
-    meta = folder / "config.json"
-    if not meta.is_file():
-        raise DPPMGError(f"{folder} holds no image-backbone checkpoint")
-    return json.loads(meta.read_text())
 
 
 def save_sample_grid(backbone: ImageBackbone, data: InteractionData, path: str | os.PathLike, n: int = 8,

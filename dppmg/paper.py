@@ -19,7 +19,6 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -167,8 +166,3 @@ class PaperTextGenerator:
                                           pad_token_id=self.tokenizer.pad_token_id)
             out.append(self.tokenizer.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
         return out
-
-
-def images_to_model_range(images: np.ndarray) -> torch.Tensor:
-    """uint8 (n, h, w, 3) -> float (n, 3, h, w) in [-1, 1] (what the VAE expects)."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)

@@ -85,14 +85,6 @@ def text_prompt(tokens: Sequence[str]) -> str:
     return f"Preferences: {' '.join(tokens)}\nItem:"
 
 
-def user_prompt_tokens(checkpoint: Stage1Checkpoint, user_id: str, modality: str, include_other: bool) -> list[str]:
-    if user_id not in checkpoint.tokens:
-        raise DPPMGError(f"unknown user id {user_id!r}: not in the stage-1 token table")
-    own = checkpoint.tokens[user_id][modality]
-    other = "image" if modality == "text" else "text"
-    return own + checkpoint.tokens[user_id][other] if include_other else list(own)
-
-
 def token_vocabulary(checkpoint: Stage1Checkpoint, modality: str) -> list[str]:
     """Every token of one modality that any user has, in a stable order."""
     return sorted({t for toks in checkpoint.tokens.values() for t in toks[modality]},
