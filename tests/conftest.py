@@ -10,11 +10,19 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The user's own cache, captured before the tests isolate theirs: slow benchmarks of trained
+# models read checkpoints from here instead of training them again.
+USER_CACHE = Path(os.environ.get("DPPMG_CACHE_DIR") or Path.home() / ".cache" / "dppmg")
 
 
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dppmg-cache")
+
+
+@pytest.fixture(scope="session")
+def user_cache() -> Path:
+    return USER_CACHE
 
 
 @pytest.fixture(autouse=True)
