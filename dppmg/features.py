@@ -67,10 +67,6 @@ class TextEncoder:
         self.model = SentenceTransformer(str(self.model_path), device=device)
         self.model.eval()
 
-    @property
-    def cache_identity(self) -> list:
-        return [self.name, str(self.model_path.name), _weights_fingerprint(self.model_path)]
-
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         emb = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
                                 convert_to_numpy=True, normalize_embeddings=True)
@@ -101,10 +97,6 @@ class ImageEncoder:
         self.model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(self.weights_path))
         # channels-last runs this depthwise-conv network ~1.6x faster on CPU, with identical fp32 math.
         self.model.eval().to(self.device, memory_format=torch.channels_last)
-
-    @property
-    def cache_identity(self) -> list:
-        return [self.name, self.weights_path.name, self.weights_path.stat().st_size, self.resolution, "(x-127)/128"]
 
     def encode_arrays(self, images: np.ndarray) -> np.ndarray:
         """``uint8 (n, h, w, 3)`` at the encoder resolution -> ``float32 (n, 1280)``."""

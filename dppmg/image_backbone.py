@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 from dppmg.config import check_preset
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
-from dppmg.io import atomic_write_json, stable_hash
+from dppmg.io import atomic_dir, atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
 BACKBONE_VERSION = 2
@@ -180,19 +179,12 @@ def backbone_dir(data: InteractionData, config: ImageBackboneConfig, cache_dir: 
 def _save_checkpoint(folder: Path, unet, optim, step: int, generator: torch.Generator, losses: list[float],
                      config: ImageBackboneConfig) -> None:
     """Write the checkpoint to a fresh folder, then swap it in: an interruption never leaves half of one."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    unet.save_pretrained(tmp / "unet")
-    torch.save({"optimizer": optim.state_dict(), "step": step, "generator": generator.get_state(),
-                "losses": losses}, tmp / "state.pt")
-    atomic_write_json(tmp / "config.json", {"config": dataclasses.asdict(config), "step": step,
-                                            "version": BACKBONE_VERSION})
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_dir(folder) as tmp:
+        unet.save_pretrained(tmp / "unet")
+        torch.save({"optimizer": optim.state_dict(), "step": step, "generator": generator.get_state(),
+                    "losses": losses}, tmp / "state.pt")
+        atomic_write_json(tmp / "config.json", {"config": dataclasses.asdict(config), "step": step,
+                                                "version": BACKBONE_VERSION})
 
 
 @dataclass

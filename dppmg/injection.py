@@ -74,3 +74,10 @@ def init_from_texts(tokens: Sequence[str], meanings: Mapping[str, Sequence[str]]
         every = base.weight.float().mean(0)
     rows = [mean_of(list(meanings.get(tok, ()))) for tok in tokens]
     return torch.stack([every if r is None else r for r in rows])
+
+
+def new_token_embedding(tokenizer, base: nn.Embedding, tokens: Sequence[str],
+                        meanings: Mapping[str, Sequence[str]]) -> PreferenceTokenEmbedding:
+    """Register ``tokens`` in ``tokenizer`` and return their embeddings, initialised from ``meanings``."""
+    first = register_tokens(tokenizer, tokens)
+    return PreferenceTokenEmbedding(tokens, first, init_from_texts(tokens, meanings, tokenizer, base))

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dppmg.errors import ConfigError
-from dppmg.injection import PreferenceTokenEmbedding, init_from_texts, register_tokens
+from dppmg.injection import PreferenceTokenEmbedding, new_token_embedding
 
 
 class TokenEmbeddingWithPreferences(nn.Module):
@@ -57,8 +57,7 @@ def inject_tokens(model, tokenizer, tokens: Sequence[str], meanings: dict[str, S
     base = model.get_input_embeddings()
     if isinstance(base, TokenEmbeddingWithPreferences):
         raise ConfigError("this model already carries preference tokens")
-    first = register_tokens(tokenizer, tokens)
-    prefs = PreferenceTokenEmbedding(tokens, first, init_from_texts(tokens, meanings, tokenizer, base))
+    prefs = new_token_embedding(tokenizer, base, tokens, meanings)
     model.set_input_embeddings(TokenEmbeddingWithPreferences(base, prefs))
     return prefs
 

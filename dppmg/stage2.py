@@ -33,7 +33,7 @@ from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.image_backbone import (ImageBackbone, ImageBackboneConfig, ddim_sample, diffusion_loss,
                                   image_backbone_config, images_to_tensor, tensor_to_images, train_scheduler)
-from dppmg.injection import PreferenceTokenEmbedding, init_from_texts, register_tokens
+from dppmg.injection import PreferenceTokenEmbedding, new_token_embedding
 from dppmg.io import atomic_path, atomic_write_json, read_versioned_json
 from dppmg.seeding import check_seed
 from dppmg.stage1 import Stage1Checkpoint
@@ -242,15 +242,11 @@ def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stag
     backbone = train_image_backbone(data, config.image, generator, cache_dir, progress)
 
     tokens = {m: token_vocabulary(stage1, m) for m in ("text", "image")}
-    first_text = register_tokens(tokenizer, tokens["text"])
-    text_init = init_from_texts(tokens["text"], token_meaning_texts(stage1, data, "text", tokens["text"]),
-                                tokenizer, text_model.get_input_embeddings())
-    text_tokens = PreferenceTokenEmbedding(tokens["text"], first_text, text_init)
+    text_tokens = new_token_embedding(tokenizer, text_model.get_input_embeddings(), tokens["text"],
+                                      token_meaning_texts(stage1, data, "text", tokens["text"]))
     conditioner = backbone.conditioner
-    first_image = register_tokens(conditioner.tokenizer, tokens["image"])
-    image_init = init_from_texts(tokens["image"], token_meaning_texts(stage1, data, "image", tokens["image"]),
-                                 conditioner.tokenizer, conditioner.model.get_input_embeddings())
-    image_tokens = PreferenceTokenEmbedding(tokens["image"], first_image, image_init)
+    image_tokens = new_token_embedding(conditioner.tokenizer, conditioner.model.get_input_embeddings(), tokens["image"],
+                                       token_meaning_texts(stage1, data, "image", tokens["image"]))
     meta = {"dataset": data.name, "stage1": str(stage1.folder), "text_backbone": config.text.kind,
             "image_backbone": str(backbone.folder)}
     pipe = DPPMGPipeline(text_model, tokenizer, text_tokens, backbone, image_tokens, stage1.tokens, config, meta)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,7 +23,7 @@ from tqdm.auto import tqdm
 
 from dppmg.config import check_preset
 from dppmg.errors import ConfigError
-from dppmg.io import stable_hash
+from dppmg.io import atomic_dir, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -106,11 +105,9 @@ def load_smollm2(cache_dir: str | os.PathLike | None = None):
         model = AutoModelForCausalLM.from_config(config)
         model.load_state_dict(quantized.state_dict())
         model.tie_weights()
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
+        with atomic_dir(target) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
     return AutoModelForCausalLM.from_pretrained(target), AutoTokenizer.from_pretrained(target)
 
 
@@ -194,12 +191,9 @@ def build_text_backbone(texts: Sequence[str], config: TextBackboneConfig, genera
         optim.step()
     if config.kind != "tiny-gpt2":
         model = model.merge_and_unload()  # the catalogue adaptation becomes part of the frozen backbone
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "done.json").write_text('{"adapt_steps": %d}\n' % config.adapt_steps)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    with atomic_dir(folder) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "done.json").write_text('{"adapt_steps": %d}\n' % config.adapt_steps)
     model.zero_grad(set_to_none=True)
     return model.eval().requires_grad_(False), tokenizer

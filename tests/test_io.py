@@ -38,3 +38,20 @@ def test_stable_hash_is_order_sensitive_and_stable():
     assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
     assert stable_hash([1, 2]) != stable_hash([2, 1])
     assert len(stable_hash("x", length=10)) == 10
+
+
+def test_atomic_dir_keeps_previous_folder_on_failure(tmp_path):
+    from dppmg.io import atomic_dir
+
+    target = tmp_path / "checkpoint"
+    with atomic_dir(target) as tmp:
+        (tmp / "weights").write_text("v1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "weights").write_text("half")
+            raise RuntimeError("killed")
+    assert (target / "weights").read_text() == "v1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+    with atomic_dir(target) as tmp:
+        (tmp / "weights").write_text("v2")
+    assert (target / "weights").read_text() == "v2"
