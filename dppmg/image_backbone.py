@@ -9,8 +9,10 @@ pairs with epsilon prediction,
 
 where the text c is replaced by the empty string with probability ``cond_dropout`` so that
 classifier-free guidance works at sampling time (DDIM, ``ε̂ = ε_θ(∅) + w (ε_θ(c) - ε_θ(∅))``).
-Training is cached under a key of the config and the data, checkpointed every
-``checkpoint_every`` steps (atomically) and resumes from its last checkpoint.
+Training is cached under a key of the model config and the data, checkpointed every
+``checkpoint_every`` steps (atomically) and resumes from its last checkpoint. The schedule length
+(``train_steps``) is not part of the key: raising it continues the same run. Sampling uses an
+exponential moving average of the weights (``ema_decay``), as diffusion models usually do.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class ImageBackboneConfig:
         cond_dropout: probability of training on the empty text (classifier-free guidance).
         checkpoint_every: steps between resumable checkpoints.
         sample_steps / guidance_scale: DDIM sampling defaults.
+        ema_decay: decay of the weight average used for sampling (warmed up as (1+s)/(10+s)).
     """
 
     width: int = 32
@@ -66,12 +69,18 @@ class ImageBackboneConfig:
     num_train_timesteps: int = 1000
     sample_steps: int = 25
     guidance_scale: float = 3.0
+    ema_decay: float = 0.999
+
+
+# Fields that do not change what a training step does: left out of the cache key so that a longer
+# schedule resumes the existing run and sampling settings can change without retraining.
+_SCHEDULE_FIELDS = ("train_steps", "checkpoint_every", "sample_steps", "guidance_scale")
 
 
 _PRESETS = {
     "smoke": {"block_channels": (16, 32, 32), "train_steps": 12, "batch_size": 8, "checkpoint_every": 5,
               "max_text_tokens": 32, "sample_steps": 5},
-    "small": {},
+    "small": {"train_steps": 2000},
     "paper": {},  # the paper preset uses Stable Diffusion v1.5 instead (dppmg.paper)
 }
 
@@ -171,25 +180,37 @@ def ddim_sample(unet, cond: torch.Tensor, uncond: torch.Tensor, config: ImageBac
 
 
 def backbone_dir(data: InteractionData, config: ImageBackboneConfig, cache_dir: str | os.PathLike | None = None) -> Path:
-    key = stable_hash(BACKBONE_VERSION, dataclasses.asdict(config), data.name, data.items["item_id"].tolist(),
+    model = {k: v for k, v in dataclasses.asdict(config).items() if k not in _SCHEDULE_FIELDS}
+    key = stable_hash(BACKBONE_VERSION, model, data.name, data.items["item_id"].tolist(),
                       data.items["text"].tolist())
     return resolve_cache_dir(cache_dir) / "image_backbone" / f"{data.name}-{key}"
 
 
-def _save_checkpoint(folder: Path, unet, optim, step: int, generator: torch.Generator, losses: list[float],
-                     config: ImageBackboneConfig) -> None:
+def _save_checkpoint(folder: Path, unet, ema_unet, optim, step: int, generator: torch.Generator,
+                     losses: list[float], config: ImageBackboneConfig, ema_since: int) -> None:
     """Write the checkpoint to a fresh folder, then swap it in: an interruption never leaves half of one."""
     with atomic_dir(folder) as tmp:
         unet.save_pretrained(tmp / "unet")
+        ema_unet.save_pretrained(tmp / "unet_ema")
         torch.save({"optimizer": optim.state_dict(), "step": step, "generator": generator.get_state(),
-                    "losses": losses}, tmp / "state.pt")
+                    "losses": losses, "ema_since": ema_since}, tmp / "state.pt")
         atomic_write_json(tmp / "config.json", {"config": dataclasses.asdict(config), "step": step,
-                                                "version": BACKBONE_VERSION})
+                                                "ema_since_step": ema_since, "version": BACKBONE_VERSION})
+
+
+@torch.no_grad()
+def _update_ema(ema_unet, unet, decay: float, steps_averaged: int) -> None:
+    d = min(decay, (1 + steps_averaged) / (10 + steps_averaged))
+    for e, p in zip(ema_unet.parameters(), unet.parameters()):
+        e.lerp_(p, 1 - d)
 
 
 @dataclass
 class ImageBackbone:
-    """A trained conditional UNet with its text conditioner."""
+    """A trained conditional UNet with its text conditioner.
+
+    ``unet`` holds the exponential moving average of the trained weights (the one sampled from).
+    """
 
     unet: Any
     conditioner: TextConditioner
@@ -215,11 +236,14 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
         max_steps_this_call: stop after this many steps even if training is not finished (the
             checkpoint is kept, the next call resumes); ``None`` trains to ``train_steps``.
     """
+    import copy
+
     folder = backbone_dir(data, config, cache_dir)
     conditioner = TextConditioner(max_tokens=config.max_text_tokens)
     unet = build_unet(config, conditioner.dim)
     optim = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=1e-4)
-    step, losses = 0, []
+    step, losses, ema_since = 0, [], 0
+    ema_unet = None
     if (folder / "state.pt").is_file():
         from diffusers import UNet2DConditionModel
 
@@ -229,6 +253,13 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
         optim.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, losses = state["step"], state["losses"]
+        # A checkpoint written before weight averaging existed starts its average where it resumes.
+        ema_since = state.get("ema_since", step)
+        if (folder / "unet_ema").is_dir():
+            ema_unet = UNet2DConditionModel.from_pretrained(folder / "unet_ema")
+    if ema_unet is None:
+        ema_unet = copy.deepcopy(unet)
+    ema_unet.requires_grad_(False)
     if step < config.train_steps:
         images = images_to_tensor(load_image_array(data, config.width, config.height, cache_dir=cache_dir))
         texts = data.items["text"].tolist()
@@ -250,18 +281,19 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
             torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
             optim.step()
             step += 1
+            _update_ema(ema_unet, unet, config.ema_decay, step - ema_since)
             losses.append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if step % config.checkpoint_every == 0 or step == target:
-                _save_checkpoint(folder, unet, optim, step, generator, losses, config)
+                _save_checkpoint(folder, unet, ema_unet, optim, step, generator, losses, config, ema_since)
         bar.close()
         rate = (step - start_step) / max(time.perf_counter() - t0, 1e-9)
     else:
         rate = None
-    unet.zero_grad(set_to_none=True)
-    unet.eval().requires_grad_(False)
-    return ImageBackbone(unet, conditioner, config, folder, losses, rate)
+    del unet, optim
+    ema_unet.eval().requires_grad_(False)
+    return ImageBackbone(ema_unet, conditioner, config, folder, losses, rate)
 
 
 def save_sample_grid(backbone: ImageBackbone, data: InteractionData, path: str | os.PathLike, n: int = 8,
