@@ -13,6 +13,7 @@ from typing import Any
 
 from dppmg.config import data_config
 from dppmg.data import dataset_statistics, load_dataset
+from dppmg.errors import ConfigError
 from dppmg.features import feature_cache_file, item_features
 from dppmg.plotting import item_grid
 from dppmg.provenance import StageTimer
@@ -77,3 +78,86 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
                         Path(figure_dir) / f"preference_{dataset}_{method}_seed{seed}.png",
                         f"{method} on {dataset} (seed {seed}): valid ranking per epoch")
     return record
+
+
+def generation_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
+                     data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
+                     method: str = "dppmg", users: int | None = None) -> dict[str, Any]:
+    """Stage 2: train (or load) the token-reading generators, generate for test users and test
+    whether the generations are personalized (see :mod:`dppmg.personalization`)."""
+    import numpy as np
+
+    from dppmg.data.images import load_image_array
+    from dppmg.personalization import personalization_report, sample_test_users
+    from dppmg.plotting import generation_grid, history_vs_generated_grid, loss_curves
+    from dppmg.stage1 import checkpoint_dir, fit_and_save, stage1_config
+    from dppmg.stage2 import load_or_train_pipeline
+
+    if method != "dppmg":
+        raise ConfigError(f"the generation stage runs method 'dppmg', not {method!r}")
+    seed = check_seed(seed)
+    users = users if users is not None else GENERATION_USERS[preset]
+    timings = []
+    if not checkpoint_dir(stage1_config(dataset, preset, seed)).is_dir():
+        with StageTimer("stage1") as timer:
+            fit_and_save(dataset, preset, seed, "dppmg", data_root=data_root, progress=False)
+        timings.append(timer.record)
+    with StageTimer("stage2_train_or_load") as timer:
+        pipe, data = load_or_train_pipeline(dataset, preset, seed, data_root=data_root, progress=False)
+    timings.append(timer.record)
+    user_ids = sample_test_users(data, users, seed)
+    with StageTimer("generate") as timer:
+        results = pipe(user_ids, seed=seed)
+    timings.append(timer.record)
+    with StageTimer("personalization_tests") as timer:
+        report = personalization_report(pipe, data, user_ids, seed=seed, results=results)
+    timings.append(timer.record)
+    metrics: dict[str, Any] = {"users": len(user_ids), "user_ids": user_ids, **report,
+                               "token_losses": pipe.meta.get("token_losses"),
+                               "image_backbone": pipe.meta.get("image_backbone")}
+    if figure_dir is not None:
+        figure_dir = Path(figure_dir)
+        shown = results[:8]
+        images = load_image_array(data, pipe.image_backbone.config.width, pipe.image_backbone.config.height)
+        index = {u: i for i, u in enumerate(data.users["user_id"])}
+        train = data.split_frame("train")
+        history = [images[train.loc[train["user"] == index[r["user_id"]], "item"].to_numpy()[-4:]] for r in shown]
+        metrics["figures"] = [
+            str(generation_grid(results[:12], figure_dir / f"generation_{dataset}_seed{seed}.png",
+                                f"{dataset} ({preset}): DPPMG generations for test users, seed {seed}")),
+            str(history_vs_generated_grid(history, shown, figure_dir / f"generation_history_{dataset}_seed{seed}.png",
+                                          f"{dataset}: last training-history images vs the generated item")),
+        ]
+        if metrics["token_losses"]:
+            metrics["figures"].append(str(loss_curves(
+                metrics["token_losses"], figure_dir / f"token_training_{dataset}_seed{seed}.png",
+                f"{dataset}: preference-token embedding training (seed {seed})")))
+    config = {"stage2": pipe.config.to_dict(), "users": users, "pipeline": {k: v for k, v in pipe.meta.items()
+                                                                           if k != "token_losses"}}
+    result = make_result("generation", dataset, method, preset, seed, metrics, config, timings)
+    write_result(output_json, result)
+    return result
+
+
+# Test users generated for per preset (text generation costs ~2.6 s per user at small on 2 CPU cores).
+GENERATION_USERS = {"smoke": 6, "small": 64, "paper": 256}
+
+
+def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
+                     data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
+                     method: str = "dppmg", users: int | None = None) -> dict[str, Any]:
+    """Train (or load) one registered generation method, generate for test users and compute every
+    metric with the evaluator (:func:`dppmg.evaluate.evaluate`); plot reward curves."""
+    from dppmg.evaluate import evaluate
+    from dppmg.plotting import loss_curves
+
+    result = evaluate(dataset, method, preset, check_seed(seed), output_json, data_root=data_root, users=users,
+                      progress=False)
+    curves = result["metrics"].get("reward_curves")
+    if figure_dir is not None and curves and method == "dppmg":
+        path = loss_curves(curves, Path(figure_dir) / f"reward_curves_{dataset}_seed{seed}.png",
+                           f"{dataset} ({preset}, seed {seed}): reward fine-tuning (reward model, training users)",
+                           smooth=5)
+        result["metrics"]["figures"] = [str(path)]
+        write_result(output_json, result)
+    return result

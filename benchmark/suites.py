@@ -25,8 +25,17 @@ DATA_STAGES = (
 PREFERENCE_STAGE = Stage("preference", "preference.ipynb",
                          methods=("popularity", "mf-bpr", "lightgcn", "shared", "dppmg"), seeds=(0, 1, 2))
 
+# Stage 2 at `small` trains one image backbone per dataset first (about 30 min each on 2 CPU
+# cores, cached afterwards), so one seed by default; pass --seeds for more.
+GENERATION_STAGE = Stage("generation", "generation.ipynb", methods=("dppmg",), seeds=(0,))
+# Stage 3 + evaluation: DPPMG with and without reward fine-tuning, and the shuffled-token control.
+EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb",
+                         methods=("dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens"), seeds=(0, 1, 2))
+
 SUITES: dict[str, tuple[Stage, ...]] = {
     "data": DATA_STAGES,
     "preference": (PREFERENCE_STAGE,),
-    "reproduce": (*DATA_STAGES, PREFERENCE_STAGE),
+    "generation": (GENERATION_STAGE,),
+    "evaluation": (EVALUATION_STAGE,),
+    "reproduce": (*DATA_STAGES, PREFERENCE_STAGE, GENERATION_STAGE, EVALUATION_STAGE),
 }

@@ -151,8 +151,127 @@ def timing_table(results: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def generation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """Stage 2 personalization per dataset and modality (own-history vs other-user similarity of
+    the generations, paired over test users, one sign test per seed) and, on the synthetic world,
+    true-attribute accuracy against the shuffled-token control."""
+    rows, truth_rows = [], []
+    for r in sorted(results, key=lambda r: (r["dataset"], r["seed"])):
+        m = r["metrics"]
+        for modality, feature in (("image", "EfficientNet-Lite0"), ("text", "MiniLM")):
+            p = m[modality]
+            rows.append({"dataset": r["dataset"], "modality": modality, "features": feature, "seed": r["seed"],
+                         "users": p["users"], "mean cos to own history": p["mean_own"],
+                         "mean cos to other user's history": p["mean_other"],
+                         "mean paired difference": p["mean_paired_difference"],
+                         "users own > other": p["users_own_closer"], "sign test p": p["sign_test_p"]})
+        gt = m.get("ground_truth")
+        if gt:
+            for variant, acc in gt.items():
+                truth_rows.append({"dataset": r["dataset"], "seed": r["seed"], "tokens": variant,
+                                   "image colour = true colour": acc["image_colour_accuracy"],
+                                   "text style = true style": acc["text_style_accuracy"],
+                                   "chance (colour)": acc["chance"]})
+    tables = {}
+    if rows:
+        frame = pd.DataFrame(rows)
+        agg = frame.groupby(["dataset", "modality", "features"], sort=False).agg(
+            {"seed": "count", "users": "first", "mean cos to own history": _fmt3,
+             "mean cos to other user's history": _fmt3, "mean paired difference": lambda v: mean_std(list(v), 4),
+             "users own > other": lambda v: " / ".join(str(int(x)) for x in v),
+             "sign test p": lambda v: " / ".join(f"{x:.2g}" for x in v)})
+        tables["personalization"] = agg.rename(columns={"seed": "seeds", "users": "users per seed"}).reset_index()
+    if truth_rows:
+        t = pd.DataFrame(truth_rows)
+        tables["synthetic_attributes"] = t.groupby(["dataset", "tokens"], sort=False).agg(
+            {"seed": "count", "image colour = true colour": _fmt3, "text style = true style": _fmt3,
+             "chance (colour)": "first"}).rename(columns={"seed": "seeds"}).reset_index()
+    return tables
+
+
+EVALUATION_COLUMNS = (
+    ("consistency (evaluator)", ("consistency", "evaluator")),
+    ("consistency (reward model)", ("consistency", "reward_model")),
+    ("retrieval acc. (evaluator)", ("consistency", "retrieval", "accuracy")),
+    ("image cos test", ("image", "cos_test")), ("image cos history", ("image", "cos_history")),
+    ("SSIM test", ("image", "ssim_test")),
+    ("ROUGE-L test", ("text", "rouge_l_test")), ("BLEU test", ("text", "bleu_test")),
+    ("text cos test", ("text", "cos_test")), ("text cos history", ("text", "cos_history")),
+    ("FD (EffNet)", ("quality", "frechet_distance")), ("distinct-2", ("diversity", "distinct_2")),
+    ("true colour acc.", ("ground_truth", "image_colour")), ("true style acc.", ("ground_truth", "text_style")),
+)
+# Per-user metrics compared between DPPMG and its Stage 2 model, user by user.
+PAIRED_METRICS = (("consistency (evaluator)", ("consistency", "evaluator")),
+                  ("consistency (reward model)", ("consistency", "reward_model")),
+                  ("image cos history", ("image", "cos_history")), ("image cos test", ("image", "cos_test")),
+                  ("text cos history", ("text", "cos_history")), ("text cos test", ("text", "cos_test")))
+METHOD_ORDER = ("dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens")
+
+
+def _lookup(metrics: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(metrics, dict) or key not in metrics:
+            return None
+        metrics = metrics[key]
+    return metrics["mean"] if isinstance(metrics, dict) and "mean" in metrics else metrics
+
+
+def _per_user_frame(runs: list[dict[str, Any]], path: tuple[str, ...]) -> pd.Series:
+    """Per-user values averaged over the seeds (users are those evaluated in every run)."""
+    frames = []
+    for r in runs:
+        node = r["metrics"]
+        for key in path:
+            node = node[key]
+        frames.append(pd.Series(node["per_user"], index=r["metrics"]["users"], dtype=float))
+    return pd.concat(frames, axis=1).dropna().mean(axis=1)
+
+
+def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """The generation table (method x metric, mean ± std over seeds), the paired comparison of
+    DPPMG with its Stage 2 model and the alignment models' held-out retrieval."""
+    rows, paired, align = [], [], []
+    for dataset in sorted({r["dataset"] for r in results}):
+        by_method: dict[str, list[dict[str, Any]]] = {}
+        for r in results:
+            if r["dataset"] == dataset:
+                by_method.setdefault(r["method"], []).append(r)
+        for method in sorted(by_method, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else 99, m)):
+            rs = by_method[method]
+            row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(rs),
+                                   "users": len(rs[0]["metrics"]["users"])}
+            for label, path in EVALUATION_COLUMNS:
+                values = [_lookup(r["metrics"], path) for r in rs]
+                row[label] = "" if any(v is None for v in values) else mean_std(values, 4)
+            rows.append(row)
+        if "dppmg" in by_method and "dppmg-no-reward" in by_method:
+            for label, path in PAIRED_METRICS:
+                tuned, base = _per_user_frame(by_method["dppmg"], path), _per_user_frame(by_method["dppmg-no-reward"], path)
+                common = tuned.index.intersection(base.index)
+                diff = tuned[common] - base[common]
+                p = wilcoxon(tuned[common], base[common]).pvalue if (diff != 0).any() else 1.0
+                paired.append({"dataset": dataset, "metric": label, "users": len(common),
+                               "stage 2": round(float(base[common].mean()), 4),
+                               "with reward": round(float(tuned[common].mean()), 4),
+                               "difference": round(float(diff.mean()), 4),
+                               "relative change": f"{100 * diff.mean() / abs(base[common].mean()):+.1f}%",
+                               "Wilcoxon p": f"{p:.2g}"})
+        for role in ("reward", "evaluator"):
+            first = next(iter(by_method.values()))[0]["metrics"]["alignment"][role]
+            align.append({"dataset": dataset, "model": role, "held-out items": first["items"],
+                          "R@1": round(first["R@1"], 4), "chance R@1": round(first["chance R@1"], 4),
+                          "R@10": round(first["R@10"], 4), "chance R@10": round(first["chance R@10"], 4),
+                          "median rank": first["median rank"]})
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame.loc[:, [c for c in frame.columns if (frame[c] != "").any()]]
+    return {"generation": frame, "reward_vs_stage2": pd.DataFrame(paired), "alignment_models": pd.DataFrame(align)}
+
+
 TABLE_BUILDERS: dict[str, Callable[[list[dict[str, Any]]], dict[str, pd.DataFrame]]] = {
     "dataset_stats": dataset_stats_tables,
     "features": features_tables,
     "preference": preference_tables,
+    "generation": generation_tables,
+    "evaluation": evaluation_tables,
 }

@@ -76,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="output folder (one PNG, TXT and JSON per user, plus grid.png)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (an int)")
     gen.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the preset's)")
+
+    train = commands.add_parser("train", help="stages 1-3 from scratch or the caches: everything `evaluate` needs")
+    _common(train)
+    train.add_argument("--seed", type=int, default=0, help="random seed (an int)")
+    train.add_argument("--no-reward", action="store_true", help="stop after Stage 2")
+    train.add_argument("--curves", default=None, help="save the reward curves PNG here")
+
+    ev = commands.add_parser("evaluate", help="generate for test users and compute every metric; write a result JSON")
+    _common(ev)
+    ev.add_argument("--method", default="dppmg", help="a registered method (see dppmg.methods.METHODS)")
+    ev.add_argument("--seed", type=int, default=0, help="random seed (an int)")
+    ev.add_argument("--users", type=int, default=None, help="test users to evaluate (default: the preset's)")
+    ev.add_argument("--out", default=None,
+                    help="result JSON (default results/evaluation/<preset>/<dataset>__<method>__seed<S>.json)")
     return parser
 
 
@@ -99,7 +113,52 @@ def run(args: argparse.Namespace) -> int:
         return run_generate(args)
     if args.command == "backbone":
         return run_backbone(args)
+    if args.command == "train":
+        return run_train(args)
+    if args.command == "evaluate":
+        return run_evaluate(args)
     return run_data(args)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from dppmg.train import train_dppmg
+
+    _, _, info = train_dppmg(args.dataset, args.preset, args.seed, data_root=args.data_root, cache_dir=args.cache_dir,
+                             reward=not args.no_reward)
+    print(f"stage 1: {info['stage1_folder']}\nstage 2: {info['stage2_folder']}")
+    if "reward" in info:
+        curves = info["reward"]["curves"]
+        print(f"stage 3: {info['reward']['folder']}\n  reward per step: first {curves['reward'][0]:.4f}, "
+              f"last {curves['reward'][-1]:.4f} ({len(curves['reward'])} steps)")
+        if args.curves:
+            from dppmg.plotting import loss_curves
+
+            loss_curves({k: v for k, v in curves.items()}, args.curves,
+                        f"{args.dataset} ({args.preset}, seed {args.seed}): reward fine-tuning", smooth=5)
+            print(f"  curves: {args.curves}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from dppmg.evaluate import evaluate
+
+    out = args.out or Path("results") / "evaluation" / args.preset / f"{args.dataset}__{args.method}__seed{args.seed}.json"
+    result = evaluate(args.dataset, args.method, args.preset, args.seed, out, data_root=args.data_root,
+                      cache_dir=args.cache_dir, users=args.users)
+    m = result["metrics"]
+    print(f"{args.method} on {args.dataset} ({args.preset}, seed {args.seed}, {len(m['users'])} test users):")
+    print(f"  consistency: evaluator {m['consistency']['evaluator']['mean']:.4f}, "
+          f"reward model {m['consistency']['reward_model']['mean']:.4f}, "
+          f"retrieval {m['consistency']['retrieval']['accuracy']:.3f} (chance {m['consistency']['retrieval']['chance']:.3f})")
+    print(f"  image: cos test {m['image']['cos_test']['mean']:.4f}, cos history {m['image']['cos_history']['mean']:.4f}, "
+          f"SSIM {m['image']['ssim_test']['mean']:.4f}; FD {m['quality']['frechet_distance']:.2f}")
+    print(f"  text: ROUGE-L {m['text']['rouge_l_test']['mean']:.4f}, BLEU {m['text']['bleu_test']['mean']:.4f}, "
+          f"cos test {m['text']['cos_test']['mean']:.4f}, distinct-2 {m['diversity']['distinct_2']:.3f}")
+    if "ground_truth" in m:
+        g = m["ground_truth"]
+        print(f"  ground truth: colour {g['image_colour']['mean']:.3f}, style {g['text_style']['mean']:.3f}")
+    print(f"wrote {out}")
+    return 0
 
 
 def run_backbone(args: argparse.Namespace) -> int:

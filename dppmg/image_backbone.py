@@ -160,10 +160,15 @@ def diffusion_loss(unet, scheduler, x0: torch.Tensor, cond: torch.Tensor, genera
     return F.mse_loss(unet(noisy, t, encoder_hidden_states=cond).sample, noise)
 
 
-@torch.no_grad()
 def ddim_sample(unet, cond: torch.Tensor, uncond: torch.Tensor, config: ImageBackboneConfig,
-                generator: torch.Generator, steps: int | None = None, guidance_scale: float | None = None) -> torch.Tensor:
-    """DDIM with classifier-free guidance; returns images in [-1, 1], shape (n, 3, h, w)."""
+                generator: torch.Generator, steps: int | None = None, guidance_scale: float | None = None,
+                grad_last: int = 0) -> torch.Tensor:
+    """DDIM with classifier-free guidance; returns images in [-1, 1], shape (n, 3, h, w).
+
+    Args:
+        grad_last: the last ``grad_last`` denoising steps keep the autograd graph (DRaFT-K reward
+            backpropagation reaches ``cond`` through them); all earlier steps run without it.
+    """
     from diffusers import DDIMScheduler
 
     scheduler = DDIMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule="squaredcos_cap_v2",
@@ -172,10 +177,12 @@ def ddim_sample(unet, cond: torch.Tensor, uncond: torch.Tensor, config: ImageBac
     scale = config.guidance_scale if guidance_scale is None else guidance_scale
     x = torch.randn((len(cond), 3, config.height, config.width), generator=generator)
     uncond = uncond.expand(len(cond), -1, -1)
-    for t in scheduler.timesteps:
-        eps = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([uncond, cond])).sample
-        eps_u, eps_c = eps.chunk(2)
-        x = scheduler.step(eps_u + scale * (eps_c - eps_u), t, x).prev_sample
+    n = len(scheduler.timesteps)
+    for i, t in enumerate(scheduler.timesteps):
+        with torch.set_grad_enabled(i >= n - grad_last):
+            eps = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([uncond, cond])).sample
+            eps_u, eps_c = eps.chunk(2)
+            x = scheduler.step(eps_u + scale * (eps_c - eps_u), t, x).prev_sample
     return x
 
 

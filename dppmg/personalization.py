@@ -74,10 +74,23 @@ def shuffled_tokens(pipeline, seed: int):
     return control
 
 
+def sample_test_users(data: InteractionData, n: int | None, seed: int) -> list[str]:
+    """Up to ``n`` users with test interactions (all if ``n`` is None), drawn with ``seed``, sorted."""
+    test = data.split_frame("test")
+    ids = data.users["user_id"].to_numpy()[np.unique(test["user"].to_numpy())]
+    if n is not None and n < len(ids):
+        ids = np.random.default_rng(seed).choice(ids, size=n, replace=False)
+    return sorted(ids.tolist(), key=lambda u: (len(u), u))
+
+
 def personalization_report(pipeline, data: InteractionData, user_ids: Sequence[str], seed: int = 0,
-                           **generate_kwargs: Any) -> dict[str, Any]:
-    """Generate for ``user_ids`` and compute the paired tests (and synthetic attribute accuracy)."""
-    results = pipeline(list(user_ids), seed=seed, **generate_kwargs)
+                           results: Sequence[dict] | None = None, **generate_kwargs: Any) -> dict[str, Any]:
+    """Generate for ``user_ids`` (or take the pipeline's ``results`` for them) and compute the
+    paired tests (and, on the synthetic world, attribute accuracy against shuffled tokens)."""
+    if results is None:
+        results = pipeline(list(user_ids), seed=seed, **generate_kwargs)
+    if [r["user_id"] for r in results] != list(user_ids):
+        raise ValueError("results must be the pipeline's outputs for user_ids, in order")
     index = {u: i for i, u in enumerate(data.users["user_id"])}
     train = data.split_frame("train")
     histories = [train.loc[train["user"] == index[u], "item"].to_numpy() for u in user_ids]

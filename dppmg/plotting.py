@@ -102,3 +102,40 @@ def generated_vs_real_grid(real: np.ndarray, generated: np.ndarray, texts: Seque
                         transform=axes[0, j].transAxes, va="top")
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
+
+
+def history_vs_generated_grid(history_images: Sequence[np.ndarray], results: Sequence[dict], path: str | os.PathLike,
+                              title: str) -> Path:
+    """One row per user: some of their training-history images, then the generated image and text."""
+    n_hist = max((len(h) for h in history_images), default=0)
+    fig, axes = plt.subplots(len(results), n_hist + 2, figsize=(1.3 * (n_hist + 2) + 2.5, 2.0 * len(results)),
+                             squeeze=False, gridspec_kw={"width_ratios": [1] * (n_hist + 1) + [3]})
+    for ax in axes.ravel():
+        ax.axis("off")
+    for row, (hist, r) in enumerate(zip(history_images, results)):
+        for j, img in enumerate(hist):
+            axes[row, j].imshow(img)
+        axes[row, n_hist].imshow(r["image"])
+        axes[row, n_hist].set_title("generated", fontsize=7)
+        text = textwrap.shorten(f"user {r['user_id']}: {r['text']}", 220, placeholder="...")
+        axes[row, n_hist + 1].text(0, 0.5, "\n".join(textwrap.wrap(text, 48)), fontsize=6, va="center")
+        if row == 0:
+            axes[row, 0].set_title("history", fontsize=7, loc="left")
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def loss_curves(series: dict[str, Sequence[float]], path: str | os.PathLike, title: str, smooth: int = 10) -> Path:
+    """One panel per named loss (or reward) series, raw and as a running mean of ``smooth`` steps."""
+    fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.0), squeeze=False)
+    for ax, (name, values) in zip(axes[0], series.items()):
+        values = np.asarray(values, dtype=float)
+        ax.plot(values, color="#c0c0c0", linewidth=0.8)
+        if len(values) >= smooth:
+            ax.plot(np.arange(smooth - 1, len(values)), np.convolve(values, np.ones(smooth) / smooth, mode="valid"),
+                    color="#4c72b0")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

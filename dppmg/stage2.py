@@ -52,6 +52,7 @@ class Stage2Config:
         lr: Adam learning rate of the token embeddings.
         text_sees_image_tokens / image_sees_text_tokens: cross-modal token sharing (off by default).
         max_new_tokens: generated text length.
+        text_batch_size: users whose texts are sampled together.
         top_p / temperature: text sampling.
     """
 
@@ -64,6 +65,7 @@ class Stage2Config:
     text_sees_image_tokens: bool = False
     image_sees_text_tokens: bool = False
     max_new_tokens: int = 64
+    text_batch_size: int = 16
     top_p: float = 0.9
     temperature: float = 0.8
 
@@ -145,20 +147,39 @@ class DPPMGPipeline:
 
     # ----- generation ---------------------------------------------------------------------
     @torch.no_grad()
-    def generate_texts(self, user_ids: Sequence[str], seed: int, max_new_tokens: int | None = None) -> list[str]:
+    def sample_text_ids(self, user_ids: Sequence[str], seed: int, max_new_tokens: int | None = None,
+                        num_return_sequences: int = 1) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Sample continuations of the users' prompts in batches of ``text_batch_size`` users.
+
+        Every user's prompt has the same length (its fixed number of preference tokens), so a batch
+        needs no padding. Returns, per batch, the prompt ids ``(b, L)`` and the sampled ids
+        ``(b * num_return_sequences, T)`` (the samples of one user are consecutive). A user's text
+        depends on the seed and on the users of its batch.
+        """
         tok = self.text_tokenizer
-        out = []
-        for i, uid in enumerate(user_ids):
-            ids = tok(self._text_prompt(uid), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        prompts, samples = [], []
+        step = self.config.text_batch_size
+        for b, start in enumerate(range(0, len(user_ids), step)):
+            encoded = [tok(self._text_prompt(u), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+                       for u in user_ids[start:start + step]]
+            if len({len(e) for e in encoded}) > 1:
+                raise DPPMGError("preference prompts of one batch differ in length; use text_batch_size=1")
+            ids = torch.stack(encoded)
             with torch.random.fork_rng():
-                torch.manual_seed(seed * 1_000_003 + i)
+                torch.manual_seed(seed * 1_000_003 + b)
                 gen = self.text_model.generate(
                     inputs_embeds=self.text_embeds(ids), attention_mask=torch.ones_like(ids),
                     max_new_tokens=max_new_tokens or self.config.max_new_tokens, do_sample=True,
                     top_p=self.config.top_p, temperature=self.config.temperature,
+                    num_return_sequences=num_return_sequences,
                     pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-            out.append(tok.decode(gen[0], skip_special_tokens=True).strip())
-        return out
+            prompts.append(ids)
+            samples.append(gen)
+        return prompts, samples
+
+    def generate_texts(self, user_ids: Sequence[str], seed: int, max_new_tokens: int | None = None) -> list[str]:
+        _, samples = self.sample_text_ids(user_ids, seed, max_new_tokens)
+        return [self.text_tokenizer.decode(row, skip_special_tokens=True).strip() for gen in samples for row in gen]
 
     @torch.no_grad()
     def generate_images(self, user_ids: Sequence[str], seed: int, num_inference_steps: int | None = None,
@@ -254,6 +275,7 @@ def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stag
         history = history if history is not None else {}
         history["text"] = train_text_tokens(pipe, data, generator, progress)
         history["image"] = train_image_tokens(pipe, data, generator, cache_dir, progress)
+        meta["token_losses"] = {m: [round(x, 5) for x in v] for m, v in history.items()}
     return pipe
 
 
@@ -335,9 +357,11 @@ def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: s
     config = stage2_config(preset)
     folder = pipeline_dir(stage1, config, seed, cache_dir)
     if (folder / "pipeline.json").is_file():
-        return DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir), data
-    from dppmg.seeding import seed_everything
+        pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir)
+    else:
+        from dppmg.seeding import seed_everything
 
-    pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
-    pipe.save_pretrained(folder)
+        pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
+        pipe.save_pretrained(folder)
+    pipe.meta["folder"] = str(folder)
     return pipe, data

@@ -91,3 +91,40 @@ def test_result_validation(tmp_path, suite_run):
     other.write_text(json.dumps(good))
     with pytest.raises(DPPMGError, match="for dataset 'synthetic', expected 'hm'"):
         read_result(other, dataset="hm")
+
+
+def test_generation_suite_at_smoke(tmp_path, session_cache):
+    import os
+
+    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
+    written = run_suite("generation", "smoke", datasets=["synthetic"], results_dir=tmp_path, log=lambda m: None)
+    result = read_result(tmp_path / "runs/smoke/generation/synthetic__dppmg__seed0.json", stage="generation")
+    m = result["metrics"]
+    assert m["users"] == len(m["user_ids"]) == len(m["image"]["per_user_difference"])
+    assert set(m["ground_truth"]) == {"dppmg", "shuffled_tokens"}
+    table = pd.read_csv(tmp_path / "smoke/personalization.csv")
+    assert set(table["modality"]) == {"image", "text"}
+    row = table.set_index("modality").loc["text"]
+    assert str(row["users own > other"]) == str(m["text"]["users_own_closer"])
+    assert "synthetic_attributes" in written
+    for figure in m["figures"]:
+        assert os.path.getsize(figure) > 1000
+    assert {t["stage"] for t in result["provenance"]["timings"]} >= {"stage2_train_or_load", "generate"}
+
+
+def test_evaluation_suite_at_smoke(tmp_path, session_cache):
+    import os
+
+    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
+    written = run_suite("evaluation", "smoke", datasets=["synthetic"], seeds=[0], results_dir=tmp_path,
+                        log=lambda m: None)
+    table = pd.read_csv(tmp_path / "smoke/generation.csv").set_index("method")
+    assert list(table.index) == ["dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens"]
+    result = read_result(tmp_path / "runs/smoke/evaluation/synthetic__dppmg__seed0.json", stage="evaluation")
+    mean = result["metrics"]["consistency"]["evaluator"]["mean"]
+    assert table.loc["dppmg", "consistency (evaluator)"].startswith(f"{mean:.4f}")
+    paired = pd.read_csv(tmp_path / "smoke/reward_vs_stage2.csv")
+    assert "consistency (evaluator)" in set(paired["metric"])
+    assert set(pd.read_csv(tmp_path / "smoke/alignment_models.csv")["model"]) == {"reward", "evaluator"}
+    assert (tmp_path / "smoke/figures/reward_curves_synthetic_seed0.png").is_file()
+    assert "timing_evaluation" in written

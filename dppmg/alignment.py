@@ -1,0 +1,297 @@
+"""Image–text alignment models: CLIP-style projection heads over frozen features.
+
+Two independent models are trained per dataset, contrastively on the catalogue's (image, text)
+pairs (Radford et al., 2021, "Learning Transferable Visual Models From Natural Language
+Supervision"):
+
+    s(i, t) = cos(g_img(f_img(i)), g_txt(f_txt(t))),
+    L = ½ [CE(softmax_t(s(i, ·)/τ), t_i) + CE(softmax_i(s(·, t)/τ), i_t)],
+
+with f_img the frozen EfficientNet-Lite0 features of the image *at the generators' resolution*
+(see :func:`dppmg.features.lowres_item_features`), f_txt the frozen MiniLM sentence embedding and
+a learned temperature τ.
+
+* The **reward model** (linear heads, 256-d, seed 1001) scores generations during Stage 3 reward
+  fine-tuning.
+* The **evaluator** (two-layer MLP heads, 128-d, seed 2002) scores them in ``dppmg evaluate``. Its
+  training items exclude every item that is a target of the test period, so it has never seen a
+  pair it is later asked to judge. It never shares weights with the reward model
+  (:func:`check_independent`), so a method that games the reward shows as a gap between the two.
+
+Both are evaluated by text→image retrieval on the same held-out items (R@1, R@10, with chance).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from dppmg.config import check_preset
+from dppmg.data.schema import InteractionData
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.io import atomic_path, atomic_write_json, stable_hash
+from dppmg.paths import cache_dir as resolve_cache_dir
+
+ALIGNMENT_VERSION = 2
+ROLES = ("reward", "evaluator")
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    """One alignment model.
+
+    Args:
+        role: ``"reward"`` or ``"evaluator"``.
+        head: ``"linear"`` (one projection) or ``"mlp"`` (Linear-GELU-LayerNorm-Linear).
+        dim: shared embedding size; hidden: MLP width (unused by linear heads).
+        epochs / batch_size / lr / weight_decay: AdamW schedule over the training items.
+        init_temperature: starting τ (learned, clamped to >= 0.01).
+        heldout_fraction: items kept out of both models' training for the retrieval report.
+        validation_fraction / patience: training items that pick the epoch (best R@10), and how many
+            epochs without improvement stop training.
+        exclude_test_targets: leave out every item that is a test-period target (the evaluator).
+        seed: initialisation and batch order.
+    """
+
+    role: str
+    head: str
+    dim: int
+    hidden: int
+    seed: int
+    exclude_test_targets: bool
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    init_temperature: float = 0.07
+    heldout_fraction: float = 0.1
+    validation_fraction: float = 0.1
+    patience: int = 10
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ConfigError(f"unknown alignment role {self.role!r}; expected one of {ROLES}")
+        if self.head not in ("linear", "mlp"):
+            raise ConfigError(f"unknown head {self.head!r}; expected 'linear' or 'mlp'")
+
+
+_ROLE_DEFAULTS = {
+    "reward": dict(role="reward", head="linear", dim=256, hidden=0, seed=1001, exclude_test_targets=False),
+    "evaluator": dict(role="evaluator", head="mlp", dim=128, hidden=512, seed=2002, exclude_test_targets=True),
+}
+_PRESETS = {"smoke": {"epochs": 5, "batch_size": 64}, "small": {}, "paper": {}}
+
+
+def alignment_config(role: str, preset: str, **overrides: Any) -> AlignmentConfig:
+    check_preset(preset)
+    if role not in _ROLE_DEFAULTS:
+        raise ConfigError(f"unknown alignment role {role!r}; expected one of {ROLES}")
+    return AlignmentConfig(**{**_ROLE_DEFAULTS[role], **_PRESETS[preset], **overrides})
+
+
+class ProjectionHead(nn.Module):
+    def __init__(self, in_dim: int, config: AlignmentConfig):
+        super().__init__()
+        if config.head == "linear":
+            self.net = nn.Linear(in_dim, config.dim)
+        else:
+            self.net = nn.Sequential(nn.Linear(in_dim, config.hidden), nn.GELU(), nn.LayerNorm(config.hidden),
+                                     nn.Linear(config.hidden, config.dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(x), dim=-1)
+
+
+class AlignmentModel(nn.Module):
+    """CLIP-style image–text alignment over frozen features (see the module docstring).
+
+    Args:
+        config: the model's :class:`AlignmentConfig`.
+        image_dim / text_dim: sizes of the frozen image and text features.
+        feature_mean: per-modality means subtracted before the heads (``{"image": ..., "text": ...}``).
+    """
+
+    def __init__(self, config: AlignmentConfig, image_dim: int = 1280, text_dim: int = 384):
+        super().__init__()
+        self.config = config
+        self.image_head = ProjectionHead(image_dim, config)
+        self.text_head = ProjectionHead(text_dim, config)
+        self.log_inv_temperature = nn.Parameter(torch.tensor(float(np.log(1 / config.init_temperature))))
+        self.register_buffer("image_mean", torch.zeros(image_dim))
+        self.register_buffer("text_mean", torch.zeros(text_dim))
+
+    def embed_images(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.image_head(feats - self.image_mean)
+
+    def embed_texts(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.text_head(feats - self.text_mean)
+
+    def forward(self, image_feats: torch.Tensor, text_feats: torch.Tensor) -> torch.Tensor:
+        """Alignment score of each (image, text) pair, in [-1, 1]."""
+        return (self.embed_images(image_feats) * self.embed_texts(text_feats)).sum(-1)
+
+    def similarity(self, image_feats: torch.Tensor, text_feats: torch.Tensor) -> torch.Tensor:
+        """(n_texts, n_images) score matrix."""
+        return self.embed_texts(text_feats) @ self.embed_images(image_feats).T
+
+    @torch.no_grad()
+    def score(self, image_feats: np.ndarray, text_feats: np.ndarray) -> np.ndarray:
+        return self(torch.as_tensor(image_feats, dtype=torch.float32),
+                    torch.as_tensor(text_feats, dtype=torch.float32)).numpy()
+
+
+def target_items_of_test_period(data: InteractionData) -> np.ndarray:
+    """Indices of the items that are targets of the test period."""
+    return np.unique(data.split_frame("test")["item"].to_numpy())
+
+
+def heldout_items(data: InteractionData, fraction: float) -> np.ndarray:
+    """The retrieval items: a fixed fraction of the non-test-target items, the same for both roles."""
+    candidates = np.setdiff1d(np.arange(data.num_items), target_items_of_test_period(data))
+    rng = np.random.default_rng(int(stable_hash("alignment-heldout", data.name)[:8], 16))
+    n = max(2, int(round(fraction * data.num_items)))
+    return np.sort(rng.choice(candidates, size=min(n, len(candidates)), replace=False))
+
+
+def training_items(data: InteractionData, config: AlignmentConfig) -> np.ndarray:
+    excluded = heldout_items(data, config.heldout_fraction)
+    if config.exclude_test_targets:
+        excluded = np.union1d(excluded, target_items_of_test_period(data))
+    return np.setdiff1d(np.arange(data.num_items), excluded)
+
+
+def retrieval_report(model: AlignmentModel, image_feats: np.ndarray, text_feats: np.ndarray,
+                     items: np.ndarray) -> dict[str, Any]:
+    """Text→image retrieval among ``items``: the fraction of texts whose own image ranks in the top k."""
+    with torch.no_grad():
+        sims = model.similarity(torch.as_tensor(image_feats[items]), torch.as_tensor(text_feats[items])).numpy()
+    rank = (sims > np.diag(sims)[:, None]).sum(axis=1)
+    n = len(items)
+    return {"items": n, "R@1": float((rank < 1).mean()), "R@10": float((rank < 10).mean()),
+            "chance R@1": 1 / n, "chance R@10": min(10, n) / n, "median rank": float(np.median(rank) + 1)}
+
+
+def train_alignment(image_feats: np.ndarray, text_feats: np.ndarray, items: np.ndarray, config: AlignmentConfig,
+                    progress: bool = True) -> tuple[AlignmentModel, dict[str, Any]]:
+    """Train one alignment model on the (image, text) pairs of ``items``.
+
+    A ``validation_fraction`` of ``items`` (drawn with the model's seed) picks the epoch: the
+    weights with the best validation text→image R@10 are kept (patience ``patience`` epochs).
+    Returns (model, history with per-epoch loss and validation R@10 and the chosen epoch).
+    """
+    if len(items) < 4:
+        raise DPPMGError(f"an alignment model needs at least four training items, got {len(items)}")
+    rng = np.random.default_rng(config.seed)
+    n_val = max(2, int(round(config.validation_fraction * len(items))))
+    shuffled = rng.permutation(items)
+    val_items, fit_items = np.sort(shuffled[:n_val]), np.sort(shuffled[n_val:])
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        model = AlignmentModel(config, image_feats.shape[1], text_feats.shape[1])
+    img = torch.as_tensor(image_feats[fit_items], dtype=torch.float32)
+    txt = torch.as_tensor(text_feats[fit_items], dtype=torch.float32)
+    model.image_mean.copy_(img.mean(0))
+    model.text_mean.copy_(txt.mean(0))
+    generator = torch.Generator().manual_seed(config.seed)
+    optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history: dict[str, Any] = {"loss": [], "valid_R@10": [], "fit_items": int(len(fit_items)),
+                               "validation_items": int(len(val_items))}
+    best, best_state, since_best = -1.0, None, 0
+    for epoch in tqdm(range(config.epochs), desc=f"alignment ({config.role})", disable=not progress, leave=False):
+        model.train()
+        order = torch.randperm(len(fit_items), generator=generator)
+        total = 0.0
+        for start in range(0, len(fit_items), config.batch_size):
+            b = order[start:start + config.batch_size]
+            if len(b) < 2:
+                continue
+            logits = model.similarity(img[b], txt[b]) * model.log_inv_temperature.exp().clamp(max=100.0)
+            target = torch.arange(len(b))
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            total += float(loss.detach()) * len(b)
+        model.eval()
+        valid = retrieval_report(model, image_feats, text_feats, val_items)["R@10"]
+        history["loss"].append(round(total / len(fit_items), 5))
+        history["valid_R@10"].append(round(valid, 5))
+        if valid > best:
+            best, best_state, since_best = valid, copy.deepcopy(model.state_dict()), 0
+            history["best_epoch"] = epoch + 1
+        else:
+            since_best += 1
+            if since_best >= config.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval().requires_grad_(False)
+    return model, history
+
+
+def alignment_dir(data: InteractionData, config: AlignmentConfig, cache_dir: str | os.PathLike | None = None) -> Path:
+    key = stable_hash(ALIGNMENT_VERSION, dataclasses.asdict(config), data.name, data.items["item_id"].tolist(),
+                      data.items["text"].tolist(), data.interactions[["user", "item", "split"]].to_numpy().tolist())
+    return resolve_cache_dir(cache_dir) / "alignment" / f"{data.name}-{config.role}-{key}"
+
+
+def alignment_features(data: InteractionData, cache_dir: str | os.PathLike | None = None,
+                       progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(image, text) features the alignment models read: 32x48 EfficientNet and MiniLM."""
+    from dppmg.features import item_features, lowres_item_features
+
+    return (lowres_item_features(data, cache_dir=cache_dir, progress=progress),
+            item_features(data, "text", cache_dir=cache_dir, progress=progress))
+
+
+def load_or_train_alignment(data: InteractionData, role: str, preset: str, cache_dir: str | os.PathLike | None = None,
+                            progress: bool = True, **overrides: Any) -> tuple[AlignmentModel, dict[str, Any]]:
+    """The cached alignment model of ``role`` for ``data`` (trained if missing) and its report."""
+    config = alignment_config(role, preset, **overrides)
+    folder = alignment_dir(data, config, cache_dir)
+    image_feats, text_feats = alignment_features(data, cache_dir, progress)
+    model = AlignmentModel(config, image_feats.shape[1], text_feats.shape[1])
+    if (folder / "model.pt").is_file() and (folder / "report.json").is_file():
+        import json
+
+        model.load_state_dict(torch.load(folder / "model.pt"))
+        model.eval().requires_grad_(False)
+        return model, json.loads((folder / "report.json").read_text())
+    train_items = training_items(data, config)
+    model, history = train_alignment(image_feats, text_feats, train_items, config, progress)
+    heldout = heldout_items(data, config.heldout_fraction)
+    report = {"dataset": data.name, "config": dataclasses.asdict(config), "training_items": int(len(train_items)),
+              "heldout_retrieval": retrieval_report(model, image_feats, text_feats, heldout),
+              "train_retrieval_sample": retrieval_report(model, image_feats, text_feats, train_items[:len(heldout)]),
+              "history": history,
+              "temperature": float(1 / model.log_inv_temperature.exp())}
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "model.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    atomic_write_json(folder / "report.json", report)
+    return model, report
+
+
+def check_independent(reward: AlignmentModel, evaluator: AlignmentModel) -> None:
+    """Raise unless the two models are different roles, seeds and heads and share no weights."""
+    if reward.config.role != "reward" or evaluator.config.role != "evaluator":
+        raise DPPMGError(f"expected a reward model and an evaluator, got roles {reward.config.role!r} and "
+                         f"{evaluator.config.role!r}")
+    if reward.config.seed == evaluator.config.seed or reward.config.head == evaluator.config.head:
+        raise DPPMGError("the evaluator must be seeded and built differently from the reward model")
+    reward_storage = {p.untyped_storage().data_ptr() for p in reward.parameters()}
+    for name, p in evaluator.named_parameters():
+        if p.untyped_storage().data_ptr() in reward_storage:
+            raise DPPMGError(f"the evaluator's {name} shares memory with the reward model")
+        for q in reward.parameters():
+            if q.shape == p.shape and torch.equal(q, p):
+                raise DPPMGError(f"the evaluator's {name} equals a reward-model weight")

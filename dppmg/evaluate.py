@@ -1,0 +1,159 @@
+"""``dppmg evaluate``: generate for test users and compute every metric with the evaluator.
+
+One result file per (dataset, method, preset, seed), in the shared ``dppmg.result/v1`` envelope
+(:mod:`dppmg.results`) with ``stage = "evaluation"``. Its ``metrics`` object:
+
+=================================  ==========================================================
+key                                content
+=================================  ==========================================================
+``users``                          the evaluated test users, in order (per-user lists follow it)
+``image.cos_test`` / ``cos_history``  EfficientNet-Lite0 cosine of the generated image to the
+                                   user's test / training items (32x48 features)
+``image.ssim_test``                SSIM to the user's test-item images
+``text.rouge_l_test`` / ``bleu_test``  against the user's test-item texts
+``text.cos_test`` / ``cos_history``  MiniLM cosine of the generated text
+``consistency.evaluator``          evaluator score of each generated (image, text) pair
+``consistency.reward_model``       the reward model's score of the same pairs (a gap to the
+                                   evaluator would reveal reward hacking)
+``consistency.retrieval``          evaluator text→image accuracy within batches of 16
+``quality.frechet_distance``       generated vs real test-item images, EfficientNet-Lite0 space
+``diversity.distinct_1/2``         over all generated texts
+``ground_truth``                   synthetic world only: true colour / style accuracy
+``alignment``                      both alignment models' held-out retrieval reports
+``samples``                        the first generated texts
+=================================  ==========================================================
+
+Each per-user metric is ``{"mean": float, "per_user": [...]}`` (NaN-free means over users with
+the needed items). ``provenance.timings`` holds wall time and peak memory per step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from dppmg.data.schema import InteractionData
+from dppmg.errors import DPPMGError
+from dppmg.provenance import StageTimer
+from dppmg.seeding import check_seed
+
+RETRIEVAL_BATCH = 16
+EVALUATION_USERS = {"smoke": 6, "small": 48, "paper": 512}
+
+
+def _per_user(values: np.ndarray) -> dict[str, Any]:
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(np.nanmean(values)) if np.isfinite(values).any() else float("nan"),
+            "per_user": [None if not np.isfinite(v) else round(float(v), 6) for v in values]}
+
+
+def user_item_sets(data: InteractionData, user_ids: Sequence[str], split: str) -> list[np.ndarray]:
+    index = {u: i for i, u in enumerate(data.users["user_id"])}
+    frame = data.split_frame(split)
+    by_user = frame.groupby("user")["item"].apply(lambda s: s.to_numpy())
+    return [by_user.get(index[u], np.zeros(0, dtype=np.int64)) for u in user_ids]
+
+
+def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionData, evaluator, reward_model,
+                         cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Every metric of the module docstring for the generations ``results`` (one per test user)."""
+    from dppmg import metrics
+    from dppmg.data.images import load_image_array
+    from dppmg.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
+
+    if len(results) < 2:
+        raise DPPMGError("evaluation needs generations for at least two users")
+    user_ids = [r["user_id"] for r in results]
+    test_sets, history = user_item_sets(data, user_ids, "test"), user_item_sets(data, user_ids, "train")
+    images = [np.asarray(r["image"].convert("RGB")) for r in results]
+    texts = [r["text"] for r in results]
+    gen_img = encode_lowres_images(np.stack(images))
+    gen_txt = get_encoder("text").encode(texts, progress=False)
+    item_img = lowres_item_features(data, images[0].shape[1], images[0].shape[0], cache_dir=cache_dir, progress=False)
+    item_txt = item_features(data, "text", cache_dir=cache_dir, progress=False)
+    item_pixels = load_image_array(data, images[0].shape[1], images[0].shape[0], cache_dir=cache_dir)
+    catalogue = data.items["text"].tolist()
+    out: dict[str, Any] = {"users": user_ids}
+    out["image"] = {"cos_test": _per_user(metrics.mean_cosine_to_sets(gen_img, item_img, test_sets)),
+                    "cos_history": _per_user(metrics.mean_cosine_to_sets(gen_img, item_img, history)),
+                    "ssim_test": _per_user(metrics.mean_ssim_to_sets(images, item_pixels, test_sets))}
+    out["text"] = {
+        "rouge_l_test": _per_user([metrics.rouge_l(t, [catalogue[i] for i in s]) if len(s) else np.nan
+                                   for t, s in zip(texts, test_sets)]),
+        "bleu_test": _per_user([metrics.bleu(t, [catalogue[i] for i in s]) if len(s) else np.nan
+                                for t, s in zip(texts, test_sets)]),
+        "cos_test": _per_user(metrics.mean_cosine_to_sets(gen_txt, item_txt, test_sets)),
+        "cos_history": _per_user(metrics.mean_cosine_to_sets(gen_txt, item_txt, history))}
+    out["consistency"] = {
+        "evaluator": _per_user(metrics.consistency_scores(evaluator, gen_img, gen_txt)),
+        "reward_model": _per_user(metrics.consistency_scores(reward_model, gen_img, gen_txt)),
+        "retrieval": metrics.retrieval_accuracy(evaluator, gen_img, gen_txt, RETRIEVAL_BATCH)}
+    targets = np.unique(np.concatenate([s for s in test_sets if len(s)]))
+    out["quality"] = {"frechet_distance": metrics.frechet_distance(gen_img, item_img[targets]),
+                      "generated": len(gen_img), "real_test_items": int(len(targets))}
+    out["diversity"] = {"distinct_1": metrics.distinct_n(texts, 1), "distinct_2": metrics.distinct_n(texts, 2)}
+    if data.ground_truth is not None:
+        out["ground_truth"] = ground_truth_accuracy(results, data)
+    out["samples"] = [{"user_id": r["user_id"], "text": r["text"]} for r in results[:8]]
+    return out
+
+
+def ground_truth_accuracy(results: Sequence[dict[str, Any]], data: InteractionData) -> dict[str, Any]:
+    """Per user: does the generated image show the true colour, the text the true style?"""
+    from dppmg.personalization import dominant_colour, text_style
+    from dppmg.data.synthetic import COLOURS
+
+    if data.ground_truth is None:
+        raise DPPMGError(f"dataset {data.name!r} has no ground-truth preferences; attribute accuracy is "
+                         "defined on the synthetic world only")
+    truth = data.ground_truth["users"].set_index("user_id")
+    colour = np.array([dominant_colour(r["image"]) == truth.loc[r["user_id"], "pref_colour"] for r in results], float)
+    style = np.array([text_style(r["text"]) == truth.loc[r["user_id"], "pref_style"] for r in results], float)
+    return {"image_colour": _per_user(colour), "text_style": _per_user(style), "chance_colour": 1 / len(COLOURS)}
+
+
+def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str | os.PathLike, *,
+             data_root: str | None = None, cache_dir: str | os.PathLike | None = None, users: int | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Fit (or load) ``method``, generate for test users, score, write and return the result."""
+    from dppmg.alignment import check_independent, load_or_train_alignment
+    from dppmg.methods import get_method
+    from dppmg.personalization import sample_test_users
+    from dppmg.results import make_result, write_result
+
+    seed = check_seed(seed)
+    model = get_method(method)
+    output_json = Path(output_json)
+    try:
+        output_json.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DPPMGError(f"cannot write the result to {output_json}: {exc}") from exc
+    timings: list[dict[str, Any]] = []
+    with StageTimer("fit") as t:
+        data = model.fit(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir, progress=progress)
+    timings += model.info.get("timings", []) + [t.record]
+    with StageTimer("alignment_models") as t:
+        reward_model, reward_report = load_or_train_alignment(data, "reward", preset, cache_dir, progress)
+        evaluator, evaluator_report = load_or_train_alignment(data, "evaluator", preset, cache_dir, progress)
+        check_independent(reward_model, evaluator)
+    timings.append(t.record)
+    user_ids = sample_test_users(data, users if users is not None else EVALUATION_USERS[preset], seed)
+    with StageTimer("generate") as t:
+        results = model.generate(user_ids, seed)
+    timings.append(t.record)
+    with StageTimer("metrics") as t:
+        metrics = evaluate_generations(results, data, evaluator, reward_model, cache_dir)
+    timings.append(t.record)
+    metrics["alignment"] = {"reward": reward_report["heldout_retrieval"],
+                            "evaluator": evaluator_report["heldout_retrieval"]}
+    if "reward" in model.info:
+        metrics["reward_curves"] = model.info["reward"]["curves"]
+    config = {"method": method, "users": len(user_ids), "method_config": {k: v for k, v in model.config().items()
+                                                                         if k != "timings"},
+              "evaluator": evaluator_report["config"], "reward_model": reward_report["config"]}
+    result = make_result("evaluation", dataset, method, preset, seed, metrics, config, timings)
+    write_result(output_json, result)
+    return result

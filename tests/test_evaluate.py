@@ -1,0 +1,71 @@
+"""`dppmg evaluate` at smoke: the results file, its schema, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dppmg.cli import main
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.evaluate import evaluate, ground_truth_accuracy
+from dppmg.results import read_result
+
+
+@pytest.fixture(scope="module")
+def evaluated(session_cache, tmp_path_factory):
+    import os
+
+    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
+    out = tmp_path_factory.mktemp("evaluation") / "synthetic__dppmg__seed0.json"
+    evaluate("synthetic", "dppmg", "smoke", 0, out, cache_dir=session_cache, users=5, progress=False)
+    return out
+
+
+def test_result_validates_and_carries_every_metric(evaluated):
+    result = read_result(evaluated, stage="evaluation", dataset="synthetic")
+    m = result["metrics"]
+    n = len(m["users"])
+    assert n == 5
+    for group, keys in (("image", ("cos_test", "cos_history", "ssim_test")),
+                        ("text", ("rouge_l_test", "bleu_test", "cos_test", "cos_history")),
+                        ("consistency", ("evaluator", "reward_model")),
+                        ("ground_truth", ("image_colour", "text_style"))):
+        for key in keys:
+            assert len(m[group][key]["per_user"]) == n, (group, key)
+            assert np.isfinite(m[group][key]["mean"])
+    assert 0 <= m["consistency"]["retrieval"]["accuracy"] <= 1
+    assert m["quality"]["frechet_distance"] >= 0 and 0 < m["diversity"]["distinct_1"] <= 1
+    assert set(m["alignment"]) == {"reward", "evaluator"}
+    assert len(m["reward_curves"]["reward"]) == 2
+    prov = result["provenance"]
+    assert {"stage2", "generate", "metrics"} <= {t["stage"] for t in prov["timings"]}
+    assert prov["config"]["evaluator"]["role"] == "evaluator" and prov["seed"] == 0
+
+
+def test_results_from_elsewhere_are_rejected(evaluated, tmp_path):
+    with pytest.raises(DPPMGError, match="expected 'hm'"):
+        read_result(evaluated, stage="evaluation", dataset="hm")
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**json.loads(evaluated.read_text()), "schema": "dppmg.result/v0"}))
+    with pytest.raises(DPPMGError, match="old.json: schema 'dppmg.result/v0'"):
+        read_result(old)
+
+
+def test_unknown_method_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="unknown method 'gpt-magic'; registered: dppmg"):
+        evaluate("synthetic", "gpt-magic", "smoke", 0, tmp_path / "x.json")
+
+
+def test_ground_truth_needs_the_synthetic_world(movielens):
+    with pytest.raises(DPPMGError, match="'movielens' has no ground-truth preferences"):
+        ground_truth_accuracy([], movielens)
+
+
+def test_cli_evaluate_rejects_bad_input(capsys, tmp_path):
+    assert main(["evaluate", "--dataset", "synthetic", "--preset", "smoke", "--method", "nope",
+                 "--out", str(tmp_path / "r.json")]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--dataset", "synthetic", "--preset", "smoke", "--seed", "one"])

@@ -1,0 +1,99 @@
+"""Stage 3 at smoke: alignment models, the reward, fine-tuning touches only the token embeddings."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from dppmg.alignment import (AlignmentModel, alignment_config, alignment_features, check_independent,
+                             heldout_items, load_or_train_alignment, target_items_of_test_period, training_items)
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.reward import PreferenceReward, fine_tune_with_reward, reward_config
+
+
+@pytest.fixture(scope="module")
+def stage2(session_cache):
+    import os
+
+    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
+    from dppmg.train import train_dppmg
+
+    pipe, data, info = train_dppmg("synthetic", "smoke", 0, cache_dir=session_cache, reward=False, progress=False)
+    return pipe, data
+
+
+@pytest.fixture(scope="module")
+def alignment(stage2, session_cache):
+    _, data = stage2
+    reward, reward_report = load_or_train_alignment(data, "reward", "smoke", session_cache, progress=False)
+    evaluator, evaluator_report = load_or_train_alignment(data, "evaluator", "smoke", session_cache, progress=False)
+    return reward, evaluator, reward_report, evaluator_report
+
+
+def test_evaluator_is_never_the_reward_model(alignment):
+    reward, evaluator, _, _ = alignment
+    check_independent(reward, evaluator)
+    with pytest.raises(DPPMGError, match="expected a reward model and an evaluator"):
+        check_independent(reward, reward)
+    twin = copy.deepcopy(evaluator)
+    import dataclasses
+
+    twin.config = dataclasses.replace(evaluator.config, seed=reward.config.seed)  # the reward model's seed
+    with pytest.raises(DPPMGError, match="seeded and built differently"):
+        check_independent(reward, twin)
+    clone = AlignmentModel(evaluator.config, 1280, 384)
+    clone.load_state_dict(evaluator.state_dict())
+    clone.text_head = reward.text_head  # shares the reward model's weights
+    with pytest.raises(DPPMGError, match="shares memory"):
+        check_independent(reward, clone)
+
+
+def test_evaluator_never_trained_on_test_targets(stage2):
+    _, data = stage2
+    evaluator_items = training_items(data, alignment_config("evaluator", "smoke"))
+    reward_items = training_items(data, alignment_config("reward", "smoke"))
+    assert not np.intersect1d(evaluator_items, target_items_of_test_period(data)).size
+    held = heldout_items(data, 0.1)
+    assert not np.intersect1d(held, reward_items).size and not np.intersect1d(held, evaluator_items).size
+
+
+def test_alignment_reports_retrieval_with_chance(alignment):
+    _, _, reward_report, evaluator_report = alignment
+    for report in (reward_report, evaluator_report):
+        r = report["heldout_retrieval"]
+        assert 0 <= r["R@1"] <= r["R@10"] <= 1 and r["chance R@1"] == pytest.approx(1 / r["items"])
+    with pytest.raises(ConfigError, match="unknown alignment role 'judge'"):
+        alignment_config("judge", "smoke")
+
+
+def test_reward_rejects_the_evaluator(stage2, alignment, session_cache):
+    _, data = stage2
+    _, evaluator, _, _ = alignment
+    img, txt = alignment_features(data, session_cache, progress=False)
+    with pytest.raises(DPPMGError, match="not the 'evaluator'"):
+        PreferenceReward(evaluator, data, img, txt, reward_config("smoke"))
+
+
+def test_fine_tuning_changes_only_token_embeddings(stage2, alignment, session_cache):
+    pipe, data = stage2
+    reward_model, _, _, _ = alignment
+    img, txt = alignment_features(data, session_cache, progress=False)
+    config = reward_config("smoke", steps=3, group_size=4, max_new_tokens=12, text_lr=0.05, image_lr=0.05)
+    tuned = copy.copy(pipe)
+    tuned.text_tokens, tuned.image_tokens = copy.deepcopy(pipe.text_tokens), copy.deepcopy(pipe.image_tokens)
+    frozen = {name: [p.detach().clone() for p in module.parameters()]
+              for name, module in (("lm", pipe.text_model), ("unet", pipe.image_backbone.unet),
+                                   ("minilm", pipe.image_backbone.conditioner.model), ("reward", reward_model))}
+    curves = fine_tune_with_reward(tuned, data, PreferenceReward(reward_model, data, img, txt, config), config,
+                                   torch.Generator().manual_seed(0), progress=False)
+    assert len(curves["reward"]) == 3 and np.isfinite(curves["reward"]).all()
+    assert not torch.equal(tuned.text_tokens.weight, pipe.text_tokens.weight)
+    assert not torch.equal(tuned.image_tokens.weight, pipe.image_tokens.weight)
+    for name, module in (("lm", pipe.text_model), ("unet", pipe.image_backbone.unet),
+                         ("minilm", pipe.image_backbone.conditioner.model), ("reward", reward_model)):
+        for before, after in zip(frozen[name], module.parameters()):
+            assert torch.equal(before, after), f"{name} changed"
+    assert curves["text_kl"][-1] > 0  # the text model moved away from Stage 2, and the penalty sees it
