@@ -167,7 +167,7 @@ def run_backbone(args: argparse.Namespace) -> int:
     from dppmg.seeding import seed_everything
 
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
-    config = image_backbone_config(args.preset)
+    config = image_backbone_config(args.preset, args.dataset)
     backbone = train_image_backbone(data, config, seed_everything(args.seed).torch, args.cache_dir,
                                     max_steps_this_call=args.max_steps)
     done = len(backbone.losses)

@@ -69,7 +69,7 @@ class RewardConfig:
     image_personalization_weight: float = 1.0
     text_personalization_weight: float = 1.0
     steps: int = 20
-    users_per_step: int = 8
+    users_per_step: int = 6
     group_size: int = 4
     text_lr: float = 2e-3
     image_lr: float = 2e-3
