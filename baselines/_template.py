@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from dppmg.data import load_dataset
-from dppmg.methods import GenerationMethod
+from dppmg.interface import GenerationMethod
 
 
 class MyMethod(GenerationMethod):

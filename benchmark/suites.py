@@ -28,9 +28,11 @@ PREFERENCE_STAGE = Stage("preference", "preference.ipynb",
 # Stage 2 at `small` trains one image backbone per dataset first (about 30 min each on 2 CPU
 # cores, cached afterwards), so one seed by default; pass --seeds for more.
 GENERATION_STAGE = Stage("generation", "generation.ipynb", methods=("dppmg",), seeds=(0,))
-# Stage 3 + evaluation: DPPMG with and without reward fine-tuning, and the shuffled-token control.
+# Stage 3 + evaluation: DPPMG with and without reward fine-tuning, the shuffled-token control and
+# the non-personalized backbones.
 EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb",
-                         methods=("dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens"), seeds=(0, 1, 2))
+                         methods=("nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens"),
+                         seeds=(0, 1, 2))
 
 SUITES: dict[str, tuple[Stage, ...]] = {
     "data": DATA_STAGES,

@@ -1,11 +1,7 @@
 """The registry of generation methods: DPPMG, its controls and (as they arrive) the baselines.
 
-Every method shares one interface, so ``dppmg evaluate`` and the harness treat them alike:
-
-* ``fit(dataset, preset, seed, ...)`` trains (or loads from the cache) whatever the method needs
-  and returns the processed dataset;
-* ``generate(user_ids, seed)`` returns, per user, ``{"user_id", "text", "image", ...}``;
-* evaluation is shared: :func:`dppmg.evaluate.evaluate_method`.
+Every method implements :class:`dppmg.interface.GenerationMethod`, so ``dppmg evaluate`` and the
+harness treat them alike.
 
 To add a method, copy ``baselines/_template.py``, implement ``fit`` and ``generate`` and add the
 class to :data:`METHODS` below.
@@ -13,32 +9,9 @@ class to :data:`METHODS` below.
 
 from __future__ import annotations
 
-import os
-from typing import Any, ClassVar, Sequence
-
-from dppmg.data.schema import InteractionData
+from baselines.nonpersonalized import NonPersonalized
 from dppmg.errors import ConfigError
-
-
-class GenerationMethod:
-    """Base class of a personalized multimodal generator (see the module docstring)."""
-
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
-
-    def __init__(self) -> None:
-        self.info: dict[str, Any] = {}
-
-    def fit(self, dataset: str, preset: str, seed: int, *, data_root: str | None = None,
-            cache_dir: str | os.PathLike | None = None, progress: bool = True) -> InteractionData:
-        raise NotImplementedError
-
-    def generate(self, user_ids: Sequence[str], seed: int) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """What to record as this method's resolved configuration in a result file."""
-        return {}
+from dppmg.interface import GenerationMethod
 
 
 class DPPMG(GenerationMethod):
@@ -85,7 +58,8 @@ class DPPMGShuffledTokens(DPPMG):
         return data
 
 
-METHODS: dict[str, type[GenerationMethod]] = {cls.name: cls for cls in (DPPMG, DPPMGNoReward, DPPMGShuffledTokens)}
+METHODS: dict[str, type[GenerationMethod]] = {
+    cls.name: cls for cls in (DPPMG, DPPMGNoReward, DPPMGShuffledTokens, NonPersonalized)}
 
 
 def get_method(name: str) -> GenerationMethod:
