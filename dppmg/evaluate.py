@@ -103,16 +103,12 @@ def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionDat
 
 def ground_truth_accuracy(results: Sequence[dict[str, Any]], data: InteractionData) -> dict[str, Any]:
     """Per user: does the generated image show the true colour, the text the true style?"""
-    from dppmg.personalization import dominant_colour, text_style
     from dppmg.data.synthetic import COLOURS
+    from dppmg.personalization import ground_truth_hits
 
-    if data.ground_truth is None:
-        raise DPPMGError(f"dataset {data.name!r} has no ground-truth preferences; attribute accuracy is "
-                         "defined on the synthetic world only")
-    truth = data.ground_truth["users"].set_index("user_id")
-    colour = np.array([dominant_colour(r["image"]) == truth.loc[r["user_id"], "pref_colour"] for r in results], float)
-    style = np.array([text_style(r["text"]) == truth.loc[r["user_id"], "pref_style"] for r in results], float)
-    return {"image_colour": _per_user(colour), "text_style": _per_user(style), "chance_colour": 1 / len(COLOURS)}
+    hits = ground_truth_hits(results, data)
+    return {"image_colour": _per_user(hits["image_colour"]), "text_style": _per_user(hits["text_style"]),
+            "chance_colour": 1 / len(COLOURS)}
 
 
 def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str | os.PathLike, *,

@@ -113,8 +113,21 @@ def personalization_report(pipeline, data: InteractionData, user_ids: Sequence[s
     return report
 
 
-def attribute_accuracy(results: Sequence[dict], data: InteractionData) -> dict[str, float]:
+def ground_truth_hits(results: Sequence[dict], data: InteractionData) -> dict[str, np.ndarray]:
+    """Per generation: does the image show the user's true colour, the text the true style (1/0)?"""
+    from dppmg.errors import DPPMGError
+
+    if data.ground_truth is None:
+        raise DPPMGError(f"dataset {data.name!r} has no ground-truth preferences; attribute accuracy is "
+                         "defined on the synthetic world only")
     truth = data.ground_truth["users"].set_index("user_id")
-    colour = np.mean([dominant_colour(x["image"]) == truth.loc[x["user_id"], "pref_colour"] for x in results])
-    style = np.mean([text_style(x["text"]) == truth.loc[x["user_id"], "pref_style"] for x in results])
-    return {"image_colour_accuracy": float(colour), "text_style_accuracy": float(style), "chance": 1 / len(COLOURS)}
+    return {"image_colour": np.array([dominant_colour(x["image"]) == truth.loc[x["user_id"], "pref_colour"]
+                                      for x in results], dtype=float),
+            "text_style": np.array([text_style(x["text"]) == truth.loc[x["user_id"], "pref_style"]
+                                    for x in results], dtype=float)}
+
+
+def attribute_accuracy(results: Sequence[dict], data: InteractionData) -> dict[str, float]:
+    hits = ground_truth_hits(results, data)
+    return {"image_colour_accuracy": float(hits["image_colour"].mean()),
+            "text_style_accuracy": float(hits["text_style"].mean()), "chance": 1 / len(COLOURS)}
