@@ -138,8 +138,12 @@ def _weights_fingerprint(model_dir: Path) -> list:
 
 def get_encoder(modality: Modality, path: str | os.PathLike | None = None):
     """A process-wide encoder instance (loading MiniLM or EfficientNet takes seconds)."""
+    import torch
+
     key = (modality, str(path))
-    with _LOCK:
+    # Built outside inference mode even when first asked for inside it: weights created under
+    # inference mode could never take part in a backward pass (the reward backpropagates through them).
+    with _LOCK, torch.inference_mode(False):
         if key not in _ENCODERS:
             if modality == "text":
                 _ENCODERS[key] = TextEncoder(path)

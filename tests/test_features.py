@@ -68,3 +68,16 @@ def test_nearest_items_excludes_itself():
     feats = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], dtype=np.float32)
     idx, sims = features.nearest_items(feats, 0, k=2)
     assert idx.tolist() == [1, 2] and sims[0] > sims[1]
+
+
+def test_encoder_first_built_in_inference_mode_still_backpropagates():
+    import torch
+
+    from dppmg import features
+
+    features._ENCODERS.pop(("image", "None"), None)
+    with torch.inference_mode():
+        features.get_encoder("image")
+    x = torch.zeros(1, 3, 48, 32, requires_grad=True)
+    features.encode_lowres_tensor(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
