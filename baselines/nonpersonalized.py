@@ -38,27 +38,17 @@ class NonPersonalized(GenerationMethod):
 
     @torch.no_grad()
     def generate(self, user_ids: Sequence[str], seed: int) -> list[dict[str, Any]]:
-        from dppmg.image_backbone import ddim_sample, tensor_to_images
         from dppmg.stage2 import text_prompt
+        from dppmg.text_backbone import sample_in_batches
 
         config, tok = self.stage2, self.tokenizer
-        ids = tok(text_prompt([]), add_special_tokens=False, return_tensors="pt")["input_ids"]
-        texts = []
-        for b, start in enumerate(range(0, len(user_ids), config.text_batch_size)):
-            n = len(user_ids[start:start + config.text_batch_size])
-            with torch.random.fork_rng():
-                torch.manual_seed(seed * 1_000_003 + b)
-                out = self.model.generate(input_ids=ids.repeat(n, 1), attention_mask=torch.ones(n, ids.shape[1],
-                                                                                                 dtype=torch.long),
-                                          max_new_tokens=config.max_new_tokens, do_sample=True, top_p=config.top_p,
-                                          temperature=config.temperature,
-                                          pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-            texts += [tok.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in out]
-        uncond = self.backbone.uncond()
-        x = ddim_sample(self.backbone.unet, uncond.expand(len(user_ids), -1, -1), uncond, self.backbone.config,
-                        torch.Generator().manual_seed(seed))
-        images = [Image.fromarray(a) for a in tensor_to_images(x)]
-        return [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
+        prompt = tok(text_prompt([]), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+        _, samples = sample_in_batches(self.model, tok, [prompt] * len(user_ids), self.model.get_input_embeddings(),
+                                       seed, config.text_batch_size, max_new_tokens=config.max_new_tokens,
+                                       top_p=config.top_p, temperature=config.temperature)
+        texts = [tok.decode(row, skip_special_tokens=True).strip() for gen in samples for row in gen]
+        images = self.backbone.generate([""] * len(user_ids), torch.Generator().manual_seed(seed))
+        return [{"user_id": u, "text": t, "image": Image.fromarray(im)} for u, t, im in zip(user_ids, texts, images)]
 
     def config(self) -> dict[str, Any]:
         return {"stage2": self.stage2.to_dict()}

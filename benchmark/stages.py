@@ -85,8 +85,6 @@ def generation_stage(dataset: str, preset: str, seed: int, output_json: str | os
                      method: str = "dppmg", users: int | None = None) -> dict[str, Any]:
     """Stage 2: train (or load) the token-reading generators, generate for test users and test
     whether the generations are personalized (see :mod:`dppmg.personalization`)."""
-    import numpy as np
-
     from dppmg.data.images import load_image_array
     from dppmg.personalization import personalization_report, sample_test_users
     from dppmg.plotting import generation_grid, history_vs_generated_grid, loss_curves
@@ -119,9 +117,7 @@ def generation_stage(dataset: str, preset: str, seed: int, output_json: str | os
         figure_dir = Path(figure_dir)
         shown = results[:8]
         images = load_image_array(data, pipe.image_backbone.config.width, pipe.image_backbone.config.height)
-        index = {u: i for i, u in enumerate(data.users["user_id"])}
-        train = data.split_frame("train")
-        history = [images[train.loc[train["user"] == index[r["user_id"]], "item"].to_numpy()[-4:]] for r in shown]
+        history = [images[items[-4:]] for items in data.items_by_user([r["user_id"] for r in shown], "train")]
         metrics["figures"] = [
             str(generation_grid(results[:12], figure_dir / f"generation_{dataset}_seed{seed}.png",
                                 f"{dataset} ({preset}): DPPMG generations for test users, seed {seed}")),

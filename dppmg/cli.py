@@ -133,7 +133,7 @@ def run_train(args: argparse.Namespace) -> int:
         if args.curves:
             from dppmg.plotting import loss_curves
 
-            loss_curves({k: v for k, v in curves.items()}, args.curves,
+            loss_curves(curves, args.curves,
                         f"{args.dataset} ({args.preset}, seed {args.seed}): reward fine-tuning", smooth=5)
             print(f"  curves: {args.curves}")
     return 0

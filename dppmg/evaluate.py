@@ -50,13 +50,6 @@ def _per_user(values: np.ndarray) -> dict[str, Any]:
             "per_user": [None if not np.isfinite(v) else round(float(v), 6) for v in values]}
 
 
-def user_item_sets(data: InteractionData, user_ids: Sequence[str], split: str) -> list[np.ndarray]:
-    index = {u: i for i, u in enumerate(data.users["user_id"])}
-    frame = data.split_frame(split)
-    by_user = frame.groupby("user")["item"].apply(lambda s: s.to_numpy())
-    return [by_user.get(index[u], np.zeros(0, dtype=np.int64)) for u in user_ids]
-
-
 def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionData, evaluator, reward_model,
                          cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Every metric of the module docstring for the generations ``results`` (one per test user)."""
@@ -67,7 +60,7 @@ def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionDat
     if len(results) < 2:
         raise DPPMGError("evaluation needs generations for at least two users")
     user_ids = [r["user_id"] for r in results]
-    test_sets, history = user_item_sets(data, user_ids, "test"), user_item_sets(data, user_ids, "train")
+    test_sets, history = data.items_by_user(user_ids, "test"), data.items_by_user(user_ids, "train")
     images = [np.asarray(r["image"].convert("RGB")) for r in results]
     texts = [r["text"] for r in results]
     gen_img = encode_lowres_images(np.stack(images))

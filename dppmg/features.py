@@ -262,13 +262,13 @@ def lowres_item_features(data: InteractionData, width: int = 32, height: int = 4
     """EfficientNet-Lite0 features of every catalogue image at the generators' resolution (cached)."""
     from dppmg.data.images import load_image_array
 
-    images = load_image_array(data, width, height, cache_dir=cache_dir)
     key = stable_hash(FEATURE_CACHE_VERSION, _encoder_identity("image", None), "lowres-bicubic-torch",
                       image_content_hash(data.items["image_path"].tolist()), width, height)
     cache_file = resolve_cache_dir(cache_dir) / "features" / data.name / f"image-{width}x{height}-{key}.npy"
     cached = _read_cached(cache_file, data.num_items)
     if cached is not None:
-        return cached
+        return cached  # without decoding or loading a single image
+    images = load_image_array(data, width, height, cache_dir=cache_dir)
     chunks = []
     for i in tqdm(range(0, len(images), 256), desc=f"{data.name}: {width}x{height} image features",
                   disable=not progress, leave=False):

@@ -26,18 +26,15 @@ from dppmg.data.synthetic import COLOURS, STYLE_WORDS
 from dppmg.features import get_encoder, item_features
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def paired_personalization(generated: np.ndarray, item_feats: np.ndarray, histories: Sequence[np.ndarray],
                            rng: np.random.Generator) -> dict[str, Any]:
     """own - other similarity per user (see module docstring), with a sign test."""
-    gen, items = _unit(generated), _unit(item_feats)
+    from dppmg.metrics import mean_cosine_to_sets
+
     n = len(histories)
     others = (np.arange(n) + rng.integers(1, n, size=n)) % n if n > 1 else np.zeros(n, dtype=int)
-    own = np.array([float((items[h] @ g).mean()) for g, h in zip(gen, histories)])
-    other = np.array([float((items[histories[o]] @ g).mean()) for g, o in zip(gen, others)])
+    own = mean_cosine_to_sets(generated, item_feats, histories)
+    other = mean_cosine_to_sets(generated, item_feats, [histories[o] for o in others])
     diff = own - other
     wins, nonzero = int((diff > 0).sum()), int((diff != 0).sum())
     p = binomtest(wins, nonzero, 0.5, alternative="greater").pvalue if nonzero else 1.0
@@ -91,9 +88,7 @@ def personalization_report(pipeline, data: InteractionData, user_ids: Sequence[s
         results = pipeline(list(user_ids), seed=seed, **generate_kwargs)
     if [r["user_id"] for r in results] != list(user_ids):
         raise ValueError("results must be the pipeline's outputs for user_ids, in order")
-    index = {u: i for i, u in enumerate(data.users["user_id"])}
-    train = data.split_frame("train")
-    histories = [train.loc[train["user"] == index[u], "item"].to_numpy() for u in user_ids]
+    histories = data.items_by_user(user_ids, "train")
     rng = np.random.default_rng(seed)
     image_encoder = get_encoder("image")
     r = image_encoder.resolution

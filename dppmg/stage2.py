@@ -158,26 +158,14 @@ class DPPMGPipeline:
         ``(b * num_return_sequences, T)`` (the samples of one user are consecutive). A user's text
         depends on the seed and on the users of its batch.
         """
-        tok = self.text_tokenizer
-        prompts, samples = [], []
-        step = self.config.text_batch_size
-        for b, start in enumerate(range(0, len(user_ids), step)):
-            encoded = [tok(self._text_prompt(u), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
-                       for u in user_ids[start:start + step]]
-            if len({len(e) for e in encoded}) > 1:
-                raise DPPMGError("preference prompts of one batch differ in length; use text_batch_size=1")
-            ids = torch.stack(encoded)
-            with torch.random.fork_rng():
-                torch.manual_seed(seed * 1_000_003 + b)
-                gen = self.text_model.generate(
-                    inputs_embeds=self.text_embeds(ids), attention_mask=torch.ones_like(ids),
-                    max_new_tokens=max_new_tokens or self.config.max_new_tokens, do_sample=True,
-                    top_p=self.config.top_p, temperature=self.config.temperature,
-                    num_return_sequences=num_return_sequences,
-                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-            prompts.append(ids)
-            samples.append(gen)
-        return prompts, samples
+        from dppmg.text_backbone import sample_in_batches
+
+        tok, config = self.text_tokenizer, self.config
+        prompts = [tok(self._text_prompt(u), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+                   for u in user_ids]
+        return sample_in_batches(self.text_model, tok, prompts, self.text_embeds, seed, config.text_batch_size,
+                                 max_new_tokens=max_new_tokens or config.max_new_tokens, top_p=config.top_p,
+                                 temperature=config.temperature, num_return_sequences=num_return_sequences)
 
     def generate_texts(self, user_ids: Sequence[str], seed: int, max_new_tokens: int | None = None) -> list[str]:
         _, samples = self.sample_text_ids(user_ids, seed, max_new_tokens)
@@ -222,18 +210,30 @@ class DPPMGPipeline:
                         cache_dir: str | os.PathLike | None = None) -> "DPPMGPipeline":
         """Load token embeddings saved by :meth:`save_pretrained` onto the cached backbones."""
         folder = Path(folder)
-        saved = read_versioned_json(folder / "pipeline.json", PIPELINE_VERSION, "DPPMG pipeline")
-        if saved["token_table"] != stage1.tokens:
-            raise DPPMGError(f"{folder}: its token table does not match the stage-1 checkpoint {stage1.folder}")
-        config = _config_from_dict(saved["config"])
-        pipe = build_pipeline(data, stage1, config, torch.Generator().manual_seed(0), cache_dir=cache_dir,
-                              train=False, progress=False)
-        for name, module in (("text_tokens.pt", pipe.text_tokens), ("image_tokens.pt", pipe.image_tokens)):
+        saved = _read_saved(folder, stage1.tokens, f"the stage-1 checkpoint {stage1.folder}")
+        pipe = build_pipeline(data, stage1, _config_from_dict(saved["config"]), torch.Generator().manual_seed(0),
+                              cache_dir=cache_dir, train=False, progress=False)
+        pipe.load_token_weights(folder)
+        return pipe
+
+    def load_token_weights(self, folder: str | os.PathLike) -> "DPPMGPipeline":
+        """Replace the token embeddings by those saved in ``folder`` (same tokens, same backbones);
+        the backbones already loaded are kept. Returns the pipeline."""
+        folder = Path(folder)
+        _read_saved(folder, self.token_table, "this pipeline")
+        for name, module in (("text_tokens.pt", self.text_tokens), ("image_tokens.pt", self.image_tokens)):
             state = torch.load(folder / name)
             if state["tokens"] != module.tokens or state["first_id"] != module.first_id:
                 raise DPPMGError(f"{folder / name}: tokens do not match the stage-1 checkpoint")
             module.weight.data.copy_(state["weight"])
-        return pipe
+        return self
+
+
+def _read_saved(folder: Path, token_table: dict, against: str) -> dict[str, Any]:
+    saved = read_versioned_json(folder / "pipeline.json", PIPELINE_VERSION, "DPPMG pipeline")
+    if saved["token_table"] != token_table:
+        raise DPPMGError(f"{folder}: its token table does not match {against}")
+    return saved
 
 
 def _config_from_dict(d: dict[str, Any]) -> Stage2Config:

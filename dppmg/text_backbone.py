@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dppmg.config import check_preset
-from dppmg.errors import ConfigError
+from dppmg.errors import ConfigError, DPPMGError
 from dppmg.io import atomic_dir, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
@@ -143,6 +143,34 @@ def causal_lm_loss(model, tokenizer, prompts: Sequence[str], targets: Sequence[s
     if inputs_embeds_fn is None:
         return model(input_ids=input_ids, attention_mask=attention, labels=label_t).loss
     return model(inputs_embeds=inputs_embeds_fn(input_ids), attention_mask=attention, labels=label_t).loss
+
+
+@torch.no_grad()
+def sample_in_batches(model, tokenizer, prompts: Sequence[torch.Tensor], embed, seed: int, batch_size: int, *,
+                      max_new_tokens: int, top_p: float, temperature: float, num_return_sequences: int = 1
+                      ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Sample continuations of ``prompts`` (1-D id tensors), ``batch_size`` at a time.
+
+    The prompts of one batch must have equal length (no padding). Batch ``b`` samples from the
+    torch RNG seeded with ``seed * 1_000_003 + b``, so a prompt's continuation depends on the seed
+    and on the prompts of its batch. ``embed`` maps ids to input embeddings. Returns, per batch, the
+    prompt ids ``(b, L)`` and the sampled new ids ``(b * num_return_sequences, T)``.
+    """
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out_prompts, samples = [], []
+    for b, start in enumerate(range(0, len(prompts), batch_size)):
+        chunk = prompts[start:start + batch_size]
+        if len({len(p) for p in chunk}) > 1:
+            raise DPPMGError("the prompts of one sampling batch differ in length; use a batch size of 1")
+        ids = torch.stack(list(chunk))
+        with torch.random.fork_rng():
+            torch.manual_seed(seed * 1_000_003 + b)
+            gen = model.generate(inputs_embeds=embed(ids), attention_mask=torch.ones_like(ids),
+                                 max_new_tokens=max_new_tokens, do_sample=True, top_p=top_p, temperature=temperature,
+                                 num_return_sequences=num_return_sequences, pad_token_id=pad)
+        out_prompts.append(ids)
+        samples.append(gen)
+    return out_prompts, samples
 
 
 def backbone_key(config: TextBackboneConfig, texts: Sequence[str]) -> str:

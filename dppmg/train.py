@@ -50,17 +50,15 @@ def _load_or_finetune(pipe, data, preset: str, seed: int, cache_dir, progress: b
     from dppmg.alignment import alignment_features, load_or_train_alignment
     from dppmg.io import atomic_write_json
     from dppmg.reward import PreferenceReward, fine_tune_with_reward, reward_config, reward_dir
-    from dppmg.stage1 import load_stage1
-    from dppmg.stage2 import DPPMGPipeline
 
     config = reward_config(preset)
     folder = reward_dir(Path(pipe.meta["folder"]), config, seed, cache_dir)
     if (folder / "pipeline.json").is_file() and (folder / "reward_curves.json").is_file():
-        stage1 = load_stage1(pipe.meta["stage1"], data)
-        tuned = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir)
-        tuned.meta["folder"] = str(folder)
+        # The backbones are already loaded: only the fine-tuned token embeddings are read.
+        pipe.load_token_weights(folder)
+        pipe.meta["folder"] = str(folder)
         curves = json.loads((folder / "reward_curves.json").read_text())
-        return tuned, {"config": config.to_dict(), "folder": str(folder), "curves": curves}
+        return pipe, {"config": config.to_dict(), "folder": str(folder), "curves": curves}
     with StageTimer("alignment_reward_model") as t:
         model, report = load_or_train_alignment(data, "reward", preset, cache_dir=cache_dir, progress=progress)
         image_feats, text_feats = alignment_features(data, cache_dir, progress)

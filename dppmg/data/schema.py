@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,13 @@ class InteractionData:
         if not self.is_indexed:
             raise DatasetError(f"{self.name}: call finalize() before asking for index pairs")
         return self.split_frame(split)[["user", "item"]].to_numpy(dtype=np.int64)
+
+    def items_by_user(self, user_ids: Sequence[str], split: str) -> list[np.ndarray]:
+        """Per user id, the item indices of its ``split`` interactions in time order (empty if none)."""
+        index = {u: i for i, u in enumerate(self.users["user_id"])}
+        by_user = self.split_frame(split).groupby("user")["item"].apply(lambda s: s.to_numpy())
+        empty = np.zeros(0, dtype=np.int64)
+        return [by_user.get(index[u], empty) for u in user_ids]
 
     def replace(self, **changes: Any) -> "InteractionData":
         """A shallow copy with some fields replaced (drops and stages lists are copied)."""
