@@ -1,9 +1,14 @@
 """Stage 2 image backbone of the ``smoke`` / ``small`` presets: our stand-in for Stable Diffusion.
 
-A diffusers ``UNet2DConditionModel`` denoises 32x48 item images in pixel space, conditioned through
-cross-attention on the token hidden states of a frozen MiniLM text encoder (as Stable Diffusion is
-on CLIP's). It is trained once per dataset and preset on the catalogue's (item image, item text)
-pairs with epsilon prediction,
+A diffusers ``UNet2DConditionModel`` denoises 32x48 item images in pixel space, conditioned on a frozen
+MiniLM text encoder in two ways: cross-attention on its token hidden states (as Stable Diffusion is
+on CLIP's), with the padding masked out, and its pooled sentence embedding added to the timestep
+embedding (as SDXL adds its pooled text embedding). A short prompt, such as a user's three preference
+tokens, therefore conditions the UNet as fully as a long catalogue text: without the mask it would
+fill 5 of 64 attended positions and look like the empty text used for guidance. To the same end a
+fraction ``short_text_prob`` of the training texts is cut to their first ``short_text_tokens`` tokens.
+It is trained once per dataset and preset on the catalogue's (item image, item text) pairs with
+epsilon prediction,
 
     L = E_{x0, c, t, ε} || ε - ε_θ(√ᾱ_t x0 + √(1-ᾱ_t) ε, t, τ(c)) ||²,
 
@@ -35,7 +40,54 @@ from dppmg.data.schema import InteractionData
 from dppmg.io import atomic_dir, atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
-BACKBONE_VERSION = 2
+BACKBONE_VERSION = 3
+
+
+@dataclass
+class TextCondition:
+    """What the UNet reads from a batch of texts: MiniLM token states ``(n, L, 384)``, their
+    attention mask ``(n, L)`` (1 = a real token) and the pooled sentence embedding ``(n, 384)``."""
+
+    hidden: torch.Tensor
+    mask: torch.Tensor
+    pooled: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.hidden)
+
+    def __getitem__(self, index) -> "TextCondition":
+        return TextCondition(self.hidden[index], self.mask[index], self.pooled[index])
+
+    def float(self) -> "TextCondition":
+        return TextCondition(self.hidden.float(), self.mask, self.pooled.float())
+
+    def half(self) -> "TextCondition":
+        return TextCondition(self.hidden.half(), self.mask, self.pooled.half())
+
+    def expand(self, n: int) -> "TextCondition":
+        return TextCondition(self.hidden.expand(n, -1, -1), self.mask.expand(n, -1), self.pooled.expand(n, -1))
+
+    def where(self, replace: torch.Tensor, other: "TextCondition") -> "TextCondition":
+        """Rows where ``replace`` is true come from ``other`` (same number of rows, or one row broadcast)."""
+        def pick(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return torch.where(replace.view(-1, *[1] * (a.dim() - 1)), b.to(a.dtype), a)
+        return TextCondition(pick(self.hidden, other.hidden), pick(self.mask, other.mask),
+                             pick(self.pooled, other.pooled))
+
+    @staticmethod
+    def cat(conditions: Sequence["TextCondition"]) -> "TextCondition":
+        return TextCondition(torch.cat([c.hidden for c in conditions]), torch.cat([c.mask for c in conditions]),
+                             torch.cat([c.pooled for c in conditions]))
+
+    def unet_kwargs(self) -> dict[str, torch.Tensor]:
+        return {"encoder_hidden_states": self.hidden, "encoder_attention_mask": self.mask,
+                "class_labels": self.pooled}
+
+
+def pooled_embedding(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked mean of the token states, L2-normalised: the all-MiniLM-L6-v2 sentence embedding."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return F.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1), dim=-1)
 
 
 @dataclass(frozen=True)
@@ -48,6 +100,8 @@ class ImageBackboneConfig:
         layers_per_block: ResNet layers per UNet block.
         attention_head_dim: channels per attention head.
         max_text_tokens: MiniLM tokens kept for conditioning.
+        short_text_prob / short_text_tokens: fraction of training texts cut to their first tokens, so
+            that the UNet also learns to read short prompts.
         train_steps / batch_size / lr: AdamW training schedule.
         cond_dropout: probability of training on the empty text (classifier-free guidance).
         checkpoint_every: steps between resumable checkpoints.
@@ -61,6 +115,8 @@ class ImageBackboneConfig:
     layers_per_block: int = 1
     attention_head_dim: int = 8
     max_text_tokens: int = 64
+    short_text_prob: float = 0.2
+    short_text_tokens: int = 16
     train_steps: int = 1500
     batch_size: int = 32
     lr: float = 3e-4
@@ -79,7 +135,7 @@ _SCHEDULE_FIELDS = ("train_steps", "checkpoint_every", "sample_steps", "guidance
 
 _PRESETS = {
     "smoke": {"block_channels": (16, 32, 32), "train_steps": 12, "batch_size": 8, "checkpoint_every": 5,
-              "max_text_tokens": 32, "sample_steps": 5},
+              "max_text_tokens": 32, "short_text_tokens": 8, "sample_steps": 5},
     "small": {},
     "paper": {},  # the paper preset uses Stable Diffusion v1.5 instead (dppmg.paper)
 }
@@ -117,13 +173,31 @@ class TextConditioner:
         return self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.max_tokens,
                               return_tensors="pt")
 
-    def encode_tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    def condition(self, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None) -> TextCondition:
+        """The UNet's condition for a tokenized batch; ``inputs_embeds`` replaces the input-id lookup
+        (how the preference tokens' own embeddings enter)."""
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        if inputs_embeds is None:
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        else:
+            hidden = self.model(inputs_embeds=inputs_embeds, attention_mask=mask,
+                                token_type_ids=torch.zeros_like(ids)).last_hidden_state
+        return TextCondition(hidden, mask, pooled_embedding(hidden, mask))
 
     @torch.no_grad()
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        out = [self.encode_tokens(self.tokenize(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
-        return torch.cat(out) if out else torch.zeros(0, self.max_tokens, self.dim)
+    def encode(self, texts: Sequence[str], batch_size: int = 64, max_tokens: int | None = None) -> TextCondition:
+        """Conditions of ``texts``, padded to ``max_text_tokens``; ``max_tokens`` truncates them shorter."""
+        out = []
+        for i in range(0, len(texts), batch_size):
+            batch = self.tokenize(texts[i:i + batch_size])
+            if max_tokens is not None and max_tokens < self.max_tokens:
+                short = self.tokenizer(list(texts[i:i + batch_size]), padding="max_length", truncation=True,
+                                       max_length=max_tokens, return_tensors="pt")
+                batch = {k: F.pad(v, (0, self.max_tokens - max_tokens)) for k, v in short.items()}
+            out.append(self.condition(batch))
+        if not out:
+            raise ValueError("no texts to encode")
+        return TextCondition.cat(out)
 
 
 def build_unet(config: ImageBackboneConfig, cross_attention_dim: int = 384):
@@ -137,7 +211,9 @@ def build_unet(config: ImageBackboneConfig, cross_attention_dim: int = 384):
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         block_out_channels=tuple(config.block_channels), layers_per_block=config.layers_per_block,
         cross_attention_dim=cross_attention_dim, attention_head_dim=config.attention_head_dim,
-        norm_num_groups=min(8, config.block_channels[0]))
+        norm_num_groups=min(8, config.block_channels[0]),
+        # The pooled sentence embedding enters through the timestep embedding (SDXL-style).
+        class_embed_type="projection", projection_class_embeddings_input_dim=cross_attention_dim)
 
 
 def train_scheduler(config: ImageBackboneConfig):
@@ -155,15 +231,15 @@ def tensor_to_images(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
-def diffusion_loss(unet, scheduler, x0: torch.Tensor, cond: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def diffusion_loss(unet, scheduler, x0: torch.Tensor, cond: TextCondition, generator: torch.Generator) -> torch.Tensor:
     """Epsilon-prediction MSE at uniformly drawn timesteps."""
     noise = torch.randn(x0.shape, generator=generator)
     t = torch.randint(scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
     noisy = scheduler.add_noise(x0, noise, t)
-    return F.mse_loss(unet(noisy, t, encoder_hidden_states=cond).sample, noise)
+    return F.mse_loss(unet(noisy, t, **cond.unet_kwargs()).sample, noise)
 
 
-def ddim_sample(unet, cond: torch.Tensor, uncond: torch.Tensor, config: ImageBackboneConfig,
+def ddim_sample(unet, cond: TextCondition, uncond: TextCondition, config: ImageBackboneConfig,
                 generator: torch.Generator, steps: int | None = None, guidance_scale: float | None = None,
                 grad_last: int = 0) -> torch.Tensor:
     """DDIM with classifier-free guidance; returns images in [-1, 1], shape (n, 3, h, w).
@@ -179,11 +255,11 @@ def ddim_sample(unet, cond: torch.Tensor, uncond: torch.Tensor, config: ImageBac
     scheduler.set_timesteps(steps or config.sample_steps)
     scale = config.guidance_scale if guidance_scale is None else guidance_scale
     x = torch.randn((len(cond), 3, config.height, config.width), generator=generator)
-    uncond = uncond.expand(len(cond), -1, -1)
+    both = TextCondition.cat([uncond.expand(len(cond)), cond]).unet_kwargs()
     n = len(scheduler.timesteps)
     for i, t in enumerate(scheduler.timesteps):
         with torch.set_grad_enabled(i >= n - grad_last):
-            eps = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([uncond, cond])).sample
+            eps = unet(torch.cat([x, x]), t, **both).sample
             eps_u, eps_c = eps.chunk(2)
             x = scheduler.step(eps_u + scale * (eps_c - eps_u), t, x).prev_sample
     return x
@@ -229,7 +305,7 @@ class ImageBackbone:
     losses: list[float]
     steps_per_second: float | None = None
 
-    def uncond(self) -> torch.Tensor:
+    def uncond(self) -> TextCondition:
         return self.conditioner.encode([""])
 
     def generate(self, texts: Sequence[str], generator: torch.Generator, **kwargs: Any) -> np.ndarray:
@@ -273,7 +349,8 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
     if step < config.train_steps:
         images = images_to_tensor(load_image_array(data, config.width, config.height, cache_dir=cache_dir))
         texts = data.items["text"].tolist()
-        cond_all = conditioner.encode(texts).half()
+        cond_full = conditioner.encode(texts).half()
+        cond_short = conditioner.encode(texts, max_tokens=config.short_text_tokens).half()
         empty = conditioner.encode([""])
         scheduler = train_scheduler(config)
         target = config.train_steps if max_steps_this_call is None else min(config.train_steps, step + max_steps_this_call)
@@ -282,9 +359,10 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
         bar = tqdm(total=target - step, desc=f"image backbone ({data.name})", disable=not progress, leave=False)
         while step < target:
             idx = torch.randint(len(images), (config.batch_size,), generator=generator)
-            cond = cond_all[idx].float()
+            short = torch.rand(len(idx), generator=generator) < config.short_text_prob
+            cond = cond_full[idx].float().where(short, cond_short[idx].float())
             drop = torch.rand(len(idx), generator=generator) < config.cond_dropout
-            cond[drop] = empty
+            cond = cond.where(drop, empty)
             loss = diffusion_loss(unet, scheduler, images[idx], cond, generator)
             optim.zero_grad()
             loss.backward()

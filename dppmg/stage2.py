@@ -31,7 +31,7 @@ from dppmg.config import check_preset
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.image_backbone import (ImageBackbone, ImageBackboneConfig, ddim_sample, diffusion_loss,
+from dppmg.image_backbone import (ImageBackbone, ImageBackboneConfig, TextCondition, ddim_sample, diffusion_loss,
                                   image_backbone_config, images_to_tensor, tensor_to_images, train_scheduler)
 from dppmg.injection import PreferenceTokenEmbedding, new_token_embedding
 from dppmg.io import atomic_path, atomic_write_json, read_versioned_json
@@ -140,12 +140,10 @@ class DPPMGPipeline:
     def text_embeds(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.text_tokens(input_ids, self.text_model.get_input_embeddings())
 
-    def image_condition(self, prompts: Sequence[str]) -> torch.Tensor:
-        cond = self.image_backbone.conditioner
-        batch = cond.tokenize(prompts)
-        embeds = self.image_tokens(batch["input_ids"], cond.model.get_input_embeddings())
-        return cond.model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
-                          token_type_ids=torch.zeros_like(batch["input_ids"])).last_hidden_state
+    def image_condition(self, prompts: Sequence[str]) -> TextCondition:
+        conditioner = self.image_backbone.conditioner
+        batch = conditioner.tokenize(prompts)
+        return conditioner.condition(batch, self.image_tokens(batch["input_ids"], conditioner.model.get_input_embeddings()))
 
     # ----- generation ---------------------------------------------------------------------
     @torch.no_grad()
@@ -214,6 +212,8 @@ class DPPMGPipeline:
         pipe = build_pipeline(data, stage1, _config_from_dict(saved["config"]), torch.Generator().manual_seed(0),
                               cache_dir=cache_dir, train=False, progress=False)
         pipe.load_token_weights(folder)
+        if "token_losses" in saved["meta"]:
+            pipe.meta["token_losses"] = saved["meta"]["token_losses"]
         return pipe
 
     def load_token_weights(self, folder: str | os.PathLike) -> "DPPMGPipeline":
@@ -260,6 +260,9 @@ def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stag
     from dppmg.image_backbone import train_image_backbone
     from dppmg.text_backbone import build_text_backbone
 
+    # Token training draws from its own generators, forked before the backbones are built: its result
+    # must not depend on whether a backbone was trained in this call or loaded from the cache.
+    text_seed, image_seed = (int(torch.randint(2**62, (1,), generator=generator)) for _ in range(2))
     texts = data.items["text"].tolist()
     text_model, tokenizer = build_text_backbone(texts, config.text, generator, cache_dir, progress)
     backbone = train_image_backbone(data, config.image, generator, cache_dir, progress)
@@ -275,10 +278,33 @@ def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stag
     pipe = DPPMGPipeline(text_model, tokenizer, text_tokens, backbone, image_tokens, stage1.tokens, config, meta)
     if train:
         history = history if history is not None else {}
-        history["text"] = train_text_tokens(pipe, data, generator, progress)
-        history["image"] = train_image_tokens(pipe, data, generator, cache_dir, progress)
+        history["text"] = _cached_text_tokens(pipe, data, stage1, text_seed, cache_dir, progress)
+        history["image"] = train_image_tokens(pipe, data, torch.Generator().manual_seed(image_seed), cache_dir, progress)
         meta["token_losses"] = {m: [round(x, 5) for x in v] for m, v in history.items()}
     return pipe
+
+
+def _cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stage1Checkpoint, seed: int,
+                        cache_dir: str | os.PathLike | None, progress: bool) -> list[float]:
+    """Train the text-token embeddings, or load them: they depend on the text side only, so a change
+    to the image side (backbone, image-token schedule) does not pay for them again."""
+    from dppmg.io import atomic_dir, stable_hash
+    from dppmg.paths import cache_dir as resolve_cache_dir
+
+    c = pipe.config
+    text_side = {"text": dataclasses.asdict(c.text), "steps": c.text_steps, "batch_size": c.batch_size, "lr": c.lr,
+                 "sees_image_tokens": c.text_sees_image_tokens}
+    key = stable_hash(PIPELINE_VERSION, text_side, str(stage1.folder), pipe.text_tokens.tokens, seed)
+    folder = resolve_cache_dir(cache_dir) / "stage2_text" / f"{stage1.folder.name}-{key}"
+    if (folder / "losses.json").is_file():
+        state = torch.load(folder / "text_tokens.pt")
+        pipe.text_tokens.weight.data.copy_(state["weight"])
+        return read_versioned_json(folder / "losses.json", PIPELINE_VERSION, "cached text tokens")["losses"]
+    losses = train_text_tokens(pipe, data, torch.Generator().manual_seed(seed), progress)
+    with atomic_dir(folder) as tmp:
+        torch.save({"tokens": pipe.text_tokens.tokens, "weight": pipe.text_tokens.weight.detach()}, tmp / "text_tokens.pt")
+        atomic_write_json(tmp / "losses.json", {"version": PIPELINE_VERSION, "losses": losses})
+    return losses
 
 
 def train_text_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: torch.Generator,

@@ -49,7 +49,7 @@ def test_only_token_parameters_get_gradients(pipeline, smoke_synthetic):
     assert pipe.text_tokens.weight.grad is not None and pipe.text_tokens.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in pipe.text_model.parameters())
     cond = pipe.image_condition([pipe._image_prompt(smoke_synthetic.users["user_id"].iloc[0])])
-    cond.sum().backward()
+    (cond.hidden.sum() + cond.pooled.sum()).backward()
     assert pipe.image_tokens.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in pipe.image_backbone.conditioner.model.parameters())
     assert all(p.grad is None for p in pipe.image_backbone.unet.parameters())
@@ -59,6 +59,19 @@ def test_training_moved_the_token_embeddings(pipeline):
     _, history = pipeline
     assert len(history["text"]) == 10 and len(history["image"]) == 5
     assert np.isfinite(history["text"]).all() and np.isfinite(history["image"]).all()
+
+
+def test_text_tokens_are_reused_when_only_the_image_side_changes(pipeline, stage1, smoke_synthetic, session_cache,
+                                                                 monkeypatch):
+    import dppmg.stage2 as stage2
+
+    pipe, history = pipeline
+    monkeypatch.setattr(stage2, "train_text_tokens", lambda *a, **k: pytest.fail("text tokens trained again"))
+    again: dict = {}
+    other = build_pipeline(smoke_synthetic, stage1, stage2_config("smoke", image_steps=3),
+                           torch.Generator().manual_seed(0), cache_dir=session_cache, progress=False, history=again)
+    assert torch.equal(other.text_tokens.weight, pipe.text_tokens.weight)
+    assert again["text"] == pytest.approx(history["text"]) and len(again["image"]) == 3
 
 
 def test_pipeline_call_and_save_load_roundtrip(pipeline, stage1, smoke_synthetic, session_cache, tmp_path):
@@ -74,6 +87,7 @@ def test_pipeline_call_and_save_load_roundtrip(pipeline, stage1, smoke_synthetic
     assert [o["text"] for o in again] == [o["text"] for o in out]
     for a, b in zip(again, out):
         assert np.array_equal(np.asarray(a["image"]), np.asarray(b["image"]))
+    assert loaded.meta["token_losses"] == pipe.meta["token_losses"]
 
 
 def test_bad_inputs(pipeline):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dppmg.data import load_dataset
-from dppmg.image_backbone import diffusion_loss, image_backbone_config, train_scheduler
+from dppmg.image_backbone import TextCondition, diffusion_loss, image_backbone_config, train_scheduler
 from dppmg.stage1 import checkpoint_dir, load_stage1, stage1_config
 from dppmg.stage2 import build_pipeline, stage2_config
 
@@ -56,7 +56,8 @@ def test_image_backbone_training_step(benchmark):
     unet, scheduler = build_unet(config), train_scheduler(config)
     optim = torch.optim.AdamW(unet.parameters(), lr=config.lr)
     x = torch.rand(config.batch_size, 3, config.height, config.width) * 2 - 1
-    cond = torch.randn(config.batch_size, config.max_text_tokens, 384)
+    hidden = torch.randn(config.batch_size, config.max_text_tokens, 384)
+    cond = TextCondition(hidden, torch.ones(config.batch_size, config.max_text_tokens, dtype=torch.long), hidden.mean(1))
     generator = torch.Generator().manual_seed(0)
 
     def step():
