@@ -31,8 +31,9 @@ from dppmg.config import check_preset
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.image_backbone import (ImageBackbone, ImageBackboneConfig, TextCondition, ddim_sample, diffusion_loss,
-                                  image_backbone_config, images_to_tensor, tensor_to_images, train_scheduler)
+from dppmg.image_backbone import (SAMPLING_FIELDS, ImageBackbone, ImageBackboneConfig, TextCondition, ddim_sample,
+                                  diffusion_loss, image_backbone_config, images_to_tensor, tensor_to_images,
+                                  train_scheduler)
 from dppmg.injection import PreferenceTokenEmbedding, new_token_embedding
 from dppmg.io import atomic_path, atomic_write_json, read_versioned_json
 from dppmg.seeding import check_seed
@@ -364,7 +365,10 @@ def pipeline_dir(stage1: Stage1Checkpoint, config: Stage2Config, seed: int,
     from dppmg.io import stable_hash
     from dppmg.paths import cache_dir as resolve_cache_dir
 
-    key = stable_hash(PIPELINE_VERSION, config.to_dict(), str(stage1.folder), seed)
+    trained = config.to_dict()
+    # Sampling settings do not change what the token embeddings learn.
+    trained["image"] = {k: v for k, v in trained["image"].items() if k not in SAMPLING_FIELDS}
+    key = stable_hash(PIPELINE_VERSION, trained, str(stage1.folder), seed)
     return resolve_cache_dir(cache_dir) / "stage2" / f"{stage1.folder.name}-{key}"
 
 
