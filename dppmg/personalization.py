@@ -5,7 +5,9 @@ For each test user u and a randomly drawn other user v (fixed by the seed):
     own(u)   = mean cos(f(generated_u), f(i)) over i in u's training history
     other(u) = mean cos(f(generated_u), f(i)) over i in v's training history
 
-with f = EfficientNet-Lite0 features for images and MiniLM embeddings for texts. The report gives
+with f = EfficientNet-Lite0 features for images (the catalogue's images taken at the generators'
+32x48 resolution, like the generated ones, see :func:`dppmg.features.lowres_item_features`) and
+MiniLM embeddings for texts. The report gives
 the mean paired difference own - other and a one-sided sign test (H1: own > other). On the
 synthetic world it also scores the generated items against the users' true preferred attributes
 (dominant colour of the image, style words of the text), for the pipeline as trained and with the
@@ -23,7 +25,7 @@ from scipy.stats import binomtest
 
 from dppmg.data.schema import InteractionData
 from dppmg.data.synthetic import COLOURS, STYLE_WORDS
-from dppmg.features import get_encoder, item_features
+from dppmg.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
 
 
 def paired_personalization(generated: np.ndarray, item_feats: np.ndarray, histories: Sequence[np.ndarray],
@@ -90,13 +92,13 @@ def personalization_report(pipeline, data: InteractionData, user_ids: Sequence[s
         raise ValueError("results must be the pipeline's outputs for user_ids, in order")
     histories = data.items_by_user(user_ids, "train")
     rng = np.random.default_rng(seed)
-    image_encoder = get_encoder("image")
-    r = image_encoder.resolution
-    gen_images = np.stack([np.asarray(x["image"].convert("RGB").resize((r, r), Image.Resampling.BICUBIC))
-                           for x in results])
+    # Catalogue images go through the generators' resolution too (as in dppmg.metrics), so that the
+    # comparison is about content, not about full-resolution photos vs 32x48 samples.
+    gen_images = np.stack([np.asarray(x["image"].convert("RGB")) for x in results])
+    height, width = gen_images.shape[1:3]
     report: dict[str, Any] = {
-        "image": paired_personalization(image_encoder.encode_arrays(gen_images), item_features(data, "image", progress=False),
-                                        histories, rng),
+        "image": paired_personalization(encode_lowres_images(gen_images),
+                                        lowres_item_features(data, width, height, progress=False), histories, rng),
         "text": paired_personalization(get_encoder("text").encode([x["text"] for x in results], progress=False),
                                        item_features(data, "text", progress=False), histories, rng),
         "samples": [{"user_id": x["user_id"], "text": x["text"], "tokens": x["tokens"]} for x in results[:8]],
