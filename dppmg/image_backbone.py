@@ -173,9 +173,12 @@ class TextConditioner:
         self.max_tokens = max_tokens
         self.dim = self.model.config.hidden_size
 
-    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        return self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.max_tokens,
-                              return_tensors="pt")
+    def tokenize(self, texts: Sequence[str], max_tokens: int | None = None) -> dict[str, torch.Tensor]:
+        """Token ids and mask padded to ``max_text_tokens``; ``max_tokens`` truncates the texts shorter."""
+        keep = min(max_tokens or self.max_tokens, self.max_tokens)
+        batch = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=keep,
+                               return_tensors="pt")
+        return {k: F.pad(v, (0, self.max_tokens - keep)) for k, v in batch.items()}
 
     def condition(self, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None) -> TextCondition:
         """The UNet's condition for a tokenized batch; ``inputs_embeds`` replaces the input-id lookup
@@ -191,14 +194,8 @@ class TextConditioner:
     @torch.no_grad()
     def encode(self, texts: Sequence[str], batch_size: int = 64, max_tokens: int | None = None) -> TextCondition:
         """Conditions of ``texts``, padded to ``max_text_tokens``; ``max_tokens`` truncates them shorter."""
-        out = []
-        for i in range(0, len(texts), batch_size):
-            batch = self.tokenize(texts[i:i + batch_size])
-            if max_tokens is not None and max_tokens < self.max_tokens:
-                short = self.tokenizer(list(texts[i:i + batch_size]), padding="max_length", truncation=True,
-                                       max_length=max_tokens, return_tensors="pt")
-                batch = {k: F.pad(v, (0, self.max_tokens - max_tokens)) for k, v in short.items()}
-            out.append(self.condition(batch))
+        out = [self.condition(self.tokenize(texts[i:i + batch_size], max_tokens))
+               for i in range(0, len(texts), batch_size)]
         if not out:
             raise ValueError("no texts to encode")
         return TextCondition.cat(out)

@@ -35,7 +35,8 @@ from dppmg.image_backbone import (SAMPLING_FIELDS, ImageBackbone, ImageBackboneC
                                   diffusion_loss, image_backbone_config, images_to_tensor, tensor_to_images,
                                   train_scheduler)
 from dppmg.injection import PreferenceTokenEmbedding, new_token_embedding
-from dppmg.io import atomic_path, atomic_write_json, read_versioned_json
+from dppmg.io import atomic_dir, atomic_path, atomic_write_json, read_versioned_json, stable_hash
+from dppmg.paths import cache_dir as resolve_cache_dir
 from dppmg.seeding import check_seed
 from dppmg.stage1 import Stage1Checkpoint
 from dppmg.text_backbone import TextBackboneConfig, causal_lm_loss, text_backbone_config
@@ -289,9 +290,6 @@ def _cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stag
                         cache_dir: str | os.PathLike | None, progress: bool) -> list[float]:
     """Train the text-token embeddings, or load them: they depend on the text side only, so a change
     to the image side (backbone, image-token schedule) does not pay for them again."""
-    from dppmg.io import atomic_dir, stable_hash
-    from dppmg.paths import cache_dir as resolve_cache_dir
-
     c = pipe.config
     text_side = {"text": dataclasses.asdict(c.text), "steps": c.text_steps, "batch_size": c.batch_size, "lr": c.lr,
                  "sees_image_tokens": c.text_sees_image_tokens}
@@ -362,9 +360,6 @@ def check_user_ids(user_ids: Sequence[Any], data: InteractionData) -> list[str]:
 
 def pipeline_dir(stage1: Stage1Checkpoint, config: Stage2Config, seed: int,
                  cache_dir: str | os.PathLike | None = None) -> Path:
-    from dppmg.io import stable_hash
-    from dppmg.paths import cache_dir as resolve_cache_dir
-
     trained = config.to_dict()
     # Sampling settings do not change what the token embeddings learn.
     trained["image"] = {k: v for k, v in trained["image"].items() if k not in SAMPLING_FIELDS}
