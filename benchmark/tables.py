@@ -217,14 +217,16 @@ def _lookup(metrics: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def _per_user_frame(runs: list[dict[str, Any]], path: tuple[str, ...]) -> pd.Series:
-    """Per-user values averaged over the seeds (users are those evaluated in every run)."""
+    """Per-user values of every run, indexed by (seed, user): each seed draws its own test users,
+    so a user is paired with itself under the same seed only."""
     frames = []
     for r in runs:
         node = r["metrics"]
         for key in path:
             node = node[key]
-        frames.append(pd.Series(node["per_user"], index=r["metrics"]["users"], dtype=float))
-    return pd.concat(frames, axis=1).dropna().mean(axis=1)
+        index = pd.MultiIndex.from_tuples([(r["seed"], u) for u in r["metrics"]["users"]], names=["seed", "user"])
+        frames.append(pd.Series(node["per_user"], index=index, dtype=float))
+    return pd.concat(frames).dropna()
 
 
 def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
@@ -250,11 +252,14 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                 common = tuned.index.intersection(base.index)
                 diff = tuned[common] - base[common]
                 p = wilcoxon(tuned[common], base[common]).pvalue if (diff != 0).any() else 1.0
-                paired.append({"dataset": dataset, "metric": label, "users": len(common),
+                per_seed = diff.groupby(level="seed").mean()
+                paired.append({"dataset": dataset, "metric": label,
+                               "seeds": len(per_seed), "pairs": len(common),
                                "stage 2": round(float(base[common].mean()), 4),
                                "with reward": round(float(tuned[common].mean()), 4),
-                               "difference": round(float(diff.mean()), 4),
-                               "relative change": f"{100 * diff.mean() / abs(base[common].mean()):+.1f}%",
+                               "difference": round(float(per_seed.mean()), 4),
+                               "per-seed difference": " ".join(f"{d:+.4f}" for d in per_seed),
+                               "relative change": f"{100 * per_seed.mean() / abs(base[common].mean()):+.1f}%",
                                "Wilcoxon p": f"{p:.2g}"})
         for role in ("reward", "evaluator"):
             first = next(iter(by_method.values()))[0]["metrics"]["alignment"][role]

@@ -242,12 +242,15 @@ def diffusion_loss(unet, scheduler, x0: torch.Tensor, cond: TextCondition, gener
 
 def ddim_sample(unet, cond: TextCondition, uncond: TextCondition, config: ImageBackboneConfig,
                 generator: torch.Generator, steps: int | None = None, guidance_scale: float | None = None,
-                grad_last: int = 0, eta: float | None = None) -> torch.Tensor:
+                grad_last: int = 0, eta: float | None = None, predict_x0_at: int | None = None) -> torch.Tensor:
     """DDIM with classifier-free guidance; returns images in [-1, 1], shape (n, 3, h, w).
 
     Args:
         grad_last: the last ``grad_last`` denoising steps keep the autograd graph (DRaFT-K reward
             backpropagation reaches ``cond`` through them); all earlier steps run without it.
+        predict_x0_at: ReFL (Xu et al., 2023, "ImageReward"): stop at this step index (0-based),
+            run it with the autograd graph and return its one-step prediction of the clean image
+            instead of sampling on.
     """
     from diffusers import DDIMScheduler
 
@@ -259,11 +262,16 @@ def ddim_sample(unet, cond: TextCondition, uncond: TextCondition, config: ImageB
     x = torch.randn((len(cond), 3, config.height, config.width), generator=generator)
     both = TextCondition.cat([uncond.expand(len(cond)), cond]).unet_kwargs()
     n = len(scheduler.timesteps)
+    if predict_x0_at is not None and not 0 <= predict_x0_at < n:
+        raise ValueError(f"predict_x0_at={predict_x0_at} is outside the {n} sampling steps")
     for i, t in enumerate(scheduler.timesteps):
-        with torch.set_grad_enabled(i >= n - grad_last):
+        with torch.set_grad_enabled(i >= n - grad_last or i == predict_x0_at):
             eps = unet(torch.cat([x, x]), t, **both).sample
             eps_u, eps_c = eps.chunk(2)
-            x = scheduler.step(eps_u + scale * (eps_c - eps_u), t, x, eta=eta, generator=generator).prev_sample
+            out = scheduler.step(eps_u + scale * (eps_c - eps_u), t, x, eta=eta, generator=generator)
+        if i == predict_x0_at:
+            return out.pred_original_sample
+        x = out.prev_sample
     return x
 
 

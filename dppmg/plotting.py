@@ -122,6 +122,8 @@ def history_vs_generated_grid(history_images: Sequence[np.ndarray], results: Seq
         if row == 0:
             axes[row, 0].set_title("history", fontsize=7, loc="left")
     fig.suptitle(title, fontsize=10)
+    # Without it the suptitle sits above a tall empty band (the figure is as tall as its rows).
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     return save_figure(fig, path)
 
 

@@ -96,4 +96,40 @@ def test_fine_tuning_changes_only_token_embeddings(stage2, alignment, session_ca
                          ("minilm", pipe.image_backbone.conditioner.model), ("reward", reward_model)):
         for before, after in zip(frozen[name], module.parameters()):
             assert torch.equal(before, after), f"{name} changed"
-    assert curves["text_kl"][-1] > 0  # the text model moved away from Stage 2, and the penalty sees it
+    # The KL penalty's reference is the Stage 2 model: for a user whose text tokens moved, the
+    # log-probabilities of a sample differ between the tuned and the reference token embeddings.
+    from dppmg.reward import sequence_log_probs
+
+    moved = {t for t, row_moved in zip(tuned.text_tokens.tokens,
+                                        (tuned.text_tokens.weight != pipe.text_tokens.weight).any(1)) if row_moved}
+    user = next(u for u in data.users["user_id"].astype(str) if moved & set(tuned.tokens_for(u)["text"]))
+    prompts, samples = tuned.sample_text_ids([user], seed=0, max_new_tokens=6)
+    logp, _ = sequence_log_probs(tuned, prompts[0], samples[0])
+    ref_logp, _ = sequence_log_probs(tuned, prompts[0], samples[0], pipe.text_tokens)
+    assert not torch.allclose(logp, ref_logp)
+
+
+def test_refl_prediction_carries_the_gradient_to_the_condition(stage2):
+    from dppmg.image_backbone import ddim_sample
+
+    pipe, data = stage2
+    backbone = pipe.image_backbone
+    user = str(data.users["user_id"].iloc[0])
+    cond = pipe.image_condition([pipe._image_prompt(user)])
+    hidden = cond.hidden.detach().requires_grad_(True)
+    cond = type(cond)(hidden=hidden, mask=cond.mask, pooled=cond.pooled)
+    steps = 4
+    x0 = ddim_sample(backbone.unet, cond, backbone.uncond(), backbone.config, torch.Generator().manual_seed(0),
+                     steps=steps, predict_x0_at=2)
+    assert x0.shape == (1, 3, backbone.config.height, backbone.config.width)
+    x0.sum().backward()
+    assert hidden.grad is not None and hidden.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="outside the 4 sampling steps"):
+        ddim_sample(backbone.unet, cond, backbone.uncond(), backbone.config, torch.Generator().manual_seed(0),
+                    steps=steps, predict_x0_at=steps)
+
+
+@pytest.mark.parametrize("bad", [{"image_gradient": "ddpo"}, {"refl_window": (0.9, 0.5)}, {"refl_window": (0.2, 1.0)}])
+def test_reward_config_rejects_bad_image_gradient_settings(bad):
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        reward_config("small", **bad)

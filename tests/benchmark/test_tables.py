@@ -31,3 +31,27 @@ def test_ranking_table_is_mean_and_std_of_the_runs(runs):
 def test_mean_std_format():
     assert mean_std([1.0, 3.0]) == "2.0000 ± 1.4142"
     assert mean_std([0.5]) == "0.5000 ± 0.0000"
+
+
+def _evaluation_run(method: str, seed: int, users: list[str], consistency: list[float]) -> dict:
+    """The fields of a results JSON of ``dppmg evaluate`` that the evaluation tables read."""
+    per_user = {"mean": sum(consistency) / len(consistency), "per_user": consistency}
+    node = {"cos_history": per_user, "cos_test": per_user}
+    return {"dataset": "synthetic", "method": method, "seed": seed, "metrics": {
+        "users": users, "consistency": {"evaluator": per_user, "reward_model": per_user}, "image": node, "text": node,
+        "alignment": {role: {"items": 1, "R@1": 0, "chance R@1": 0, "R@10": 0, "chance R@10": 0, "median rank": 1}
+                      for role in ("reward", "evaluator")}}}
+
+
+def test_reward_comparison_pairs_users_within_each_seed():
+    from benchmark.tables import evaluation_tables
+
+    # Seed 1 draws other users than seed 0, and user "a" is in both: it must count twice, never averaged.
+    runs = [_evaluation_run("dppmg-no-reward", 0, ["a", "b"], [0.0, 0.0]),
+            _evaluation_run("dppmg", 0, ["a", "b"], [0.1, 0.3]),
+            _evaluation_run("dppmg-no-reward", 1, ["a", "c"], [0.5, 0.5]),
+            _evaluation_run("dppmg", 1, ["a", "c"], [0.4, 0.6])]
+    paired = evaluation_tables(runs)["reward_vs_stage2"].set_index("metric").loc["consistency (evaluator)"]
+    assert paired["seeds"] == 2 and paired["pairs"] == 4
+    assert paired["per-seed difference"] == "+0.2000 +0.0000"
+    assert paired["difference"] == pytest.approx(0.1)
