@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
+from scipy.stats import binomtest, wilcoxon
 
 
 def dataset_stats_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
@@ -198,6 +198,8 @@ EVALUATION_COLUMNS = (
     ("ROUGE-L test", ("text", "rouge_l_test")), ("BLEU test", ("text", "bleu_test")),
     ("text cos test", ("text", "cos_test")), ("text cos history", ("text", "cos_history")),
     ("FD (EffNet)", ("quality", "frechet_distance")), ("distinct-2", ("diversity", "distinct_2")),
+    ("image own-other", ("personalization", "image", "mean_paired_difference")),
+    ("text own-other", ("personalization", "text", "mean_paired_difference")),
     ("true colour acc.", ("ground_truth", "image_colour")), ("true style acc.", ("ground_truth", "text_style")),
 )
 # Per-user metrics compared between DPPMG and its Stage 2 model, user by user.
@@ -232,7 +234,7 @@ def _per_user_frame(runs: list[dict[str, Any]], path: tuple[str, ...]) -> pd.Ser
 def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     """The generation table (method x metric, mean ± std over seeds), the paired comparison of
     DPPMG with its Stage 2 model and the alignment models' held-out retrieval."""
-    rows, paired, align = [], [], []
+    rows, paired, align, personal = [], [], [], []
     for dataset in sorted({r["dataset"] for r in results}):
         by_method: dict[str, list[dict[str, Any]]] = {}
         for r in results:
@@ -246,6 +248,7 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                 values = [_lookup(r["metrics"], path) for r in rs]
                 row[label] = "" if any(v is None for v in values) else mean_std(values, 4)
             rows.append(row)
+            personal += _personalization_rows(dataset, method, rs)
         if "dppmg" in by_method and "dppmg-no-reward" in by_method:
             for label, path in PAIRED_METRICS:
                 tuned, base = _per_user_frame(by_method["dppmg"], path), _per_user_frame(by_method["dppmg-no-reward"], path)
@@ -270,7 +273,27 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     frame = pd.DataFrame(rows)
     if len(frame):
         frame = frame.loc[:, [c for c in frame.columns if (frame[c] != "").any()]]
-    return {"generation": frame, "reward_vs_stage2": pd.DataFrame(paired), "alignment_models": pd.DataFrame(align)}
+    return {"generation": frame, "reward_vs_stage2": pd.DataFrame(paired), "alignment_models": pd.DataFrame(align),
+            "personalization_by_method": pd.DataFrame(personal)}
+
+
+def _personalization_rows(dataset: str, method: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Own-history vs other-user similarity of one method, the (seed, user) pairs of all its runs
+    pooled into one sign test (runs from before the metric existed are left out)."""
+    rows = []
+    runs = [r for r in runs if "personalization" in r["metrics"]]
+    for modality in ("image", "text") if runs else ():
+        diffs = np.concatenate([np.asarray(r["metrics"]["personalization"][modality]["per_user_difference"], dtype=float)
+                                for r in runs])
+        diffs = diffs[np.isfinite(diffs)]
+        wins, nonzero = int((diffs > 0).sum()), int((diffs != 0).sum())
+        p = binomtest(wins, nonzero, 0.5, alternative="greater").pvalue if nonzero else 1.0
+        per_seed = [r["metrics"]["personalization"][modality]["mean_paired_difference"] for r in runs]
+        rows.append({"dataset": dataset, "method": method, "modality": modality, "seeds": len(runs),
+                     "pairs": len(diffs), "own - other": round(float(diffs.mean()), 4),
+                     "per-seed own - other": " ".join(f"{d:+.4f}" for d in per_seed),
+                     "own closer": f"{wins}/{nonzero}", "sign-test p": f"{p:.2g}"})
+    return rows
 
 
 TABLE_BUILDERS: dict[str, Callable[[list[dict[str, Any]]], dict[str, pd.DataFrame]]] = {

@@ -18,6 +18,9 @@ key                                content
 ``consistency.retrieval``          evaluator text→image accuracy within batches of 16
 ``quality.frechet_distance``       generated vs real test-item images, EfficientNet-Lite0 space
 ``diversity.distinct_1/2``         over all generated texts
+``personalization.image`` / ``text``  own history vs another evaluated user's history
+                                   (:func:`dppmg.personalization.paired_personalization`):
+                                   mean own / other cosine, per-user difference, sign test
 ``ground_truth``                   synthetic world only: true colour / style accuracy
 ``alignment``                      both alignment models' held-out retrieval reports
 ``samples``                        the first generated texts
@@ -29,6 +32,7 @@ the needed items). ``provenance.timings`` holds wall time and peak memory per st
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -51,11 +55,13 @@ def _per_user(values: np.ndarray) -> dict[str, Any]:
 
 
 def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionData, evaluator, reward_model,
-                         cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Every metric of the module docstring for the generations ``results`` (one per test user)."""
+                         cache_dir: str | os.PathLike | None = None, seed: int = 0) -> dict[str, Any]:
+    """Every metric of the module docstring for the generations ``results`` (one per test user);
+    ``seed`` draws the other user each user is compared with in ``personalization``."""
     from dppmg import metrics
     from dppmg.data.images import load_image_array
     from dppmg.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
+    from dppmg.personalization import paired_personalization
 
     if len(results) < 2:
         raise DPPMGError("evaluation needs generations for at least two users")
@@ -80,6 +86,11 @@ def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionDat
                                 for t, s in zip(texts, test_sets)]),
         "cos_test": _per_user(metrics.mean_cosine_to_sets(gen_txt, item_txt, test_sets)),
         "cos_history": _per_user(metrics.mean_cosine_to_sets(gen_txt, item_txt, history))}
+    # One generator for both modalities, so image and text compare each user with the same other user.
+    others_rng = np.random.default_rng(seed)
+    out["personalization"] = {
+        "image": paired_personalization(gen_img, item_img, history, copy.deepcopy(others_rng)),
+        "text": paired_personalization(gen_txt, item_txt, history, others_rng)}
     out["consistency"] = {
         "evaluator": _per_user(metrics.consistency_scores(evaluator, gen_img, gen_txt)),
         "reward_model": _per_user(metrics.consistency_scores(reward_model, gen_img, gen_txt)),
@@ -134,7 +145,7 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
         results = model.generate(user_ids, seed)
     timings.append(t.record)
     with StageTimer("metrics") as t:
-        metrics = evaluate_generations(results, data, evaluator, reward_model, cache_dir)
+        metrics = evaluate_generations(results, data, evaluator, reward_model, cache_dir, seed)
     timings.append(t.record)
     metrics["alignment"] = {"reward": reward_report["heldout_retrieval"],
                             "evaluator": evaluator_report["heldout_retrieval"]}

@@ -36,6 +36,10 @@ def test_result_validates_and_carries_every_metric(evaluated):
             assert len(m[group][key]["per_user"]) == n, (group, key)
             assert np.isfinite(m[group][key]["mean"])
     assert 0 <= m["consistency"]["retrieval"]["accuracy"] <= 1
+    for modality in ("image", "text"):
+        pers = m["personalization"][modality]
+        assert pers["users"] == n and len(pers["per_user_difference"]) == n and 0 <= pers["sign_test_p"] <= 1
+        assert pers["mean_paired_difference"] == pytest.approx(pers["mean_own"] - pers["mean_other"], abs=1e-5)
     assert m["quality"]["frechet_distance"] >= 0 and 0 < m["diversity"]["distinct_1"] <= 1
     assert set(m["alignment"]) == {"reward", "evaluator"}
     assert len(m["reward_curves"]["reward"]) == 2

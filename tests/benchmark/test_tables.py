@@ -37,8 +37,9 @@ def _evaluation_run(method: str, seed: int, users: list[str], consistency: list[
     """The fields of a results JSON of ``dppmg evaluate`` that the evaluation tables read."""
     per_user = {"mean": sum(consistency) / len(consistency), "per_user": consistency}
     node = {"cos_history": per_user, "cos_test": per_user}
+    own_vs_other = {"mean_paired_difference": per_user["mean"], "per_user_difference": consistency}
     return {"dataset": "synthetic", "method": method, "seed": seed, "metrics": {
-        "users": users, "consistency": {"evaluator": per_user, "reward_model": per_user}, "image": node, "text": node,
+        "personalization": {"image": own_vs_other, "text": own_vs_other}, "users": users, "consistency": {"evaluator": per_user, "reward_model": per_user}, "image": node, "text": node,
         "alignment": {role: {"items": 1, "R@1": 0, "chance R@1": 0, "R@10": 0, "chance R@10": 0, "median rank": 1}
                       for role in ("reward", "evaluator")}}}
 
@@ -55,3 +56,13 @@ def test_reward_comparison_pairs_users_within_each_seed():
     assert paired["seeds"] == 2 and paired["pairs"] == 4
     assert paired["per-seed difference"] == "+0.2000 +0.0000"
     assert paired["difference"] == pytest.approx(0.1)
+
+
+def test_personalization_pools_the_pairs_of_every_seed():
+    from benchmark.tables import evaluation_tables
+
+    runs = [_evaluation_run("dppmg", 0, ["a", "b"], [0.1, 0.3]), _evaluation_run("dppmg", 1, ["a", "c"], [-0.2, 0.6])]
+    rows = evaluation_tables(runs)["personalization_by_method"].set_index("modality")
+    assert rows.loc["image", "pairs"] == 4 and rows.loc["image", "own closer"] == "3/4"
+    assert rows.loc["text", "own - other"] == pytest.approx(0.2)
+    assert rows.loc["image", "per-seed own - other"] == "+0.2000 +0.2000"
