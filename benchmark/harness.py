@@ -1,13 +1,14 @@
 """Execute a suite's notebooks with papermill and build its tables.
 
     python -m benchmark run --suite reproduce --preset small [--datasets synthetic hm] [--seeds 0 1 2]
-                           [--data-root PATH] [--results-dir results] [--resume]
+                           [--data-root PATH] [--results-dir results] [--resume | --tables-only]
 
 For every stage x dataset x method x seed the stage's notebook is executed with those parameters;
 the executed notebook and the JSON it writes are kept under ``results/runs/<preset>/<stage>/``.
 The tables are then rebuilt from those JSON files into ``results/<preset>/<table>.{md,csv}``,
 together with a timing profile (table and bar chart). With ``--resume`` a run whose JSON already
-exists and validates is not executed again.
+exists and validates is not executed again; with ``--tables-only`` nothing is executed and the
+tables are rebuilt from the runs already there (missing ones are listed and left out).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def write_table(frame: pd.DataFrame, stem: Path, note: str) -> None:
 
 def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, seeds: list[int] | None = None,
               data_root: str | None = None, results_dir: str | os.PathLike = "results", resume: bool = False,
+              tables_only: bool = False,
               kernel_name: str = "python3", log: Callable[[str], None] = functools.partial(print, flush=True)
               ) -> dict[str, Path]:
     """Run ``suite`` at ``preset``; return the written table files by name."""
@@ -90,12 +92,17 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                 for seed in seeds or stage.seeds:
                     base = run_path(results_dir, preset, stage, dataset, method, seed)
                     out_json = base.with_suffix(".json")
-                    if resume and out_json.is_file():
+                    if tables_only and not out_json.is_file():
+                        log(f"[{stage.name}] {dataset} {method} seed {seed}: no result, left out of the tables")
+                        continue
+                    if (resume or tables_only) and out_json.is_file():
                         try:
                             stage_results.append(read_result(out_json, stage=stage.name, dataset=dataset))
                             log(f"[{stage.name}] {dataset} {method} seed {seed}: kept {out_json}")
                             continue
                         except DPPMGError as exc:
+                            if tables_only:
+                                raise
                             log(f"[{stage.name}] {dataset}: re-running, existing result unusable ({exc})")
                     params = {"dataset": dataset, "preset": preset, "seed": seed, "method": method,
                               "data_root": str(root) if root else None, "output_json": str(out_json),
@@ -105,6 +112,9 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                     execute_stage(stage, params, base.with_suffix(".ipynb"), kernel_name)
                     stage_results.append(read_result(out_json, stage=stage.name, dataset=dataset))
                     log(f"[{stage.name}] {dataset} {method} seed {seed}: done in {time.perf_counter() - t0:.1f} s")
+        if tables_only and not stage_results:
+            log(f"[{stage.name}] no results under {results_dir / 'runs' / preset / stage.name}: tables not rebuilt")
+            continue
         all_results += stage_results
         note = _note(suite, preset, len(stage_results))
         for name, frame in TABLE_BUILDERS[stage.name](stage_results).items():
@@ -139,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", nargs="+", type=int, default=None, help="override each stage's seeds")
     run.add_argument("--data-root", default=None, help="default $DPPMG_DATA_DIR")
     run.add_argument("--results-dir", default="results")
-    run.add_argument("--resume", action="store_true", help="keep existing valid results instead of re-running")
+    how = run.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true", help="keep existing valid results instead of re-running")
+    how.add_argument("--tables-only", action="store_true",
+                     help="execute nothing: rebuild the tables from the results already there")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name")
     return parser
 
@@ -149,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written = run_suite(args.suite, args.preset, datasets=args.datasets, seeds=args.seeds,
                             data_root=args.data_root, results_dir=args.results_dir, resume=args.resume,
+                            tables_only=args.tables_only,
                             kernel_name=args.kernel)
     except DPPMGError as exc:
         print(f"benchmark: error: {exc}", file=sys.stderr)

@@ -64,6 +64,20 @@ def test_resume_reuses_valid_results(suite_run, monkeypatch):
     run_suite("data", "smoke", datasets=["synthetic"], results_dir=out, resume=True, log=lambda m: None)
 
 
+def test_tables_only_executes_nothing_and_lists_missing_runs(suite_run, monkeypatch):
+    out, _ = suite_run
+
+    def no_execution(*a, **k):
+        raise AssertionError("--tables-only executed a notebook")
+
+    monkeypatch.setattr(harness, "execute_stage", no_execution)
+    messages: list[str] = []
+    written = run_suite("data", "smoke", datasets=["synthetic"], seeds=[0, 7], results_dir=out, tables_only=True,
+                        log=messages.append)
+    assert "dataset_stats" in written
+    assert any("seed 7: no result, left out of the tables" in m for m in messages)
+
+
 def test_notebooks_are_thin():
     for path in NOTEBOOK_DIR.glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
