@@ -148,13 +148,14 @@ def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os
     from dppmg.evaluate import evaluate
     from dppmg.plotting import loss_curves
 
+    grid = None if figure_dir is None else Path(figure_dir) / f"evaluation_{dataset}_{method}_seed{seed}.png"
     result = evaluate(dataset, method, preset, check_seed(seed), output_json, data_root=data_root, users=users,
-                      progress=False)
+                      progress=False, grid=grid)
     curves = result["metrics"].get("reward_curves")
     if figure_dir is not None and curves and method == "dppmg":
         path = loss_curves(curves, Path(figure_dir) / f"reward_curves_{dataset}_seed{seed}.png",
                            f"{dataset} ({preset}, seed {seed}): reward fine-tuning (reward model, training users)",
                            smooth=5)
-        result["metrics"]["figures"] = [str(path)]
+        result["metrics"]["figures"] = result["metrics"].get("figures", []) + [str(path)]
         write_result(output_json, result)
     return result

@@ -117,8 +117,9 @@ def ground_truth_accuracy(results: Sequence[dict[str, Any]], data: InteractionDa
 
 def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str | os.PathLike, *,
              data_root: str | None = None, cache_dir: str | os.PathLike | None = None, users: int | None = None,
-             progress: bool = True) -> dict[str, Any]:
-    """Fit (or load) ``method``, generate for test users, score, write and return the result."""
+             progress: bool = True, grid: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Fit (or load) ``method``, generate for test users, score, write and return the result;
+    ``grid``: also save the first 12 generations as a sample grid PNG there."""
     from dppmg.alignment import check_independent, load_or_train_alignment
     from dppmg.methods import get_method
     from dppmg.personalization import sample_test_users
@@ -149,6 +150,11 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
     timings.append(t.record)
     metrics["alignment"] = {"reward": reward_report["heldout_retrieval"],
                             "evaluator": evaluator_report["heldout_retrieval"]}
+    if grid is not None:
+        from dppmg.plotting import generation_grid
+
+        metrics["figures"] = [str(generation_grid(
+            results[:12], grid, f"{dataset} ({preset}, seed {seed}): {method}, first test users"))]
     if "reward" in model.info:
         metrics["reward_curves"] = model.info["reward"]["curves"]
     config = {"method": method, "users": len(user_ids), "method_config": {k: v for k, v in model.config().items()

@@ -141,4 +141,8 @@ def test_evaluation_suite_at_smoke(tmp_path, session_cache):
     assert "consistency (evaluator)" in set(paired["metric"])
     assert set(pd.read_csv(tmp_path / "smoke/alignment_models.csv")["model"]) == {"reward", "evaluator"}
     assert (tmp_path / "smoke/figures/reward_curves_synthetic_seed0.png").is_file()
+    for method in table.index:
+        assert (tmp_path / f"smoke/figures/evaluation_synthetic_{method}_seed0.png").stat().st_size > 1000
+    personal = pd.read_csv(tmp_path / "smoke/personalization_by_method.csv")
+    assert set(personal["method"]) == set(table.index) and set(personal["modality"]) == {"image", "text"}
     assert "timing_evaluation" in written
