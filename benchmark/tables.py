@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, wilcoxon
+from scipy.stats import wilcoxon
 
 
 def dataset_stats_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
@@ -280,14 +280,15 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
 def _personalization_rows(dataset: str, method: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Own-history vs other-user similarity of one method, the (seed, user) pairs of all its runs
     pooled into one sign test (runs from before the metric existed are left out)."""
+    from dppmg.personalization import sign_test
+
     rows = []
     runs = [r for r in runs if "personalization" in r["metrics"]]
     for modality in ("image", "text") if runs else ():
         diffs = np.concatenate([np.asarray(r["metrics"]["personalization"][modality]["per_user_difference"], dtype=float)
                                 for r in runs])
         diffs = diffs[np.isfinite(diffs)]
-        wins, nonzero = int((diffs > 0).sum()), int((diffs != 0).sum())
-        p = binomtest(wins, nonzero, 0.5, alternative="greater").pvalue if nonzero else 1.0
+        wins, nonzero, p = sign_test(diffs)
         per_seed = [r["metrics"]["personalization"][modality]["mean_paired_difference"] for r in runs]
         rows.append({"dataset": dataset, "method": method, "modality": modality, "seeds": len(runs),
                      "pairs": len(diffs), "own - other": round(float(diffs.mean()), 4),

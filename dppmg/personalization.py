@@ -28,6 +28,13 @@ from dppmg.data.synthetic import COLOURS, STYLE_WORDS
 from dppmg.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
 
 
+def sign_test(diff: np.ndarray) -> tuple[int, int, float]:
+    """Users with a positive difference, users with a non-zero one, and the one-sided sign-test p
+    (H1: positive differences are more likely than negative ones)."""
+    wins, nonzero = int((diff > 0).sum()), int((diff != 0).sum())
+    return wins, nonzero, float(binomtest(wins, nonzero, 0.5, alternative="greater").pvalue) if nonzero else 1.0
+
+
 def paired_personalization(generated: np.ndarray, item_feats: np.ndarray, histories: Sequence[np.ndarray],
                            rng: np.random.Generator) -> dict[str, Any]:
     """own - other similarity per user (see module docstring), with a sign test."""
@@ -38,8 +45,7 @@ def paired_personalization(generated: np.ndarray, item_feats: np.ndarray, histor
     own = mean_cosine_to_sets(generated, item_feats, histories)
     other = mean_cosine_to_sets(generated, item_feats, [histories[o] for o in others])
     diff = own - other
-    wins, nonzero = int((diff > 0).sum()), int((diff != 0).sum())
-    p = binomtest(wins, nonzero, 0.5, alternative="greater").pvalue if nonzero else 1.0
+    wins, nonzero, p = sign_test(diff)
     return {"mean_own": float(own.mean()), "mean_other": float(other.mean()), "mean_paired_difference": float(diff.mean()),
             "users_own_closer": wins, "users": n, "sign_test_p": float(p), "per_user_difference": diff.round(6).tolist()}
 
