@@ -155,13 +155,15 @@ class PaperTextGenerator:
         return causal_lm_loss(self.model, self.tokenizer, prompts, targets, max_length)
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str], seed: int, max_new_tokens: int = 64) -> list[str]:
+    def generate(self, prompts: Sequence[str], seed: int, max_new_tokens: int = 64, **generate_kwargs) -> list[str]:
+        """One sampled continuation per prompt; ``generate_kwargs`` go to the model's ``generate``."""
         out = []
         for i, prompt in enumerate(prompts):
             ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
             with torch.random.fork_rng():
                 torch.manual_seed(seed * 1_000_003 + i)
-                gen = self.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=True, top_p=0.9,
+                gen = self.model.generate(**ids, max_new_tokens=max_new_tokens,
+                                          **{"do_sample": True, "top_p": 0.9, **generate_kwargs},
                                           pad_token_id=self.tokenizer.pad_token_id)
             out.append(self.tokenizer.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
         return out

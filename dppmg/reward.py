@@ -203,7 +203,8 @@ def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward,
         text_feats = _encode_texts(texts).view(len(users), config.group_size, -1)
 
         # Image: ReFL or DRaFT-K against the user's mean sampled text.
-        cond = pipe.image_condition([pipe._image_prompt(u) for u in users])
+        # The image reads each user's first text sample when the pipeline conditions it on the text.
+        cond = pipe.image_condition([pipe._image_prompt(u, texts[i * config.group_size]) for i, u in enumerate(users)])
         x = ddim_sample(backbone.unet, cond, uncond, backbone.config, torch.Generator().manual_seed(seed),
                         steps=config.sample_steps, **_image_gradient_args(config, backbone.config, generator))
         image_feats = encode_lowres_tensor(x)

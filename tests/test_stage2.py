@@ -90,6 +90,40 @@ def test_pipeline_call_and_save_load_roundtrip(pipeline, stage1, smoke_synthetic
     assert loaded.meta["token_losses"] == pipe.meta["token_losses"]
 
 
+def test_image_sees_generated_text(stage1, smoke_synthetic, session_cache, tmp_path):
+    config = stage2_config("smoke", image_sees_generated_text=3, image_steps=2)
+    pipe = build_pipeline(smoke_synthetic, stage1, config, torch.Generator().manual_seed(0), cache_dir=session_cache,
+                          progress=False)
+    users = smoke_synthetic.users["user_id"].tolist()[:2]
+    with pytest.raises(DPPMGError, match="needs its text"):
+        pipe._image_prompt(users[0])
+    prompt = pipe._image_prompt(users[0], "a red star with stripes")
+    assert prompt == " ".join(pipe.token_table[users[0]]["image"]) + " a red star"
+    texts = ["a red striped star", "a calm blue circle"]
+    kwargs = {"num_inference_steps": 3}
+    red_blue = pipe.generate_images(users, 1, texts=texts, **kwargs)
+    blue_red = pipe.generate_images(users, 1, texts=texts[::-1], **kwargs)
+    assert not np.array_equal(np.asarray(red_blue[0]), np.asarray(blue_red[0]))  # the image reads the text
+    out = pipe(users, seed=1, max_new_tokens=8, **kwargs)
+    from_generated = pipe.generate_images(users, 1, texts=[o["text"] for o in out], **kwargs)
+    for a, b in zip(out, from_generated):
+        assert np.array_equal(np.asarray(a["image"]), np.asarray(b))
+    pipe.save_pretrained(tmp_path / "pipe")
+    loaded = DPPMGPipeline.from_pretrained(tmp_path / "pipe", smoke_synthetic, stage1, cache_dir=session_cache)
+    assert loaded.config.image_sees_generated_text == 3
+
+
+def test_image_sees_generated_text_presets_and_bad_values():
+    from dppmg.errors import ConfigError
+
+    assert stage2_config("small", "hm").image_sees_generated_text == 12
+    assert stage2_config("small", "movielens").image_sees_generated_text == 12
+    assert stage2_config("small", "synthetic").image_sees_generated_text == 0
+    for bad in (-1, True, 2.5):
+        with pytest.raises(ConfigError, match="image_sees_generated_text"):
+            stage2_config("smoke", image_sees_generated_text=bad)
+
+
 def test_bad_inputs(pipeline):
     pipe, _ = pipeline
     with pytest.raises(DPPMGError, match="unknown user id 'ghost'"):
