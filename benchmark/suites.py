@@ -28,10 +28,11 @@ PREFERENCE_STAGE = Stage("preference", "preference.ipynb",
 # Stage 2 at `small` trains one image backbone per dataset first (about 30 min each on 2 CPU
 # cores, cached afterwards), so one seed by default; pass --seeds for more.
 GENERATION_STAGE = Stage("generation", "generation.ipynb", methods=("dppmg",), seeds=(0,))
-# Stage 3 + evaluation: DPPMG with and without reward fine-tuning, the shuffled-token control and
-# the non-personalized backbones.
+# Stage 3 + evaluation: DPPMG with and without reward fine-tuning, the shuffled-token control,
+# the non-personalized backbones and, as an upper reference, the users' real next items.
 EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb",
-                         methods=("nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens"),
+                         methods=("nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens",
+                                  "real-test-item"),
                          seeds=(0, 1, 2))
 
 SUITES: dict[str, tuple[Stage, ...]] = {

@@ -207,7 +207,7 @@ PAIRED_METRICS = (("consistency (evaluator)", ("consistency", "evaluator")),
                   ("consistency (reward model)", ("consistency", "reward_model")),
                   ("image cos history", ("image", "cos_history")), ("image cos test", ("image", "cos_test")),
                   ("text cos history", ("text", "cos_history")), ("text cos test", ("text", "cos_test")))
-METHOD_ORDER = ("nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens")
+METHOD_ORDER = ("nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens", "real-test-item")
 
 
 def _lookup(metrics: dict[str, Any], path: tuple[str, ...]) -> Any:

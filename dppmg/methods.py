@@ -10,6 +10,7 @@ class to :data:`METHODS` below.
 from __future__ import annotations
 
 from baselines.nonpersonalized import NonPersonalized
+from baselines.real_test_item import RealTestItem
 from dppmg.errors import ConfigError
 from dppmg.interface import GenerationMethod
 
@@ -59,7 +60,7 @@ class DPPMGShuffledTokens(DPPMG):
 
 
 METHODS: dict[str, type[GenerationMethod]] = {
-    cls.name: cls for cls in (DPPMG, DPPMGNoReward, DPPMGShuffledTokens, NonPersonalized)}
+    cls.name: cls for cls in (DPPMG, DPPMGNoReward, DPPMGShuffledTokens, NonPersonalized, RealTestItem)}
 
 
 def get_method(name: str) -> GenerationMethod:

@@ -8,7 +8,11 @@ For a user u with a generated image x and text y,
     pers_img(x, u) = mean_{i ∈ H_u} cos(f_img(x), f_img(i))       (EfficientNet-Lite0, 32x48 images)
     pers_txt(y, u) = mean_{i ∈ H_u} cos(f_txt(y), f_txt(i))       (MiniLM)
 
-with H_u the user's training history. Only the preference-token embeddings change (the
+with H_u the user's training history. With ``personalization_baseline="population"`` both terms
+subtract the same similarity to the average user's history, mean_v mean_{i ∈ H_v} cos(·, f(i)),
+so they reward being closer to *this* user's history than to the average user's; the plain terms
+(``"none"``, the default) also grow when the output moves towards the catalogue's average, which
+brings it closer to every user's history alike. Only the preference-token embeddings change (the
 backbones, their LoRA and the alignment model stay frozen). Each step takes a batch of users and
 
 * **text** — samples a group of G texts per user from the current model, scores them with the
@@ -71,6 +75,8 @@ class RewardConfig:
         draft_k: denoising steps the image reward is backpropagated through (``"draft"`` only).
         sample_steps: DDIM steps while fine-tuning (None: the backbone's default).
         max_new_tokens: length of the texts sampled while fine-tuning.
+        personalization_baseline: ``"none"`` (plain similarity to the user's history) or
+            ``"population"`` (minus the similarity to the average user's history).
     """
 
     consistency_weight: float = 1.0
@@ -88,8 +94,12 @@ class RewardConfig:
     draft_k: int = 1
     sample_steps: int | None = None
     max_new_tokens: int = 48
+    personalization_baseline: str = "none"
 
     def __post_init__(self):
+        if self.personalization_baseline not in ("population", "none"):
+            raise ConfigError(f"personalization_baseline must be 'population' or 'none', "
+                              f"not {self.personalization_baseline!r}")
         if self.image_gradient not in ("refl", "draft"):
             raise ConfigError(f"image_gradient must be 'refl' or 'draft', not {self.image_gradient!r}")
         lo, hi = self.refl_window
@@ -138,6 +148,10 @@ class PreferenceReward:
         self.model, self.config = model, config
         self.image_history = _history_directions(item_image_feats, data)
         self.text_history = _history_directions(item_text_feats, data)
+        if config.personalization_baseline == "population":
+            has_history = np.bincount(data.user_item_pairs("train")[:, 0], minlength=data.num_users) > 0
+            for table in (self.image_history, self.text_history):
+                table -= table[torch.as_tensor(has_history)].mean(0)
         self.user_index = {u: i for i, u in enumerate(data.users["user_id"])}
 
     def __call__(self, image_feats: torch.Tensor, text_feats: torch.Tensor, user_ids: Sequence[str]
@@ -257,5 +271,9 @@ def reward_dir(stage2_folder: Path, config: RewardConfig, seed: int, cache_dir: 
     from dppmg.io import stable_hash
     from dppmg.paths import cache_dir as resolve_cache_dir
 
-    key = stable_hash(REWARD_VERSION, config.to_dict(), str(stage2_folder), seed)
+    trained = config.to_dict()
+    # At its default the baseline trains what runs cached before the option existed did: keep their keys.
+    if trained["personalization_baseline"] == "none":
+        del trained["personalization_baseline"]
+    key = stable_hash(REWARD_VERSION, trained, str(stage2_folder), seed)
     return resolve_cache_dir(cache_dir) / "stage3" / f"{stage2_folder.name}-{key}"

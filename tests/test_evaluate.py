@@ -73,3 +73,24 @@ def test_cli_evaluate_rejects_bad_input(capsys, tmp_path):
     assert "unknown method 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["evaluate", "--dataset", "synthetic", "--preset", "smoke", "--seed", "one"])
+
+
+def test_real_test_item_reference_returns_each_users_next_item(session_cache, smoke_synthetic, tmp_path):
+    from dppmg.methods import get_method
+    from dppmg.personalization import sample_test_users
+
+    method = get_method("real-test-item")
+    data = method.fit("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    users = sample_test_users(data, 3, 0)
+    out = method.generate(users, 0)
+    firsts = [t[0] for t in data.items_by_user(users, "test")]
+    assert [o["text"] for o in out] == [data.items["text"].iloc[i] for i in firsts]
+    assert [o["item"] for o in out] == firsts and out[0]["image"].size == (32, 48)
+    without_test = sorted(set(data.users["user_id"]) - set(sample_test_users(data, None, 0)))
+    if without_test:
+        with pytest.raises(DPPMGError, match="no test interaction"):
+            method.generate(without_test[:1], 0)
+    result = evaluate("synthetic", "real-test-item", "smoke", 0, tmp_path / "ref.json", cache_dir=session_cache,
+                      users=4, progress=False)
+    assert read_result(tmp_path / "ref.json", stage="evaluation")["method"] == "real-test-item"
+    assert result["metrics"]["text"]["cos_test"]["mean"] > 0.5  # the text is one of the test items' own

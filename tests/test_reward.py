@@ -129,7 +129,35 @@ def test_refl_prediction_carries_the_gradient_to_the_condition(stage2):
                     steps=steps, predict_x0_at=steps)
 
 
-@pytest.mark.parametrize("bad", [{"image_gradient": "ddpo"}, {"refl_window": (0.9, 0.5)}, {"refl_window": (0.2, 1.0)}])
+def test_population_baseline_rewards_own_history_over_the_average_users(stage2, alignment, session_cache):
+    _, data = stage2
+    reward_model = alignment[0]
+    img, txt = alignment_features(data, session_cache, progress=False)
+    plain = PreferenceReward(reward_model, data, img, txt, reward_config("smoke"))
+    relative = PreferenceReward(reward_model, data, img, txt,
+                                reward_config("smoke", personalization_baseline="population"))
+    users = data.users["user_id"].tolist()[:6]
+    histories = data.items_by_user(users, "train")
+    # Each user's own history mean: high plain similarity for everyone; the relative term must
+    # still rank a user's own history mean above another user's.
+    own = torch.as_tensor(np.stack([img[h].mean(0) for h in histories]), dtype=torch.float32)
+    own_txt = torch.as_tensor(np.stack([txt[h].mean(0) for h in histories]), dtype=torch.float32)
+    mine = relative(own, own_txt, users)
+    theirs = relative(own, own_txt, users[1:] + users[:1])
+    assert (mine["image_personalization"] > theirs["image_personalization"]).all()
+    assert (mine["text_personalization"] > theirs["text_personalization"]).all()
+    # The catalogue's average output is no closer to anyone than to the average user.
+    average = torch.as_tensor(img.mean(0, keepdims=True), dtype=torch.float32).repeat(len(users), 1)
+    average_txt = torch.as_tensor(txt.mean(0, keepdims=True), dtype=torch.float32).repeat(len(users), 1)
+    assert plain(average, average_txt, users)["image_personalization"].min() > 0.1
+    assert relative(average, average_txt, users)["image_personalization"].abs().max() < 0.05
+    shift = plain(own, own_txt, users)["image_personalization"] - mine["image_personalization"]
+    assert torch.allclose(shift, (torch.nn.functional.normalize(own, dim=-1)
+                                  * (plain.image_history - relative.image_history)[0]).sum(-1), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"image_gradient": "ddpo"}, {"refl_window": (0.9, 0.5)}, {"refl_window": (0.2, 1.0)},
+                                 {"personalization_baseline": "others"}])
 def test_reward_config_rejects_bad_image_gradient_settings(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         reward_config("small", **bad)

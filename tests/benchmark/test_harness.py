@@ -133,7 +133,8 @@ def test_evaluation_suite_at_smoke(tmp_path, session_cache):
     written = run_suite("evaluation", "smoke", datasets=["synthetic"], seeds=[0], results_dir=tmp_path,
                         log=lambda m: None)
     table = pd.read_csv(tmp_path / "smoke/generation.csv").set_index("method")
-    assert list(table.index) == ["nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens"]
+    assert list(table.index) == ["nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens",
+                                 "real-test-item"]
     result = read_result(tmp_path / "runs/smoke/evaluation/synthetic__dppmg__seed0.json", stage="evaluation")
     mean = result["metrics"]["consistency"]["evaluator"]["mean"]
     assert table.loc["dppmg", "consistency (evaluator)"].startswith(f"{mean:.4f}")
