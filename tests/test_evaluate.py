@@ -75,7 +75,7 @@ def test_cli_evaluate_rejects_bad_input(capsys, tmp_path):
         main(["evaluate", "--dataset", "synthetic", "--preset", "smoke", "--seed", "one"])
 
 
-def test_real_test_item_reference_returns_each_users_next_item(session_cache, smoke_synthetic, tmp_path):
+def test_real_test_item_reference_returns_each_users_next_item(session_cache, tmp_path, monkeypatch):
     from dppmg.methods import get_method
     from dppmg.personalization import sample_test_users
 
@@ -86,10 +86,10 @@ def test_real_test_item_reference_returns_each_users_next_item(session_cache, sm
     firsts = [t[0] for t in data.items_by_user(users, "test")]
     assert [o["text"] for o in out] == [data.items["text"].iloc[i] for i in firsts]
     assert [o["item"] for o in out] == firsts and out[0]["image"].size == (32, 48)
-    without_test = sorted(set(data.users["user_id"]) - set(sample_test_users(data, None, 0)))
-    if without_test:
-        with pytest.raises(DPPMGError, match="no test interaction"):
-            method.generate(without_test[:1], 0)
+    with monkeypatch.context() as patch:  # every smoke user has a test item: pretend one has none
+        patch.setattr(method.data, "items_by_user", lambda ids, split: [np.zeros(0, dtype=int) for _ in ids])
+        with pytest.raises(DPPMGError, match=f"user\\(s\\) \\['{users[0]}'\\] have no test interaction"):
+            method.generate(users[:1], 0)
     result = evaluate("synthetic", "real-test-item", "smoke", 0, tmp_path / "ref.json", cache_dir=session_cache,
                       users=4, progress=False)
     assert read_result(tmp_path / "ref.json", stage="evaluation")["method"] == "real-test-item"
