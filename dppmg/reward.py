@@ -19,7 +19,12 @@ backbones, their LoRA and the alignment model stay frozen). Each step takes a ba
   image of that user held fixed, and follows the policy gradient with a group baseline
   (GRPO-style advantages A = (R - mean_G R) / (std_G R + ε)) and a KL penalty to the Stage 2
   model: ``L_txt = -mean(A · mean_t log π(y_t)) + β · KL(π ‖ π_stage2)`` (k3 estimator,
-  Schulman 2020), log-probabilities at the sampling temperature;
+  Schulman 2020), log-probabilities at the sampling temperature. When the image reads the
+  generated text (Stage 2's ``image_sees_generated_text``), the one image of a user is drawn
+  from the words of the group's first text, so its consistency with each text mostly measures
+  resemblance to that arbitrary first sample: with ``text_consistency="auto"`` (the default) the
+  text's advantage then leaves the consistency term out and consistency is left to the image
+  step and to the conditioning itself (``"on"`` / ``"off"`` force it);
 * **image** — reward backpropagation into the image-token embeddings through the frozen UNet,
   the differentiable EfficientNet features and the frozen MiniLM, ``L_img = -mean R`` plus an L2
   pull towards the Stage 2 embeddings in the role of the KL penalty. Two estimators:
@@ -53,7 +58,8 @@ from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.image_backbone import ddim_sample
 
-REWARD_VERSION = 1
+# 2: the text advantage's consistency term follows ``text_consistency``.
+REWARD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class RewardConfig:
         max_new_tokens: length of the texts sampled while fine-tuning.
         personalization_baseline: ``"none"`` (plain similarity to the user's history) or
             ``"population"`` (minus the similarity to the average user's history).
+        text_consistency: whether the text's policy-gradient reward includes a·consistency:
+            ``"auto"`` (unless the image reads the generated text), ``"on"`` or ``"off"``.
     """
 
     consistency_weight: float = 1.0
@@ -95,8 +103,11 @@ class RewardConfig:
     sample_steps: int | None = None
     max_new_tokens: int = 48
     personalization_baseline: str = "none"
+    text_consistency: str = "auto"
 
     def __post_init__(self):
+        if self.text_consistency not in ("auto", "on", "off"):
+            raise ConfigError(f"text_consistency must be 'auto', 'on' or 'off', not {self.text_consistency!r}")
         if self.personalization_baseline not in ("population", "none"):
             raise ConfigError(f"personalization_baseline must be 'population' or 'none', "
                               f"not {self.personalization_baseline!r}")
@@ -233,7 +244,7 @@ def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward,
         fixed_image = image_feats.detach().repeat_interleave(config.group_size, dim=0)
         grouped_users = [u for u in users for _ in range(config.group_size)]
         terms = reward(fixed_image, text_feats.view(-1, text_feats.shape[-1]), grouped_users)
-        r = terms["reward"].view(len(users), config.group_size)
+        r = text_reward(terms, config, bool(pipe.config.image_sees_generated_text)).view(len(users), config.group_size)
         advantage = ((r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + 1e-6)).view(-1)
         logp, mask = sequence_log_probs(pipe, prompt_ids, sample_ids)
         with torch.no_grad():
@@ -254,6 +265,13 @@ def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward,
     return curves
 
 
+def text_reward(terms: dict[str, torch.Tensor], config: RewardConfig, image_reads_text: bool) -> torch.Tensor:
+    """The reward the text's policy gradient follows: the full reward, or without a·consistency
+    when ``text_consistency`` says so (``"auto"``: when the image reads the generated text)."""
+    with_consistency = config.text_consistency == "on" or (config.text_consistency == "auto" and not image_reads_text)
+    return terms["reward"] if with_consistency else terms["reward"] - config.consistency_weight * terms["consistency"]
+
+
 def _image_gradient_args(config: RewardConfig, backbone_config, generator: torch.Generator) -> dict[str, int]:
     if config.image_gradient == "draft":
         return {"grad_last": config.draft_k}
@@ -271,9 +289,5 @@ def reward_dir(stage2_folder: Path, config: RewardConfig, seed: int, cache_dir: 
     from dppmg.io import stable_hash
     from dppmg.paths import cache_dir as resolve_cache_dir
 
-    trained = config.to_dict()
-    # At its default the baseline trains what runs cached before the option existed did: keep their keys.
-    if trained["personalization_baseline"] == "none":
-        del trained["personalization_baseline"]
-    key = stable_hash(REWARD_VERSION, trained, str(stage2_folder), seed)
+    key = stable_hash(REWARD_VERSION, config.to_dict(), str(stage2_folder), seed)
     return resolve_cache_dir(cache_dir) / "stage3" / f"{stage2_folder.name}-{key}"

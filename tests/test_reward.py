@@ -109,6 +109,30 @@ def test_fine_tuning_changes_only_token_embeddings(stage2, alignment, session_ca
     assert not torch.allclose(logp, ref_logp)
 
 
+def test_fine_tuning_when_the_image_reads_the_generated_text(stage2, alignment, session_cache, monkeypatch):
+    import dataclasses
+
+    import dppmg.reward as reward_module
+
+    pipe, data = stage2
+    img, txt = alignment_features(data, session_cache, progress=False)
+    config = reward_config("smoke", steps=1, group_size=3, max_new_tokens=8)
+    tuned = copy.copy(pipe)
+    tuned.text_tokens, tuned.image_tokens = copy.deepcopy(pipe.text_tokens), copy.deepcopy(pipe.image_tokens)
+    tuned.config = dataclasses.replace(pipe.config, image_sees_generated_text=4)
+    prompts, reads_text = [], []
+    monkeypatch.setattr(tuned, "image_condition", lambda p: prompts.extend(p) or pipe.image_condition(p))
+    real_text_reward = reward_module.text_reward
+    monkeypatch.setattr(reward_module, "text_reward", lambda terms, c, flag: reads_text.append(flag)
+                        or real_text_reward(terms, c, flag))
+    curves = fine_tune_with_reward(tuned, data, PreferenceReward(alignment[0], data, img, txt, config), config,
+                                   torch.Generator().manual_seed(0), progress=False)
+    assert np.isfinite(curves["reward"]).all() and reads_text == [True]
+    # Each user's image prompt is their image tokens followed by words of their first sampled text.
+    assert len(prompts) == config.users_per_step
+    assert all(len(p.split()) > len(tuned.tokens_for(next(iter(tuned.token_table)))["image"]) for p in prompts)
+
+
 def test_refl_prediction_carries_the_gradient_to_the_condition(stage2):
     from dppmg.image_backbone import ddim_sample
 
@@ -156,8 +180,24 @@ def test_population_baseline_rewards_own_history_over_the_average_users(stage2, 
                                   * (plain.image_history - relative.image_history)[0]).sum(-1), atol=1e-5)
 
 
+def test_text_reward_leaves_consistency_out_when_the_image_reads_the_text():
+    from dppmg.reward import text_reward
+
+    terms = {"consistency": torch.tensor([0.5, -0.5]), "image_personalization": torch.tensor([0.1, 0.1]),
+             "text_personalization": torch.tensor([0.2, 0.4])}
+    config = reward_config("smoke", consistency_weight=2.0)
+    terms["reward"] = 2.0 * terms["consistency"] + terms["image_personalization"] + terms["text_personalization"]
+    without = terms["image_personalization"] + terms["text_personalization"]
+    assert torch.allclose(text_reward(terms, config, image_reads_text=False), terms["reward"])
+    assert torch.allclose(text_reward(terms, config, image_reads_text=True), without)
+    on, off = reward_config("smoke", text_consistency="on"), reward_config("smoke", text_consistency="off")
+    assert torch.allclose(text_reward({**terms, "reward": terms["reward"] - terms["consistency"]}, on, True),
+                          terms["reward"] - terms["consistency"])
+    assert torch.allclose(text_reward({**terms, "reward": without + terms["consistency"]}, off, False), without)
+
+
 @pytest.mark.parametrize("bad", [{"image_gradient": "ddpo"}, {"refl_window": (0.9, 0.5)}, {"refl_window": (0.2, 1.0)},
-                                 {"personalization_baseline": "others"}])
+                                 {"personalization_baseline": "others"}, {"text_consistency": "sometimes"}])
 def test_reward_config_rejects_bad_image_gradient_settings(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         reward_config("small", **bad)
