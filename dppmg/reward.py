@@ -59,7 +59,8 @@ from dppmg.errors import ConfigError, DPPMGError
 from dppmg.image_backbone import ddim_sample
 
 # 2: the text advantage's consistency term follows ``text_consistency``.
-REWARD_VERSION = 2
+# 3: the cache key holds the image sampling settings.
+REWARD_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -285,9 +286,19 @@ def _pad_cat(samples: Sequence[torch.Tensor], pad: int) -> torch.Tensor:
     return torch.cat([F.pad(s, (0, width - s.shape[1]), value=pad) for s in samples])
 
 
-def reward_dir(stage2_folder: Path, config: RewardConfig, seed: int, cache_dir: str | os.PathLike | None = None) -> Path:
+def image_sampling_settings(pipe) -> dict[str, Any]:
+    """The image backbone's DDIM settings the fine-tuning samples with (not part of Stage 2's key)."""
+    from dppmg.image_backbone import SAMPLING_FIELDS
+
+    return {k: getattr(pipe.image_backbone.config, k) for k in SAMPLING_FIELDS}
+
+
+def reward_dir(stage2_folder: Path, config: RewardConfig, seed: int, cache_dir: str | os.PathLike | None = None, *,
+               image_sampling: dict[str, Any]) -> Path:
+    """Cache folder of one fine-tuning. ``image_sampling`` (:func:`image_sampling_settings`) is in
+    the key: the images the reward scores depend on it, and Stage 2's folder leaves it out."""
     from dppmg.io import stable_hash
     from dppmg.paths import cache_dir as resolve_cache_dir
 
-    key = stable_hash(REWARD_VERSION, config.to_dict(), str(stage2_folder), seed)
+    key = stable_hash(REWARD_VERSION, config.to_dict(), dict(sorted(image_sampling.items())), str(stage2_folder), seed)
     return resolve_cache_dir(cache_dir) / "stage3" / f"{stage2_folder.name}-{key}"

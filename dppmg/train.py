@@ -49,10 +49,11 @@ def _load_or_finetune(pipe, data, preset: str, seed: int, cache_dir, progress: b
 
     from dppmg.alignment import alignment_features, load_or_train_alignment
     from dppmg.io import atomic_write_json
-    from dppmg.reward import PreferenceReward, fine_tune_with_reward, reward_config, reward_dir
+    from dppmg.reward import (PreferenceReward, fine_tune_with_reward, image_sampling_settings, reward_config,
+                               reward_dir)
 
     config = reward_config(preset)
-    folder = reward_dir(Path(pipe.meta["folder"]), config, seed, cache_dir)
+    folder = reward_dir(Path(pipe.meta["folder"]), config, seed, cache_dir, image_sampling=image_sampling_settings(pipe))
     if (folder / "pipeline.json").is_file() and (folder / "reward_curves.json").is_file():
         # The backbones are already loaded: only the fine-tuned token embeddings are read.
         pipe.load_token_weights(folder)

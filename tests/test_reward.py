@@ -201,3 +201,21 @@ def test_text_reward_leaves_consistency_out_when_the_image_reads_the_text():
 def test_reward_config_rejects_bad_image_gradient_settings(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         reward_config("small", **bad)
+
+
+def test_reward_cache_follows_the_image_sampling_settings(stage2, tmp_path):
+    # Stage 2's folder leaves the sampling settings out, but the fine-tuning samples with them:
+    # a fine-tuning at another guidance scale must not be read back from the cache.
+    from pathlib import Path
+
+    from dppmg.reward import image_sampling_settings, reward_dir
+
+    pipe, _ = stage2
+    sampling = image_sampling_settings(pipe)
+    assert set(sampling) == {"sample_steps", "guidance_scale", "sample_eta"}
+    assert sampling["guidance_scale"] == pipe.image_backbone.config.guidance_scale
+    args = (Path(pipe.meta["folder"]), reward_config("smoke"), 0, tmp_path)
+    here = reward_dir(*args, image_sampling=sampling)
+    assert reward_dir(*args, image_sampling=dict(reversed(list(sampling.items())))) == here
+    assert reward_dir(*args, image_sampling={**sampling, "guidance_scale": sampling["guidance_scale"] + 3}) != here
+    assert reward_dir(*args, image_sampling={**sampling, "sample_steps": sampling["sample_steps"] + 1}) != here
