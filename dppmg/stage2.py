@@ -257,6 +257,17 @@ class DPPMGPipeline:
             pipe.meta["token_losses"] = saved["meta"]["token_losses"]
         return pipe
 
+    def with_image_sampling(self, image_config: ImageBackboneConfig) -> "DPPMGPipeline":
+        """Sample images with ``image_config``'s DDIM settings (``SAMPLING_FIELDS``) from now on.
+
+        They are not part of what Stage 2 trains: a pipeline saved with other settings is loaded
+        and then given the current ones. Returns the pipeline."""
+        settings = {k: getattr(image_config, k) for k in SAMPLING_FIELDS}
+        self.image_backbone = dataclasses.replace(
+            self.image_backbone, config=dataclasses.replace(self.image_backbone.config, **settings))
+        self.config = dataclasses.replace(self.config, image=dataclasses.replace(self.config.image, **settings))
+        return self
+
     def load_token_weights(self, folder: str | os.PathLike) -> "DPPMGPipeline":
         """Replace the token embeddings by those saved in ``folder`` (same tokens, same backbones);
         the backbones already loaded are kept. Returns the pipeline."""
@@ -426,7 +437,7 @@ def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: s
     config = stage2_config(preset, dataset)
     folder = pipeline_dir(stage1, config, seed, cache_dir)
     if (folder / "pipeline.json").is_file():
-        pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir)
+        pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir).with_image_sampling(config.image)
     else:
         from dppmg.seeding import seed_everything
 

@@ -46,3 +46,11 @@ def test_longer_schedule_continues_the_same_run(smoke_synthetic, tmp_path):
                                   progress=False)
     assert second.losses[:3] == first.losses and len(second.losses) == 5
     assert (second.folder / "unet_ema").is_dir()
+
+
+def test_guidance_is_a_sampling_setting_per_dataset(smoke_synthetic):
+    # H&M samples at a higher guidance scale; that must not retrain its backbone.
+    hm, default = image_backbone_config("small", "hm"), image_backbone_config("small", "movielens")
+    assert (hm.guidance_scale, default.guidance_scale) == (6.0, 3.0)
+    assert dataclasses.replace(hm, guidance_scale=3.0) == image_backbone_config("small")
+    assert backbone_dir(smoke_synthetic, hm) == backbone_dir(smoke_synthetic, dataclasses.replace(hm, guidance_scale=3.0))

@@ -90,6 +90,31 @@ def test_pipeline_call_and_save_load_roundtrip(pipeline, stage1, smoke_synthetic
     assert loaded.meta["token_losses"] == pipe.meta["token_losses"]
 
 
+def test_a_loaded_pipeline_samples_with_the_current_image_settings(pipeline, stage1, smoke_synthetic, session_cache,
+                                                                    tmp_path, monkeypatch):
+    # Sampling settings are not in Stage 2's cache key: a pipeline saved at one guidance scale,
+    # loaded under a config with another, must sample with the new one.
+    import dataclasses
+
+    import dppmg.stage2 as stage2
+
+    pipe, _ = pipeline
+    users = smoke_synthetic.users["user_id"].tolist()[:2]
+    scale = pipe.image_backbone.config.guidance_scale + 2.0
+    expected = pipe.generate_images(users, seed=1, num_inference_steps=3, guidance_scale=scale)
+    saved_config = pipe.config
+    monkeypatch.setattr(stage2, "pipeline_dir", lambda *a, **k: tmp_path / "pipe")
+    pipe.save_pretrained(tmp_path / "pipe")
+    real_config = stage2.stage2_config
+    monkeypatch.setattr(stage2, "stage2_config", lambda preset, dataset=None: dataclasses.replace(
+        real_config(preset, dataset), image=dataclasses.replace(real_config(preset, dataset).image, guidance_scale=scale)))
+    loaded, _ = stage2.load_or_train_pipeline("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    assert loaded.config.image.guidance_scale == loaded.image_backbone.config.guidance_scale == scale
+    got = loaded.generate_images(users, seed=1, num_inference_steps=3)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(got, expected))
+    assert pipe.config is saved_config and pipe.image_backbone.config.guidance_scale == scale - 2.0
+
+
 def test_image_sees_generated_text(stage1, smoke_synthetic, session_cache, tmp_path):
     config = stage2_config("smoke", image_sees_generated_text=3, image_steps=2)
     pipe = build_pipeline(smoke_synthetic, stage1, config, torch.Generator().manual_seed(0), cache_dir=session_cache,
