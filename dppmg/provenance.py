@@ -25,12 +25,21 @@ PACKAGES = (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# The suite writes its tables and figures into tracked files under results/ while it runs: those
+# outputs do not make the code that produced a result differ from its commit.
+OUTPUT_DIRS = ("results",)
+
+
 def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """Git sha and dirty flag of ``repo``; ``None`` values outside a checkout (e.g. a wheel install)."""
+    """Git sha and dirty flag of ``repo``; ``None`` values outside a checkout (e.g. a wheel install).
+
+    Dirty means a tracked file outside the suite's outputs (``OUTPUT_DIRS``) differs from the commit.
+    """
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 *(f":(exclude){d}" for d in OUTPUT_DIRS)], cwd=repo,
                                 capture_output=True, text=True, timeout=10, check=True).stdout
         return {"git_sha": sha, "git_dirty": bool(status.strip())}
     except (OSError, subprocess.SubprocessError):
