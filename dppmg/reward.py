@@ -86,6 +86,10 @@ class RewardConfig:
             ``"population"`` (minus the similarity to the average user's history).
         text_consistency: whether the text's policy-gradient reward includes a·consistency:
             ``"auto"`` (unless the image reads the generated text), ``"on"`` or ``"off"``.
+        image_consistency_text: the text the image step's consistency is scored against:
+            ``"mean"`` (the mean feature of the user's G sampled texts) or ``"read"`` (the sample
+            the image reads when ``image_sees_generated_text`` is on, the pair the evaluator sees;
+            the mean otherwise).
     """
 
     consistency_weight: float = 1.0
@@ -105,10 +109,13 @@ class RewardConfig:
     max_new_tokens: int = 48
     personalization_baseline: str = "none"
     text_consistency: str = "auto"
+    image_consistency_text: str = "mean"
 
     def __post_init__(self):
         if self.text_consistency not in ("auto", "on", "off"):
             raise ConfigError(f"text_consistency must be 'auto', 'on' or 'off', not {self.text_consistency!r}")
+        if self.image_consistency_text not in ("mean", "read"):
+            raise ConfigError(f"image_consistency_text must be 'mean' or 'read', not {self.image_consistency_text!r}")
         if self.personalization_baseline not in ("population", "none"):
             raise ConfigError(f"personalization_baseline must be 'population' or 'none', "
                               f"not {self.personalization_baseline!r}")
@@ -216,6 +223,7 @@ def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward,
     user_ids = data.users["user_id"].to_numpy()
     backbone = pipe.image_backbone
     uncond = backbone.uncond()
+    image_reads_text = bool(pipe.config.image_sees_generated_text)
     curves: dict[str, list[float]] = {k: [] for k in ("reward", "consistency", "image_personalization",
                                                       "text_personalization", "text_kl", "image_anchor")}
     for step in tqdm(range(config.steps), desc="reward fine-tuning", disable=not progress, leave=False):
@@ -228,13 +236,13 @@ def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward,
         texts = [pipe.text_tokenizer.decode(row, skip_special_tokens=True).strip() for row in sample_ids]
         text_feats = _encode_texts(texts).view(len(users), config.group_size, -1)
 
-        # Image: ReFL or DRaFT-K against the user's mean sampled text.
+        # Image: ReFL or DRaFT-K against the user's mean sampled text, or the sample it reads.
         # The image reads each user's first text sample when the pipeline conditions it on the text.
         cond = pipe.image_condition([pipe._image_prompt(u, texts[i * config.group_size]) for i, u in enumerate(users)])
         x = ddim_sample(backbone.unet, cond, uncond, backbone.config, torch.Generator().manual_seed(seed),
                         steps=config.sample_steps, **_image_gradient_args(config, backbone.config, generator))
         image_feats = encode_lowres_tensor(x)
-        image_terms = reward(image_feats, text_feats.mean(1), users)
+        image_terms = reward(image_feats, image_consistency_target(text_feats, config, image_reads_text), users)
         anchor = ((pipe.image_tokens.weight - reference_image) ** 2).sum(-1).mean()
         image_loss = -image_terms["reward"].mean() + config.image_anchor * anchor
         image_opt.zero_grad()
@@ -245,7 +253,7 @@ def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward,
         fixed_image = image_feats.detach().repeat_interleave(config.group_size, dim=0)
         grouped_users = [u for u in users for _ in range(config.group_size)]
         terms = reward(fixed_image, text_feats.view(-1, text_feats.shape[-1]), grouped_users)
-        r = text_reward(terms, config, bool(pipe.config.image_sees_generated_text)).view(len(users), config.group_size)
+        r = text_reward(terms, config, image_reads_text).view(len(users), config.group_size)
         advantage = ((r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + 1e-6)).view(-1)
         logp, mask = sequence_log_probs(pipe, prompt_ids, sample_ids)
         with torch.no_grad():
@@ -264,6 +272,13 @@ def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward,
         curves["text_kl"].append(float(kl.detach()))
         curves["image_anchor"].append(float(anchor.detach()))
     return curves
+
+
+def image_consistency_target(text_feats: torch.Tensor, config: RewardConfig, image_reads_text: bool) -> torch.Tensor:
+    """The text feature each user's image is scored against, from ``(users, G, d)`` sampled-text
+    features: the group mean, or with ``image_consistency_text="read"`` the first sample when the
+    image read it."""
+    return text_feats[:, 0] if config.image_consistency_text == "read" and image_reads_text else text_feats.mean(1)
 
 
 def text_reward(terms: dict[str, torch.Tensor], config: RewardConfig, image_reads_text: bool) -> torch.Tensor:

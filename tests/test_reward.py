@@ -197,7 +197,8 @@ def test_text_reward_leaves_consistency_out_when_the_image_reads_the_text():
 
 
 @pytest.mark.parametrize("bad", [{"image_gradient": "ddpo"}, {"refl_window": (0.9, 0.5)}, {"refl_window": (0.2, 1.0)},
-                                 {"personalization_baseline": "others"}, {"text_consistency": "sometimes"}])
+                                 {"personalization_baseline": "others"}, {"text_consistency": "sometimes"},
+                                 {"image_consistency_text": "first"}])
 def test_reward_config_rejects_bad_image_gradient_settings(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         reward_config("small", **bad)
@@ -219,3 +220,14 @@ def test_reward_cache_follows_the_image_sampling_settings(stage2, tmp_path):
     assert reward_dir(*args, image_sampling=dict(reversed(list(sampling.items())))) == here
     assert reward_dir(*args, image_sampling={**sampling, "guidance_scale": sampling["guidance_scale"] + 3}) != here
     assert reward_dir(*args, image_sampling={**sampling, "sample_steps": sampling["sample_steps"] + 1}) != here
+
+
+def test_image_consistency_target_is_the_read_sample_only_when_asked_and_read():
+    from dppmg.reward import image_consistency_target
+
+    feats = torch.arange(2 * 3 * 4, dtype=torch.float32).view(2, 3, 4)  # 2 users, G = 3 texts
+    mean, read = reward_config("small"), reward_config("small", image_consistency_text="read")
+    assert mean.image_consistency_text == "mean"
+    assert torch.equal(image_consistency_target(feats, mean, True), feats.mean(1))
+    assert torch.equal(image_consistency_target(feats, read, True), feats[:, 0])
+    assert torch.equal(image_consistency_target(feats, read, False), feats.mean(1))
