@@ -137,6 +137,11 @@ SAMPLING_FIELDS = ("sample_steps", "guidance_scale", "sample_eta")
 _SCHEDULE_FIELDS = ("train_steps", "checkpoint_every", *SAMPLING_FIELDS)
 
 
+def sampling_settings(config: "ImageBackboneConfig") -> dict[str, Any]:
+    """The ``SAMPLING_FIELDS`` of ``config``: how it samples, not what it trains."""
+    return {k: getattr(config, k) for k in SAMPLING_FIELDS}
+
+
 _PRESETS = {
     "smoke": {"block_channels": (16, 32, 32), "train_steps": 12, "batch_size": 8, "checkpoint_every": 5,
               "max_text_tokens": 32, "short_text_tokens": 8, "sample_steps": 5},

@@ -303,9 +303,9 @@ def _pad_cat(samples: Sequence[torch.Tensor], pad: int) -> torch.Tensor:
 
 def image_sampling_settings(pipe) -> dict[str, Any]:
     """The image backbone's DDIM settings the fine-tuning samples with (not part of Stage 2's key)."""
-    from dppmg.image_backbone import SAMPLING_FIELDS
+    from dppmg.image_backbone import sampling_settings
 
-    return {k: getattr(pipe.image_backbone.config, k) for k in SAMPLING_FIELDS}
+    return sampling_settings(pipe.image_backbone.config)
 
 
 def reward_dir(stage2_folder: Path, config: RewardConfig, seed: int, cache_dir: str | os.PathLike | None = None, *,
@@ -315,5 +315,5 @@ def reward_dir(stage2_folder: Path, config: RewardConfig, seed: int, cache_dir: 
     from dppmg.io import stable_hash
     from dppmg.paths import cache_dir as resolve_cache_dir
 
-    key = stable_hash(REWARD_VERSION, config.to_dict(), dict(sorted(image_sampling.items())), str(stage2_folder), seed)
+    key = stable_hash(REWARD_VERSION, config.to_dict(), image_sampling, str(stage2_folder), seed)
     return resolve_cache_dir(cache_dir) / "stage3" / f"{stage2_folder.name}-{key}"

@@ -38,8 +38,8 @@ from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.image_backbone import (SAMPLING_FIELDS, ImageBackbone, ImageBackboneConfig, TextCondition, ddim_sample,
-                                  diffusion_loss, image_backbone_config, images_to_tensor, tensor_to_images,
-                                  train_scheduler)
+                                  diffusion_loss, image_backbone_config, images_to_tensor, sampling_settings,
+                                  tensor_to_images, train_scheduler)
 from dppmg.injection import PreferenceTokenEmbedding, new_token_embedding
 from dppmg.io import atomic_dir, atomic_path, atomic_write_json, read_versioned_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
@@ -262,7 +262,7 @@ class DPPMGPipeline:
 
         They are not part of what Stage 2 trains: a pipeline saved with other settings is loaded
         and then given the current ones. Returns the pipeline."""
-        settings = {k: getattr(image_config, k) for k in SAMPLING_FIELDS}
+        settings = sampling_settings(image_config)
         self.image_backbone = dataclasses.replace(
             self.image_backbone, config=dataclasses.replace(self.image_backbone.config, **settings))
         self.config = dataclasses.replace(self.config, image=dataclasses.replace(self.config.image, **settings))
