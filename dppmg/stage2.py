@@ -319,12 +319,13 @@ def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stag
     text_model, tokenizer = build_text_backbone(texts, config.text, generator, cache_dir, progress)
     backbone = train_image_backbone(data, config.image, generator, cache_dir, progress)
 
-    tokens = {m: token_vocabulary(stage1, m) for m in ("text", "image")}
-    text_tokens = new_token_embedding(tokenizer, text_model.get_input_embeddings(), tokens["text"],
-                                      token_meaning_texts(stage1, data, "text", tokens["text"]))
+    # With cross-modal sharing a generator's prompt also holds the other modality's tokens: they
+    # must be words of its tokenizer too (with their own embeddings there), not split into sub-words.
+    text_side, image_side = generator_modalities(config)
+    text_tokens = _injected_tokens(tokenizer, text_model.get_input_embeddings(), stage1, data, text_side)
     conditioner = backbone.conditioner
-    image_tokens = new_token_embedding(conditioner.tokenizer, conditioner.model.get_input_embeddings(), tokens["image"],
-                                       token_meaning_texts(stage1, data, "image", tokens["image"]))
+    image_tokens = _injected_tokens(conditioner.tokenizer, conditioner.model.get_input_embeddings(), stage1, data,
+                                    image_side)
     meta = {"dataset": data.name, "stage1": str(stage1.folder), "text_backbone": config.text.kind,
             "image_backbone": str(backbone.folder)}
     pipe = DPPMGPipeline(text_model, tokenizer, text_tokens, backbone, image_tokens, stage1.tokens, config, meta)
@@ -334,6 +335,22 @@ def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stag
         history["image"] = train_image_tokens(pipe, data, torch.Generator().manual_seed(image_seed), cache_dir, progress)
         meta["token_losses"] = {m: [round(x, 5) for x in v] for m, v in history.items()}
     return pipe
+
+
+def generator_modalities(config: Stage2Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Whose tokens each generator reads: (text generator's modalities, image generator's)."""
+    return (("text", "image") if config.text_sees_image_tokens else ("text",),
+            ("image", "text") if config.image_sees_text_tokens else ("image",))
+
+
+def _injected_tokens(tokenizer, base, stage1: Stage1Checkpoint, data: InteractionData,
+                     modalities: Sequence[str]) -> PreferenceTokenEmbedding:
+    tokens, meanings = [], {}
+    for m in modalities:
+        vocab = token_vocabulary(stage1, m)
+        tokens += vocab
+        meanings.update(token_meaning_texts(stage1, data, m, vocab))
+    return new_token_embedding(tokenizer, base, tokens, meanings)
 
 
 def _cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stage1Checkpoint, seed: int,

@@ -138,6 +138,29 @@ def test_image_sees_generated_text(stage1, smoke_synthetic, session_cache, tmp_p
     assert loaded.config.image_sees_generated_text == 3
 
 
+@pytest.mark.parametrize("option", ["text_sees_image_tokens", "image_sees_text_tokens"])
+def test_cross_modal_tokens_are_words_of_the_reading_generator(option, stage1, smoke_synthetic, session_cache):
+    pipe = build_pipeline(smoke_synthetic, stage1, stage2_config("smoke", **{option: True}),
+                          torch.Generator().manual_seed(0), cache_dir=session_cache, train=False, progress=False)
+    user = smoke_synthetic.users["user_id"].iloc[0]
+    if option == "text_sees_image_tokens":
+        tokenizer, module, prompt = pipe.text_tokenizer, pipe.text_tokens, pipe._text_prompt(user)
+        other = pipe.token_table[user]["image"]
+        embeds = pipe.text_embeds
+    else:
+        conditioner = pipe.image_backbone.conditioner
+        tokenizer, module, prompt = conditioner.tokenizer, pipe.image_tokens, pipe._image_prompt(user)
+        other = pipe.token_table[user]["text"]
+        embeds = lambda ids: pipe.image_tokens(ids, conditioner.model.get_input_embeddings())  # noqa: E731
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    # Each of the other modality's tokens is one new id with its own learned row.
+    other_ids = [module.first_id + module.tokens.index(t) for t in other]
+    assert set(other_ids) <= set(ids[0].tolist())
+    module.weight.grad = None
+    embeds(ids).sum().backward()
+    assert all(module.weight.grad[i - module.first_id].abs().sum() > 0 for i in other_ids)
+
+
 def test_image_sees_generated_text_presets_and_bad_values():
     from dppmg.errors import ConfigError
 
