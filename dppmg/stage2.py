@@ -156,13 +156,13 @@ class DPPMGPipeline:
 
     def _text_prompt(self, user_id: str) -> str:
         toks = self.tokens_for(user_id)
-        return text_prompt(toks["text"] + (toks["image"] if self.config.text_sees_image_tokens else []))
+        return text_prompt([t for m in generator_modalities(self.config)[0] for t in toks[m]])
 
     def _image_prompt(self, user_id: str, text: str | None = None) -> str:
         """The image prompt; ``text`` is the user's generated text (or, in training, the target
         item's text), required when ``image_sees_generated_text`` is on."""
         toks = self.tokens_for(user_id)
-        words = toks["image"] + (toks["text"] if self.config.image_sees_text_tokens else [])
+        words = [t for m in generator_modalities(self.config)[1] for t in toks[m]]
         n = self.config.image_sees_generated_text
         if n:
             if text is None:
