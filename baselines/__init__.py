@@ -1,6 +1,7 @@
-"""Baselines compared with DPPMG (DESIGN.md, "Baselines and ablations").
+"""Baselines compared with DPPMG, one file each, sharing the method interface of
+:mod:`dppmg.interface`.
 
-One module per baseline, each sharing DPPMG's method interface (fit / generate / evaluate) and
-registered in one explicit registry. They arrive with the stages they compete in: the recommender
-baselines (popularity, MF-BPR, LightGCN) with Stage 1, the personalized generators with Stage 2.
+Each registers through an entry point of the ``dppmg.methods`` group in ``pyproject.toml`` (the
+same way a separate package plugs in a method); the registry (:mod:`dppmg.registry`) reads them.
+``_template.py`` shows the one file and the one line a new method needs.
 """

@@ -1,17 +1,28 @@
 """Template: how to add a generation method and compare it with DPPMG.
 
-1. Copy this file to ``baselines/<your_method>.py`` and rename the class.
+A new method is this one file plus one registration line.
+
+1. Copy this file to ``baselines/<your_method>.py`` (or into your own package) and rename the class.
+   Its class attributes say what it is: ``name`` (what commands and tables call it),
+   ``description`` (one line), ``kind`` (``generation``, ``ablation``, ``control`` or
+   ``reference``), the harness ``suites`` it runs in and its ``order`` in the tables.
 2. ``fit`` trains (or loads from the cache, see :mod:`dppmg.io` for atomic writes) whatever your
    method needs from the *training* interactions only, and returns the processed dataset.
 3. ``generate`` returns, per user id, a dict with at least ``user_id``, ``text`` (str) and
    ``image`` (a 32x48 RGB ``PIL.Image``, the resolution the metrics compare at).
-4. Register the class in ``dppmg.methods.METHODS`` and add its name to the ``methods`` of the
-   evaluation stage in ``benchmark/suites.py``.
-5. ``dppmg evaluate --dataset D --method <name> --preset small --seed S`` and
+4. Register it with one line under ``[project.entry-points."dppmg.methods"]`` in
+   ``pyproject.toml`` (your own package's, or this suite's for a file in ``baselines/``), then
+   reinstall (``pip install -e .``) so that the entry point is recorded::
+
+       my-method = "baselines.my_method:MyMethod"
+
+   (In a notebook or a test, ``dppmg.registry.register_method(MyMethod)`` registers it for the
+   running process only.)
+5. ``dppmg evaluate --dataset D --method my-method --preset small --seed S`` and
    ``python -m benchmark run --suite evaluation --preset small`` then score it with the same
    evaluator and put it in the same tables as DPPMG.
 
-Nothing in this file is registered: it only shows the shape of a method.
+Nothing registers this file: it only shows the shape of a method.
 """
 
 from __future__ import annotations
@@ -25,6 +36,9 @@ from dppmg.interface import GenerationMethod
 class MyMethod(GenerationMethod):
     name = "my-method"
     description = "one line for the tables"
+    kind = "generation"
+    suites = ("evaluation",)
+    order = 100
 
     def fit(self, dataset: str, preset: str, seed: int, *, data_root=None, cache_dir=None, progress=True):
         data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)

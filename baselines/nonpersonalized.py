@@ -1,5 +1,5 @@
-"""Non-personalized generation: DPPMG's own backbones with no user information (DESIGN.md,
-"Baselines": non-personalized LM and non-personalized diffusion).
+"""Non-personalized generation: DPPMG's own backbones with no user information (the
+non-personalized LM and diffusion model every personalized generator must beat).
 
 Every user gets the LM continuation of the preference prompt with no tokens
 (``"Preferences: \\nItem:"``) and an unconditional sample of the image backbone (the empty text,
@@ -11,22 +11,21 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import torch
-from PIL import Image
-
 from dppmg.interface import GenerationMethod
 
 
 class NonPersonalized(GenerationMethod):
     name = "nonpersonalized"
     description = "the same backbones, no user information (prompt without tokens, empty image text)"
+    kind = "generation"
+    order = 10
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True):
+        from dppmg.config import stage2_config
         from dppmg.data import load_dataset
-        from dppmg.image_backbone import train_image_backbone
+        from dppmg.generation.image_backbone import train_image_backbone
+        from dppmg.generation.text_backbone import build_text_backbone
         from dppmg.seeding import seed_everything
-        from dppmg.stage2 import stage2_config
-        from dppmg.text_backbone import build_text_backbone
 
         data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
         self.stage2 = stage2_config(preset, dataset)
@@ -36,18 +35,22 @@ class NonPersonalized(GenerationMethod):
         self.backbone = train_image_backbone(data, self.stage2.image, generator, cache_dir, progress)
         return data
 
-    @torch.no_grad()
     def generate(self, user_ids: Sequence[str], seed: int) -> list[dict[str, Any]]:
-        from dppmg.stage2 import text_prompt
-        from dppmg.text_backbone import sample_in_batches
+        import torch
+        from PIL import Image
+
+        from dppmg.generation.prompts import text_prompt
+        from dppmg.generation.text_backbone import sample_in_batches
 
         config, tok = self.stage2, self.tokenizer
         prompt = tok(text_prompt([]), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
-        _, samples = sample_in_batches(self.model, tok, [prompt] * len(user_ids), self.model.get_input_embeddings(),
-                                       seed, config.text_batch_size, max_new_tokens=config.max_new_tokens,
-                                       top_p=config.top_p, temperature=config.temperature)
+        with torch.no_grad():
+            _, samples = sample_in_batches(self.model, tok, [prompt] * len(user_ids),
+                                           self.model.get_input_embeddings(), seed, config.text_batch_size,
+                                           max_new_tokens=config.max_new_tokens, top_p=config.top_p,
+                                           temperature=config.temperature)
+            images = self.backbone.generate([""] * len(user_ids), torch.Generator().manual_seed(seed))
         texts = [tok.decode(row, skip_special_tokens=True).strip() for gen in samples for row in gen]
-        images = self.backbone.generate([""] * len(user_ids), torch.Generator().manual_seed(seed))
         return [{"user_id": u, "text": t, "image": Image.fromarray(im)} for u, t, im in zip(user_ids, texts, images)]
 
     def config(self) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from dppmg.interface import GenerationMethod
 class RealTestItem(GenerationMethod):
     name = "real-test-item"
     description = "reference: the user's real next item (first test interaction); reads the test split"
+    kind = "reference"
+    order = 90
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True):
         from dppmg.data import load_dataset

@@ -1,9 +1,12 @@
 """Execute a suite's notebooks with papermill and build its tables.
 
     python -m benchmark run --suite reproduce --preset small [--datasets synthetic hm] [--seeds 0 1 2]
-                           [--data-root PATH] [--results-dir results] [--resume | --tables-only]
+                           [--methods dppmg lightgcn] [--data-root PATH] [--results-dir results]
+                           [--resume | --tables-only]
 
-For every stage x dataset x method x seed the stage's notebook is executed with those parameters;
+For every stage x dataset x method x seed the stage's notebook is executed with those parameters
+(the methods of a stage are the registered methods of its suite, :mod:`dppmg.registry`;
+``--methods`` keeps only some of them);
 the executed notebook and the JSON it writes are kept under ``results/runs/<preset>/<stage>/``.
 The tables are then rebuilt from those JSON files into ``results/<preset>/<table>.{md,csv}``,
 together with a timing profile (table and bar chart). With ``--resume`` a run whose JSON already
@@ -67,13 +70,20 @@ def write_table(frame: pd.DataFrame, stem: Path, note: str) -> None:
 
 
 def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, seeds: list[int] | None = None,
-              data_root: str | None = None, results_dir: str | os.PathLike = "results", resume: bool = False,
-              tables_only: bool = False,
+              methods: list[str] | None = None, data_root: str | None = None,
+              results_dir: str | os.PathLike = "results", resume: bool = False, tables_only: bool = False,
               kernel_name: str = "python3", log: Callable[[str], None] = functools.partial(print, flush=True)
               ) -> dict[str, Path]:
-    """Run ``suite`` at ``preset``; return the written table files by name."""
+    """Run ``suite`` at ``preset`` (only ``methods``, if given, in the stages that run per method);
+    return the written table files by name."""
     if suite not in SUITES:
         raise ConfigError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    if methods is not None:
+        known = {m for stage in SUITES[suite] for m in stage.methods}
+        unknown = [m for m in methods if m not in known]
+        if unknown:
+            raise ConfigError(f"unknown method(s) {', '.join(unknown)} in --methods for suite {suite!r}; "
+                              f"its methods: {', '.join(sorted(known - {'-'}))}")
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     datasets = list(datasets) if datasets else available_datasets(data_root)
@@ -88,7 +98,7 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
     for stage in SUITES[suite]:
         stage_results = []
         for dataset in datasets:
-            for method in stage.methods:
+            for method in [m for m in stage.methods if methods is None or m == "-" or m in methods]:
                 for seed in seeds or stage.seeds:
                     base = run_path(results_dir, preset, stage, dataset, method, seed)
                     out_json = base.with_suffix(".json")
@@ -147,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", required=True, choices=PRESETS)
     run.add_argument("--datasets", nargs="+", default=None, help="default: synthetic + real ones present")
     run.add_argument("--seeds", nargs="+", type=int, default=None, help="override each stage's seeds")
+    run.add_argument("--methods", nargs="+", default=None,
+                     help="run only these registered methods (default: every method of each stage's suite)")
     run.add_argument("--data-root", default=None, help="default $DPPMG_DATA_DIR")
     run.add_argument("--results-dir", default="results")
     how = run.add_mutually_exclusive_group()
@@ -161,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         written = run_suite(args.suite, args.preset, datasets=args.datasets, seeds=args.seeds,
-                            data_root=args.data_root, results_dir=args.results_dir, resume=args.resume,
+                            methods=args.methods, data_root=args.data_root, results_dir=args.results_dir, resume=args.resume,
                             tables_only=args.tables_only,
                             kernel_name=args.kernel)
     except DPPMGError as exc:

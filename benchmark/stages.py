@@ -13,7 +13,6 @@ from typing import Any
 
 from dppmg.config import data_config
 from dppmg.data import dataset_statistics, load_dataset
-from dppmg.errors import ConfigError
 from dppmg.features import feature_cache_file, item_features
 from dppmg.plotting import item_grid
 from dppmg.provenance import StageTimer
@@ -69,7 +68,7 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
                      method: str = "dppmg") -> dict[str, Any]:
     """Stage 1 for one method: train, quantize (DPPMG), evaluate ranking; plot training curves."""
     from dppmg.plotting import training_curves
-    from dppmg.stage1 import fit_and_save
+    from dppmg.preference.train import fit_and_save
 
     record, _ = fit_and_save(dataset, preset, check_seed(seed), method, data_root=data_root,
                              output_json=output_json, progress=False)
@@ -83,43 +82,55 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
 def generation_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
                      data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
                      method: str = "dppmg", users: int | None = None) -> dict[str, Any]:
-    """Stage 2: train (or load) the token-reading generators, generate for test users and test
-    whether the generations are personalized (see :mod:`dppmg.personalization`)."""
+    """Stage 2 diagnostics of a DPPMG method: train (or load) its token-reading generators (no
+    reward), generate for test users and test whether the generations are personalized with the
+    evaluation's own-vs-other test; on the synthetic world also the true attributes shown, against
+    the same pipeline with the users' tokens shuffled."""
+    from dppmg.config import evaluation_config, stage1_config
     from dppmg.data.images import load_image_array
-    from dppmg.personalization import personalization_report, sample_test_users
+    from dppmg.evaluation.evaluate import ground_truth_accuracy
+    from dppmg.evaluation.personalization import personalization_report, sample_test_users
+    from dppmg.generation.train import load_or_train_pipeline
+    from dppmg.methods import shuffled_token_table
     from dppmg.plotting import generation_grid, history_vs_generated_grid, loss_curves
-    from dppmg.stage1 import checkpoint_dir, fit_and_save, stage1_config
-    from dppmg.stage2 import load_or_train_pipeline
+    from dppmg.preference.checkpoint import checkpoint_dir
+    from dppmg.preference.train import fit_and_save
+    from dppmg.registry import get_spec
 
-    if method != "dppmg":
-        raise ConfigError(f"the generation stage runs method 'dppmg', not {method!r}")
+    stage1_method = get_spec(method, suite="generation").cls.stage1_method
     seed = check_seed(seed)
-    users = users if users is not None else GENERATION_USERS[preset]
+    config = evaluation_config(preset, dataset, **({} if users is None else {"generation_users": users}))
     timings = []
-    if not checkpoint_dir(stage1_config(dataset, preset, seed)).is_dir():
+    if not checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method)).is_dir():
         with StageTimer("stage1") as timer:
-            fit_and_save(dataset, preset, seed, "dppmg", data_root=data_root, progress=False)
+            fit_and_save(dataset, preset, seed, stage1_method, data_root=data_root, progress=False)
         timings.append(timer.record)
     with StageTimer("stage2_train_or_load") as timer:
-        pipe, data = load_or_train_pipeline(dataset, preset, seed, data_root=data_root, progress=False)
+        pipe, data = load_or_train_pipeline(dataset, preset, seed, data_root=data_root, progress=False,
+                                            stage1_method=stage1_method)
     timings.append(timer.record)
-    user_ids = sample_test_users(data, users, seed)
+    user_ids = sample_test_users(data, config.generation_users, seed)
     with StageTimer("generate") as timer:
         results = pipe(user_ids, seed=seed)
     timings.append(timer.record)
     with StageTimer("personalization_tests") as timer:
-        report = personalization_report(pipe, data, user_ids, seed=seed, results=results)
+        metrics: dict[str, Any] = {"users": len(user_ids), "user_ids": user_ids,
+                                   **personalization_report(results, data, seed),
+                                   "samples": [{"user_id": x["user_id"], "text": x["text"], "tokens": x["tokens"]}
+                                               for x in results[:8]]}
+        if data.ground_truth is not None:
+            shuffled = pipe.with_token_table(shuffled_token_table(pipe.token_table, seed))
+            metrics["ground_truth"] = {"own_tokens": ground_truth_accuracy(results, data),
+                                       "shuffled_tokens": ground_truth_accuracy(shuffled(user_ids, seed=seed), data)}
     timings.append(timer.record)
-    metrics: dict[str, Any] = {"users": len(user_ids), "user_ids": user_ids, **report,
-                               "token_losses": pipe.meta.get("token_losses"),
-                               "image_backbone": pipe.meta.get("image_backbone")}
+    metrics.update(token_losses=pipe.meta.get("token_losses"), image_backbone=pipe.meta.get("image_backbone"))
     if figure_dir is not None:
         figure_dir = Path(figure_dir)
         shown = results[:8]
         images = load_image_array(data, pipe.image_backbone.config.width, pipe.image_backbone.config.height)
         history = [images[items[-4:]] for items in data.items_by_user([r["user_id"] for r in shown], "train")]
         metrics["figures"] = [
-            str(generation_grid(results[:12], figure_dir / f"generation_{dataset}_seed{seed}.png",
+            str(generation_grid(results[:config.grid_users], figure_dir / f"generation_{dataset}_seed{seed}.png",
                                 f"{dataset} ({preset}): DPPMG generations for test users, seed {seed}")),
             str(history_vs_generated_grid(history, shown, figure_dir / f"generation_history_{dataset}_seed{seed}.png",
                                           f"{dataset}: last training-history images vs the generated item")),
@@ -128,32 +139,27 @@ def generation_stage(dataset: str, preset: str, seed: int, output_json: str | os
             metrics["figures"].append(str(loss_curves(
                 metrics["token_losses"], figure_dir / f"token_training_{dataset}_seed{seed}.png",
                 f"{dataset}: preference-token embedding training (seed {seed})")))
-    config = {"stage2": pipe.config.to_dict(), "users": users, "pipeline": {k: v for k, v in pipe.meta.items()
-                                                                           if k != "token_losses"}}
-    result = make_result("generation", dataset, method, preset, seed, metrics, config, timings)
+    run_config = {"stage2": pipe.config.to_dict(), "users": len(user_ids), "evaluation": config.to_dict(),
+                  "pipeline": {k: v for k, v in pipe.meta.items() if k != "token_losses"}}
+    result = make_result("generation", dataset, method, preset, seed, metrics, run_config, timings)
     write_result(output_json, result)
     return result
-
-
-# Test users generated for per preset. At small on 2 CPU cores a user costs ~0.4 s of text (sampled
-# 16 at a time) and ~0.6 s of image; 256 users give the sign test power to see a 58/42 split.
-GENERATION_USERS = {"smoke": 6, "small": 256, "paper": 1024}
 
 
 def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
                      data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
                      method: str = "dppmg", users: int | None = None) -> dict[str, Any]:
     """Train (or load) one registered generation method, generate for test users and compute every
-    metric with the evaluator (:func:`dppmg.evaluate.evaluate`); plot reward curves."""
-    from dppmg.evaluate import evaluate
+    metric with the evaluator (:func:`dppmg.evaluation.evaluate.evaluate`); plot reward curves."""
+    from dppmg.evaluation.evaluate import evaluate
     from dppmg.plotting import loss_curves
 
     grid = None if figure_dir is None else Path(figure_dir) / f"evaluation_{dataset}_{method}_seed{seed}.png"
     result = evaluate(dataset, method, preset, check_seed(seed), output_json, data_root=data_root, users=users,
                       progress=False, grid=grid)
     curves = result["metrics"].get("reward_curves")
-    if figure_dir is not None and curves and method == "dppmg":
-        path = loss_curves(curves, Path(figure_dir) / f"reward_curves_{dataset}_seed{seed}.png",
+    if figure_dir is not None and curves:
+        path = loss_curves(curves, Path(figure_dir) / f"reward_curves_{dataset}_{method}_seed{seed}.png",
                            f"{dataset} ({preset}, seed {seed}): reward fine-tuning (reward model, training users)",
                            smooth=5)
         result["metrics"]["figures"] = result["metrics"].get("figures", []) + [str(path)]

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from dppmg.methods import DPPMG, DPPMGNoReward
+
 
 def dataset_stats_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     summary, steps, drops = [], [], []
@@ -51,7 +53,21 @@ def mean_std(values: list[float], digits: int = 4) -> str:
 
 RANKING_COLUMNS = (("valid", "recall@20"), ("test", "recall@10"), ("test", "recall@20"), ("test", "ndcg@10"),
                    ("test", "ndcg@20"))
-BASELINES = ("popularity", "mf-bpr", "lightgcn")
+
+
+def table_order(method: str) -> tuple[int, str]:
+    """Sort key of a method in every table: its registered order, then its name (methods whose
+    results exist but that are not registered here come last)."""
+    from dppmg.registry import methods
+
+    orders = {s.name: s.order for s in methods()}
+    return orders.get(method, 10**6), method
+
+
+def _ranking_baselines() -> set[str]:
+    from dppmg.registry import method_names
+
+    return set(method_names(kind="ranking", suite="preference"))
 
 
 def preference_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
@@ -64,7 +80,8 @@ def preference_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         by_method: dict[str, list[dict[str, Any]]] = {}
         for r in runs:
             by_method.setdefault(r["method"], []).append(r)
-        baselines = [m for m in BASELINES if m in by_method]
+        ranking_baselines = _ranking_baselines()
+        baselines = [m for m in by_method if m in ranking_baselines]
         strongest = max(baselines, key=lambda m: np.mean([r["metrics"]["test"]["recall@20"] for r in by_method[m]]),
                         default=None)
         rows = []
@@ -73,14 +90,13 @@ def preference_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
             for split, metric in RANKING_COLUMNS:
                 row[f"{split} {metric}"] = mean_std([r["metrics"][split][metric] for r in rs])
             row["vs strongest baseline (Wilcoxon p, test recall@20)"] = ""
-            if strongest and method not in BASELINES:
+            if strongest and method not in ranking_baselines:
                 row["vs strongest baseline (Wilcoxon p, test recall@20)"] = _paired_p(rs, by_method[strongest], strongest)
             rows.append(row)
-        order = {m: i for i, m in enumerate(("popularity", "mf-bpr", "lightgcn", "shared", "dppmg"))}
-        frame = pd.DataFrame(sorted(rows, key=lambda r: order.get(r["method"], 99)))
+        frame = pd.DataFrame(sorted(rows, key=lambda r: table_order(r["method"])))
         tables[f"ranking_{dataset}"] = frame
         all_rows += [{"dataset": dataset, **r} for r in frame.to_dict("records")]
-        for r in by_method.get("dppmg", []):
+        for r in by_method.get(DPPMG.name, []):
             for modality, q in r["metrics"].get("quantizer", {}).items():
                 quant_rows.append({"dataset": dataset, "modality": modality, "seed": r["seed"],
                                    "recon MSE (standardised)": q["recon_mse"],
@@ -169,9 +185,9 @@ def generation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         if gt:
             for variant, acc in gt.items():
                 truth_rows.append({"dataset": r["dataset"], "seed": r["seed"], "tokens": variant,
-                                   "image colour = true colour": acc["image_colour_accuracy"],
-                                   "text style = true style": acc["text_style_accuracy"],
-                                   "chance (colour)": acc["chance"]})
+                                   "image colour = true colour": acc["image_colour"]["mean"],
+                                   "text style = true style": acc["text_style"]["mean"],
+                                   "chance (colour)": acc["chance_colour"]})
     tables = {}
     if rows:
         frame = pd.DataFrame(rows)
@@ -207,7 +223,6 @@ PAIRED_METRICS = (("consistency (evaluator)", ("consistency", "evaluator")),
                   ("consistency (reward model)", ("consistency", "reward_model")),
                   ("image cos history", ("image", "cos_history")), ("image cos test", ("image", "cos_test")),
                   ("text cos history", ("text", "cos_history")), ("text cos test", ("text", "cos_test")))
-METHOD_ORDER = ("nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens", "real-test-item")
 
 
 def _lookup(metrics: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -240,7 +255,7 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         for r in results:
             if r["dataset"] == dataset:
                 by_method.setdefault(r["method"], []).append(r)
-        for method in sorted(by_method, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else 99, m)):
+        for method in sorted(by_method, key=table_order):
             rs = by_method[method]
             row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(rs),
                                    "users": len(rs[0]["metrics"]["users"])}
@@ -249,9 +264,10 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                 row[label] = "" if any(v is None for v in values) else mean_std(values, 4)
             rows.append(row)
             personal += _personalization_rows(dataset, method, rs)
-        if "dppmg" in by_method and "dppmg-no-reward" in by_method:
+        if DPPMG.name in by_method and DPPMGNoReward.name in by_method:
             for label, path in PAIRED_METRICS:
-                tuned, base = _per_user_frame(by_method["dppmg"], path), _per_user_frame(by_method["dppmg-no-reward"], path)
+                tuned = _per_user_frame(by_method[DPPMG.name], path)
+                base = _per_user_frame(by_method[DPPMGNoReward.name], path)
                 common = tuned.index.intersection(base.index)
                 diff = tuned[common] - base[common]
                 p = wilcoxon(tuned[common], base[common]).pvalue if (diff != 0).any() else 1.0
@@ -280,7 +296,7 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
 def _personalization_rows(dataset: str, method: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Own-history vs other-user similarity of one method, the (seed, user) pairs of all its runs
     pooled into one sign test (runs from before the metric existed are left out)."""
-    from dppmg.personalization import sign_test
+    from dppmg.evaluation.personalization import sign_test
 
     rows = []
     runs = [r for r in runs if "personalization" in r["metrics"]]

@@ -11,12 +11,14 @@ with f_img the frozen EfficientNet-Lite0 features of the image *at the generator
 (see :func:`dppmg.features.lowres_item_features`), f_txt the frozen MiniLM sentence embedding and
 a learned temperature τ.
 
-* The **reward model** (linear heads, 256-d, seed 1001) scores generations during Stage 3 reward
-  fine-tuning.
-* The **evaluator** (two-layer MLP heads, 128-d, seed 2002) scores them in ``dppmg evaluate``. Its
-  training items exclude every item that is a target of the test period, so it has never seen a
-  pair it is later asked to judge. It never shares weights with the reward model
-  (:func:`check_independent`), so a method that games the reward shows as a gap between the two.
+* The **reward model** (:mod:`dppmg.reward.model`; linear heads, 256-d, seed 1001) scores
+  generations during Stage 3 reward fine-tuning.
+* The **evaluator** (:mod:`dppmg.evaluation.evaluator`; two-layer MLP heads, 128-d, seed 2002)
+  scores them in ``dppmg evaluate``. Its training items exclude every item that is a target of
+  the test period, so it has never seen a pair it is later asked to judge. It never shares weights
+  with the reward model, so a method that games the reward shows as a gap between the two.
+
+This module holds what both are made of; their settings per preset are in :mod:`dppmg.config`.
 
 Both are evaluated by text→image retrieval on the same held-out items (R@1, R@10, with chance).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +39,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dppmg.config import check_preset
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.io import atomic_path, atomic_write_json, stable_hash
@@ -83,20 +85,6 @@ class AlignmentConfig:
             raise ConfigError(f"unknown alignment role {self.role!r}; expected one of {ROLES}")
         if self.head not in ("linear", "mlp"):
             raise ConfigError(f"unknown head {self.head!r}; expected 'linear' or 'mlp'")
-
-
-_ROLE_DEFAULTS = {
-    "reward": dict(role="reward", head="linear", dim=256, hidden=0, seed=1001, exclude_test_targets=False),
-    "evaluator": dict(role="evaluator", head="mlp", dim=128, hidden=512, seed=2002, exclude_test_targets=True),
-}
-_PRESETS = {"smoke": {"epochs": 5, "batch_size": 64}, "small": {}, "paper": {}}
-
-
-def alignment_config(role: str, preset: str, **overrides: Any) -> AlignmentConfig:
-    check_preset(preset)
-    if role not in _ROLE_DEFAULTS:
-        raise ConfigError(f"unknown alignment role {role!r}; expected one of {ROLES}")
-    return AlignmentConfig(**{**_ROLE_DEFAULTS[role], **_PRESETS[preset], **overrides})
 
 
 class ProjectionHead(nn.Module):
@@ -253,16 +241,13 @@ def alignment_features(data: InteractionData, cache_dir: str | os.PathLike | Non
             item_features(data, "text", cache_dir=cache_dir, progress=progress))
 
 
-def load_or_train_alignment(data: InteractionData, role: str, preset: str, cache_dir: str | os.PathLike | None = None,
-                            progress: bool = True, **overrides: Any) -> tuple[AlignmentModel, dict[str, Any]]:
-    """The cached alignment model of ``role`` for ``data`` (trained if missing) and its report."""
-    config = alignment_config(role, preset, **overrides)
+def load_or_train_alignment(data: InteractionData, config: AlignmentConfig, cache_dir: str | os.PathLike | None = None,
+                            progress: bool = True) -> tuple[AlignmentModel, dict[str, Any]]:
+    """The cached alignment model of ``config`` for ``data`` (trained if missing) and its report."""
     folder = alignment_dir(data, config, cache_dir)
     image_feats, text_feats = alignment_features(data, cache_dir, progress)
     model = AlignmentModel(config, image_feats.shape[1], text_feats.shape[1])
     if (folder / "model.pt").is_file() and (folder / "report.json").is_file():
-        import json
-
         model.load_state_dict(torch.load(folder / "model.pt"))
         model.eval().requires_grad_(False)
         return model, json.loads((folder / "report.json").read_text())
@@ -279,19 +264,3 @@ def load_or_train_alignment(data: InteractionData, role: str, preset: str, cache
         torch.save(model.state_dict(), tmp)
     atomic_write_json(folder / "report.json", report)
     return model, report
-
-
-def check_independent(reward: AlignmentModel, evaluator: AlignmentModel) -> None:
-    """Raise unless the two models are different roles, seeds and heads and share no weights."""
-    if reward.config.role != "reward" or evaluator.config.role != "evaluator":
-        raise DPPMGError(f"expected a reward model and an evaluator, got roles {reward.config.role!r} and "
-                         f"{evaluator.config.role!r}")
-    if reward.config.seed == evaluator.config.seed or reward.config.head == evaluator.config.head:
-        raise DPPMGError("the evaluator must be seeded and built differently from the reward model")
-    reward_storage = {p.untyped_storage().data_ptr() for p in reward.parameters()}
-    for name, p in evaluator.named_parameters():
-        if p.untyped_storage().data_ptr() in reward_storage:
-            raise DPPMGError(f"the evaluator's {name} shares memory with the reward model")
-        for q in reward.parameters():
-            if q.shape == p.shape and torch.equal(q, p):
-                raise DPPMGError(f"the evaluator's {name} equals a reward-model weight")

@@ -3,8 +3,15 @@
     dppmg data stats --dataset {movielens,movielens-1m,hm,synthetic} [--json]
     dppmg data features --dataset D          # extract and cache frozen text/image features
     dppmg data download --dataset D          # fetch the real data (needs internet)
+    dppmg preference fit --dataset D --method M --seed S
+    dppmg tokens --dataset D --user U
+    dppmg backbone --dataset D               # train (or resume) the image backbone
+    dppmg generate --dataset D --users U [U ...] --out DIR
+    dppmg train --dataset D --seed S         # stages 1-3
+    dppmg evaluate --dataset D --method M --seed S
 
-Every command takes ``--data-root`` (default ``$DPPMG_DATA_DIR``) and ``--preset``.
+Every command takes ``--data-root`` (default ``$DPPMG_DATA_DIR``) and ``--preset``. The method
+choices come from the registry (:mod:`dppmg.registry`), plugins included.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 from dppmg.config import DATASETS, PRESETS
 from dppmg.errors import DPPMGError
 from dppmg.paths import DATA_DIR_ENV
-from dppmg.config import STAGE1_METHODS
+from dppmg.registry import method_names, methods
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -55,13 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit = pref_cmd.add_parser("fit", help="train the preference model and quantizer; write metrics JSON")
     _common(fit)
     fit.add_argument("--seed", type=int, default=0, help="random seed (an int)")
-    fit.add_argument("--method", default="dppmg", choices=STAGE1_METHODS, help="model or baseline to fit")
+    fit.add_argument("--method", default="dppmg", choices=method_names(suite="preference"),
+                     help="model or baseline to fit (a registered method of the ranking table)")
     fit.add_argument("--out", default=None, help="also write the metrics JSON here")
 
     tokens = commands.add_parser("tokens", help="print a user's preference tokens and what each one means")
     _common(tokens)
     tokens.add_argument("--user", required=True, help="user id as in the dataset (e.g. 196 for MovieLens)")
     tokens.add_argument("--seed", type=int, default=0)
+    tokens.add_argument("--method", default="dppmg", help="the Stage 1 method whose tokens to show",
+                        choices=[s.name for s in methods(suite="preference") if s.cls.quantize])
     tokens.add_argument("--examples", type=int, default=5, help="items shown per token")
 
     backbone = commands.add_parser("backbone", help="stage 2: train (or resume) the image backbone of a dataset")
@@ -85,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = commands.add_parser("evaluate", help="generate for test users and compute every metric; write a result JSON")
     _common(ev)
-    ev.add_argument("--method", default="dppmg", help="a registered method (see dppmg.methods.METHODS)")
+    ev.add_argument("--method", default="dppmg", choices=method_names(suite="evaluation"),
+                    help="a registered generation method, baseline, control or reference")
     ev.add_argument("--seed", type=int, default=0, help="random seed (an int)")
     ev.add_argument("--users", type=int, default=None, help="test users to evaluate (default: the preset's)")
     ev.add_argument("--out", default=None,
@@ -140,7 +151,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from dppmg.evaluate import evaluate
+    from dppmg.evaluation.evaluate import evaluate
 
     out = args.out or Path("results") / "evaluation" / args.preset / f"{args.dataset}__{args.method}__seed{args.seed}.json"
     result = evaluate(args.dataset, args.method, args.preset, args.seed, out, data_root=args.data_root,
@@ -162,8 +173,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_backbone(args: argparse.Namespace) -> int:
+    from dppmg.config import image_backbone_config
     from dppmg.data import load_dataset
-    from dppmg.image_backbone import image_backbone_config, save_sample_grid, train_image_backbone
+    from dppmg.generation.image_backbone import save_sample_grid, train_image_backbone
     from dppmg.seeding import seed_everything
 
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
@@ -184,7 +196,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from dppmg.errors import DPPMGError
     from dppmg.io import atomic_path, atomic_write_json, atomic_write_text
     from dppmg.plotting import generation_grid
-    from dppmg.stage2 import check_user_ids, load_or_train_pipeline
+    from dppmg.generation.train import check_user_ids, load_or_train_pipeline
 
     out = Path(args.out)
     try:
@@ -213,7 +225,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_preference(args: argparse.Namespace) -> int:
-    from dppmg.stage1 import fit_and_save
+    from dppmg.preference.train import fit_and_save
 
     record, folder = fit_and_save(args.dataset, args.preset, args.seed, args.method, data_root=args.data_root,
                                   cache_dir=args.cache_dir, output_json=args.out)
@@ -234,16 +246,19 @@ def run_preference(args: argparse.Namespace) -> int:
 def run_tokens(args: argparse.Namespace) -> int:
     from dppmg.data import load_dataset
     from dppmg.errors import DPPMGError
-    from dppmg.stage1 import checkpoint_dir, load_stage1, stage1_config, token_meanings
+    from dppmg.config import stage1_config
+    from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
+    from dppmg.preference.tokens import token_meanings
 
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
     if args.user not in set(data.users["user_id"]):
         raise DPPMGError(f"unknown user id {args.user!r} for dataset {args.dataset!r} "
                          f"({data.num_users} users; ids look like {data.users['user_id'].iloc[0]!r})")
-    folder = checkpoint_dir(stage1_config(args.dataset, args.preset, args.seed), args.cache_dir)
+    folder = checkpoint_dir(stage1_config(args.dataset, args.preset, args.seed, args.method), args.cache_dir)
     if not folder.is_dir():
         raise DPPMGError(f"no stage-1 checkpoint for {args.dataset} at preset {args.preset}, seed {args.seed}: "
-                         f"run `dppmg preference fit --dataset {args.dataset} --preset {args.preset} --seed {args.seed}`")
+                         f"run `dppmg preference fit --dataset {args.dataset} --preset {args.preset} --seed {args.seed} "
+                         f"--method {args.method}`")
     checkpoint = load_stage1(folder, data)
     print(f"user {args.user} of {args.dataset}: "
           + "  ".join(f"{m}: {' '.join(t)}" for m, t in checkpoint.tokens[args.user].items()))

@@ -71,3 +71,26 @@ def smoke_synthetic(session_cache):
     from dppmg.data import load_dataset
 
     return load_dataset("synthetic", preset="smoke", cache_dir=session_cache)
+
+
+@pytest.fixture(scope="session")
+def smoke_stage2(session_cache):
+    """DPPMG's Stage 2 pipeline on the smoke synthetic world (Stage 1 and 2 trained once per session)."""
+    from dppmg.train import train_dppmg
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DPPMG_CACHE_DIR", str(session_cache))
+        pipe, data, _ = train_dppmg("synthetic", "smoke", 0, cache_dir=session_cache, reward=False, progress=False)
+    return pipe, data
+
+
+@pytest.fixture(scope="session")
+def smoke_alignment(smoke_stage2, session_cache):
+    """The reward model and the evaluator of the smoke synthetic world, with their reports."""
+    from dppmg.evaluation.evaluator import load_or_train_evaluator
+    from dppmg.reward.model import load_or_train_reward_model
+
+    _, data = smoke_stage2
+    reward, reward_report = load_or_train_reward_model(data, "smoke", session_cache, progress=False)
+    evaluator, evaluator_report = load_or_train_evaluator(data, "smoke", session_cache, progress=False)
+    return reward, evaluator, reward_report, evaluator_report

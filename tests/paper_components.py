@@ -80,7 +80,7 @@ def save_causal_lm(folder: Path, scale: str = TINY) -> Path:
     """A Llama-style causal LM and its BPE tokenizer with random weights; returns the folder."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from dppmg.text_backbone import train_bpe_tokenizer
+    from dppmg.generation.text_backbone import train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(LM_TEXTS * 20, 300)
     shape = (dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,

@@ -6,7 +6,7 @@ source files -> joins (posters / photos / plots) -> integrity check -> de-duplic
 per-user chronological 8:1:1 split -> contiguous indices.
 
 The processed result is cached (pickle, atomic write) under a key of the source files'
-fingerprints and the resolved :class:`~dppmg.config.DataConfig`, so a second load skips parsing.
+fingerprints and the resolved :class:`~dppmg.data.config.DataConfig`, so a second load skips parsing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 
-from dppmg.config import DataConfig, data_config
+from dppmg.data.config import DataConfig
 from dppmg.data import processing
 from dppmg.data.hm import load_hm
 from dppmg.data.movielens import load_movielens_100k, load_movielens_1m
@@ -92,8 +92,10 @@ def load_dataset(dataset: str | DataConfig = "synthetic", *, preset: str = "smal
         data_root: overrides ``DPPMG_DATA_DIR``; unused for ``synthetic``.
         cache_dir: overrides ``DPPMG_CACHE_DIR``.
         use_cache: read and write the processed-dataset cache.
-        **overrides: any :class:`~dppmg.config.DataConfig` field.
+        **overrides: any :class:`~dppmg.data.config.DataConfig` field.
     """
+    from dppmg.config import data_config
+
     config = dataset if isinstance(dataset, DataConfig) else data_config(dataset, preset, **overrides)
     cache_root = resolve_cache_dir(cache_dir)
     if config.dataset == "synthetic":

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
-from dppmg.config import SyntheticConfig
+from dppmg.data.config import SyntheticConfig
 from dppmg.data.schema import InteractionData, StageCount
 from dppmg.io import atomic_path, stable_hash
 

@@ -16,11 +16,10 @@ from dppmg.results import read_result
 
 @pytest.fixture(scope="module")
 def suite_run(tmp_path_factory, session_cache):
-    import os
-
-    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
     out = tmp_path_factory.mktemp("results")
-    written = run_suite("data", "smoke", datasets=["synthetic"], results_dir=out, log=lambda m: None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DPPMG_CACHE_DIR", str(session_cache))
+        written = run_suite("data", "smoke", datasets=["synthetic"], results_dir=out, log=lambda m: None)
     return out, written
 
 
@@ -110,12 +109,11 @@ def test_result_validation(tmp_path, suite_run):
 def test_generation_suite_at_smoke(tmp_path, session_cache):
     import os
 
-    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
     written = run_suite("generation", "smoke", datasets=["synthetic"], results_dir=tmp_path, log=lambda m: None)
     result = read_result(tmp_path / "runs/smoke/generation/synthetic__dppmg__seed0.json", stage="generation")
     m = result["metrics"]
     assert m["users"] == len(m["user_ids"]) == len(m["image"]["per_user_difference"])
-    assert set(m["ground_truth"]) == {"dppmg", "shuffled_tokens"}
+    assert set(m["ground_truth"]) == {"own_tokens", "shuffled_tokens"}
     table = pd.read_csv(tmp_path / "smoke/personalization.csv")
     assert set(table["modality"]) == {"image", "text"}
     row = table.set_index("modality").loc["text"]
@@ -127,21 +125,20 @@ def test_generation_suite_at_smoke(tmp_path, session_cache):
 
 
 def test_evaluation_suite_at_smoke(tmp_path, session_cache):
-    import os
+    from dppmg.registry import method_names
 
-    os.environ["DPPMG_CACHE_DIR"] = str(session_cache)
     written = run_suite("evaluation", "smoke", datasets=["synthetic"], seeds=[0], results_dir=tmp_path,
                         log=lambda m: None)
     table = pd.read_csv(tmp_path / "smoke/generation.csv").set_index("method")
-    assert list(table.index) == ["nonpersonalized", "dppmg-no-reward", "dppmg", "dppmg-shuffled-tokens",
-                                 "real-test-item"]
+    assert list(table.index) == method_names(suite="evaluation")
+    assert list(table.index)[:3] == ["nonpersonalized", "dppmg-no-reward", "dppmg"]
     result = read_result(tmp_path / "runs/smoke/evaluation/synthetic__dppmg__seed0.json", stage="evaluation")
     mean = result["metrics"]["consistency"]["evaluator"]["mean"]
     assert table.loc["dppmg", "consistency (evaluator)"].startswith(f"{mean:.4f}")
     paired = pd.read_csv(tmp_path / "smoke/reward_vs_stage2.csv")
     assert "consistency (evaluator)" in set(paired["metric"])
     assert set(pd.read_csv(tmp_path / "smoke/alignment_models.csv")["model"]) == {"reward", "evaluator"}
-    assert (tmp_path / "smoke/figures/reward_curves_synthetic_seed0.png").is_file()
+    assert (tmp_path / "smoke/figures/reward_curves_synthetic_dppmg_seed0.png").is_file()
     for method in table.index:
         assert (tmp_path / f"smoke/figures/evaluation_synthetic_{method}_seed0.png").stat().st_size > 1000
     personal = pd.read_csv(tmp_path / "smoke/personalization_by_method.csv")

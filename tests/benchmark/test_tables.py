@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.tables import mean_std, preference_tables
-from dppmg.stage1 import fit_and_save
+from dppmg.preference.train import fit_and_save
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dppmg.config import image_backbone_config, stage1_config, stage2_config
 from dppmg.data import load_dataset
-from dppmg.image_backbone import TextCondition, diffusion_loss, image_backbone_config, train_scheduler
-from dppmg.stage1 import checkpoint_dir, load_stage1, stage1_config
-from dppmg.stage2 import build_pipeline, stage2_config
+from dppmg.generation.image_backbone import TextCondition, diffusion_loss, train_scheduler
+from dppmg.generation.train import build_pipeline
+from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
 
 pytestmark = pytest.mark.slow
 
@@ -19,10 +20,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def pipeline(data_root, user_cache):
     data = load_dataset("movielens", preset="small", data_root=data_root, cache_dir=user_cache)
-    folder = checkpoint_dir(stage1_config("movielens", "small", 0), user_cache)
+    folder = checkpoint_dir(stage1_config("movielens", "small", 0, "dppmg"), user_cache)
     if not folder.is_dir():
         pytest.skip(f"no stage-1 checkpoint at {folder}: run `dppmg preference fit --dataset movielens` first")
-    pipe = build_pipeline(data, load_stage1(folder, data), stage2_config("small"), torch.Generator().manual_seed(0),
+    pipe = build_pipeline(data, load_stage1(folder, data), stage2_config("small", "movielens"), torch.Generator().manual_seed(0),
                           cache_dir=user_cache, train=False, progress=False)
     return pipe, data
 
@@ -50,7 +51,7 @@ def test_64_users_texts(benchmark, pipeline):
 
 
 def test_image_backbone_training_step(benchmark):
-    from dppmg.image_backbone import build_unet
+    from dppmg.generation.image_backbone import build_unet
 
     config = image_backbone_config("small")
     unet, scheduler = build_unet(config), train_scheduler(config)

@@ -1,0 +1,41 @@
+"""Where Stage 2's trained token embeddings are cached, under keys of what determines them.
+
+* ``<cache>/stage2/<stage1 folder>-<key>/``: a saved :class:`~dppmg.generation.pipeline.DPPMGPipeline`;
+  the key holds the Stage 2 config without its image sampling settings (they do not change what
+  the embeddings learn; a loaded pipeline samples with the current ones), the Stage 1 folder and
+  the seed.
+* ``<cache>/stage2_text/<stage1 folder>-<key>/``: the text-token embeddings alone, keyed by the
+  text side only, so a change to the image side does not pay for them again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence
+
+from dppmg.generation.config import SAMPLING_FIELDS, Stage2Config
+from dppmg.generation.pipeline import PIPELINE_VERSION
+from dppmg.io import stable_hash
+from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.preference.checkpoint import Stage1Checkpoint
+
+
+def pipeline_dir(stage1: Stage1Checkpoint, config: Stage2Config, seed: int,
+                 cache_dir: str | os.PathLike | None = None) -> Path:
+    trained = config.to_dict()
+    trained["image"] = {k: v for k, v in trained["image"].items() if k not in SAMPLING_FIELDS}
+    # Off, the option trains exactly what pipelines cached before it existed did: keep their keys.
+    if not trained["image_sees_generated_text"]:
+        del trained["image_sees_generated_text"]
+    key = stable_hash(PIPELINE_VERSION, trained, str(stage1.folder), seed)
+    return resolve_cache_dir(cache_dir) / "stage2" / f"{stage1.folder.name}-{key}"
+
+
+def text_tokens_dir(stage1: Stage1Checkpoint, config: Stage2Config, tokens: Sequence[str], seed: int,
+                    cache_dir: str | os.PathLike | None = None) -> Path:
+    text_side = {"text": dataclasses.asdict(config.text), "steps": config.text_steps, "batch_size": config.batch_size,
+                 "lr": config.lr, "sees_image_tokens": config.text_sees_image_tokens}
+    key = stable_hash(PIPELINE_VERSION, text_side, str(stage1.folder), list(tokens), seed)
+    return resolve_cache_dir(cache_dir) / "stage2_text" / f"{stage1.folder.name}-{key}"

@@ -1,0 +1,154 @@
+"""Stage 2 training: learn the preference-token embeddings on the users' training histories.
+
+* Text tokens: the LM continues the user's prompt with the texts of their history items
+  (causal-LM loss on the item text only).
+* Image tokens (textual inversion): the frozen UNet denoises the user's history images conditioned
+  on the user's image prompt (epsilon-prediction loss). With ``image_sees_generated_text`` the
+  prompt holds the first words of the target item's own text in the generated text's place
+  (teacher forcing), so the tokens learn what the words do not already say.
+
+Only the token embeddings receive gradients; the backbones stay frozen. Results are cached
+(:mod:`dppmg.generation.cache`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dppmg.data.images import load_image_array
+from dppmg.data.schema import InteractionData
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.generation.cache import pipeline_dir, text_tokens_dir
+from dppmg.generation.config import Stage2Config
+from dppmg.generation.image_backbone import diffusion_loss, images_to_tensor, train_scheduler
+from dppmg.generation.pipeline import PIPELINE_VERSION, DPPMGPipeline
+from dppmg.generation.text_backbone import causal_lm_loss
+from dppmg.io import atomic_dir, atomic_write_json, read_versioned_json
+from dppmg.preference.checkpoint import Stage1Checkpoint
+from dppmg.seeding import check_seed
+
+
+def history_pairs(data: InteractionData) -> np.ndarray:
+    """The (user, item) pairs the token embeddings learn from: every training interaction."""
+    pairs = data.user_item_pairs("train")
+    if not len(pairs):
+        raise DPPMGError("no training interactions to learn the token embeddings from")
+    return pairs
+
+
+def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stage2Config, generator: torch.Generator,
+                   cache_dir: str | os.PathLike | None = None, train: bool = True, progress: bool = True,
+                   history: dict[str, list[float]] | None = None) -> DPPMGPipeline:
+    """Assemble the pipeline (backbones cached) and, with ``train``, learn its token embeddings;
+    ``history`` receives the per-step losses."""
+    # Token training draws from its own generators, forked before the backbones are built: its result
+    # must not depend on whether a backbone was trained in this call or loaded from the cache.
+    text_seed, image_seed = (int(torch.randint(2**62, (1,), generator=generator)) for _ in range(2))
+    pipe = DPPMGPipeline.assemble(data, stage1, config, generator, cache_dir, progress)
+    if train:
+        history = history if history is not None else {}
+        history["text"] = cached_text_tokens(pipe, data, stage1, text_seed, cache_dir, progress)
+        history["image"] = train_image_tokens(pipe, data, torch.Generator().manual_seed(image_seed), cache_dir, progress)
+        pipe.meta["token_losses"] = {m: [round(x, 5) for x in v] for m, v in history.items()}
+    return pipe
+
+
+def cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stage1Checkpoint, seed: int,
+                       cache_dir: str | os.PathLike | None, progress: bool) -> list[float]:
+    """Train the text-token embeddings, or load them (they depend on the text side only)."""
+    folder = text_tokens_dir(stage1, pipe.config, pipe.text_tokens.tokens, seed, cache_dir)
+    if (folder / "losses.json").is_file():
+        state = torch.load(folder / "text_tokens.pt")
+        pipe.text_tokens.weight.data.copy_(state["weight"])
+        return read_versioned_json(folder / "losses.json", PIPELINE_VERSION, "cached text tokens")["losses"]
+    losses = train_text_tokens(pipe, data, torch.Generator().manual_seed(seed), progress)
+    with atomic_dir(folder) as tmp:
+        torch.save({"tokens": pipe.text_tokens.tokens, "weight": pipe.text_tokens.weight.detach()}, tmp / "text_tokens.pt")
+        atomic_write_json(tmp / "losses.json", {"version": PIPELINE_VERSION, "losses": losses})
+    return losses
+
+
+def train_text_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: torch.Generator,
+                      progress: bool = True) -> list[float]:
+    """Learn the text-token embeddings: the LM continues the user's prompt with their history texts."""
+    config = pipe.config
+    pairs = history_pairs(data)
+    user_ids, texts = data.users["user_id"].tolist(), data.items["text"].tolist()
+    optim = torch.optim.Adam(pipe.text_tokens.parameters(), lr=config.lr)
+    losses = []
+    for _ in tqdm(range(config.text_steps), desc="text tokens", disable=not progress, leave=False):
+        batch = pairs[torch.randint(len(pairs), (config.batch_size,), generator=generator).numpy()]
+        prompts = [pipe.text_prompt(user_ids[u]) for u in batch[:, 0]]
+        loss = causal_lm_loss(pipe.text_model, pipe.text_tokenizer, prompts, [" " + texts[i] for i in batch[:, 1]],
+                              config.text.max_length, inputs_embeds_fn=pipe.text_embeds)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def train_image_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: torch.Generator,
+                       cache_dir: str | os.PathLike | None = None, progress: bool = True) -> list[float]:
+    """Learn the image-token embeddings (textual inversion) on the user's history images."""
+    config = pipe.config
+    backbone = pipe.image_backbone
+    images = images_to_tensor(load_image_array(data, backbone.config.width, backbone.config.height, cache_dir=cache_dir))
+    pairs = history_pairs(data)
+    user_ids, texts = data.users["user_id"].tolist(), data.items["text"].tolist()
+    scheduler = train_scheduler(backbone.config)
+    optim = torch.optim.Adam(pipe.image_tokens.parameters(), lr=config.lr)
+    losses = []
+    for _ in tqdm(range(config.image_steps), desc="image tokens", disable=not progress, leave=False):
+        batch = pairs[torch.randint(len(pairs), (config.batch_size,), generator=generator).numpy()]
+        cond = pipe.image_condition([pipe.image_prompt(user_ids[u], texts[i]) for u, i in batch])
+        loss = diffusion_loss(backbone.unet, scheduler, images[batch[:, 1]], cond, generator)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def check_user_ids(user_ids: Sequence[Any], data: InteractionData) -> list[str]:
+    known = set(data.users["user_id"])
+    out = [str(u) for u in user_ids]
+    unknown = [u for u in out if u not in known]
+    if unknown:
+        raise ConfigError(f"unknown user id(s) {unknown[:5]} for dataset {data.name!r} "
+                          f"(ids look like {data.users['user_id'].iloc[0]!r})")
+    return out
+
+
+def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
+                           cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                           stage1_method: str = "dppmg", config: Stage2Config | None = None):
+    """The Stage 2 pipeline of (dataset, preset, seed): loaded if trained before, else Stage 1's
+    checkpoint (of ``stage1_method``) is required and the token embeddings are trained and saved.
+    ``config`` defaults to the preset's. Returns (pipeline, data)."""
+    from dppmg.config import stage1_config, stage2_config
+    from dppmg.data import load_dataset
+    from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
+    from dppmg.seeding import seed_everything
+
+    seed = check_seed(seed)
+    data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
+    folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method), cache_dir)
+    if not folder1.is_dir():
+        raise DPPMGError(f"no stage-1 checkpoint for {dataset} at preset {preset}, seed {seed}: run `dppmg "
+                         f"preference fit --dataset {dataset} --preset {preset} --seed {seed} --method {stage1_method}` first")
+    stage1 = load_stage1(folder1, data)
+    config = config or stage2_config(preset, dataset)
+    folder = pipeline_dir(stage1, config, seed, cache_dir)
+    if (folder / "pipeline.json").is_file():
+        pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir).with_image_sampling(config.image)
+    else:
+        pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
+        pipe.save_pretrained(folder)
+    pipe.meta["folder"] = str(folder)
+    return pipe, data

@@ -1,0 +1,107 @@
+"""Stage 1 checkpoints: the folder later stages (and ``dppmg tokens``) read.
+
+Checkpoint folder (``<cache>/stage1/<dataset>/<method>-<preset>-seed<S>-<key>/``)::
+
+    config.json        the resolved Stage1Config and the dataset signature it was trained on
+    preference.pt      state_dict of the ModalPreferenceGNN (absent for popularity)
+    quantizer_<m>.pt   state_dict of each modality's ResidualQuantizer
+    tokens.json        per-user token table {user_id: {modality: [token, ...]}}
+    item_codes.npz     each item's own codes per modality (what a token "means")
+    metrics.json       the result JSON (schema dppmg.result/v1) with provenance
+
+The token table is the only contract between Stage 1 and the generators of Stage 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dppmg.data.schema import InteractionData
+from dppmg.errors import DPPMGError
+from dppmg.io import atomic_path, atomic_write_json, read_versioned_json, stable_hash
+from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.preference.config import CHECKPOINT_VERSION, Stage1Config
+from dppmg.preference.quantize import codes_to_tokens
+
+
+def data_signature(data: InteractionData) -> dict[str, Any]:
+    """What a checkpoint must match: the dataset, its users and items, and its training split."""
+    return {"dataset": data.name, "num_users": data.num_users, "num_items": data.num_items,
+            "users": stable_hash(data.users["user_id"].tolist()), "items": stable_hash(data.items["item_id"].tolist()),
+            "train": stable_hash(data.user_item_pairs("train").tolist())}
+
+
+def checkpoint_dir(config: Stage1Config, cache_dir: str | os.PathLike | None = None) -> Path:
+    return (resolve_cache_dir(cache_dir) / "stage1" / config.dataset
+            / f"{config.method}-{config.preset}-seed{config.seed}-{config.key}")
+
+
+def save_stage1(result, data: InteractionData, folder: Path) -> Path:
+    """Write the checkpoint folder of a :class:`~dppmg.preference.train.Stage1Result` (each file
+    atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "config.json", {"config": result.config.to_dict(), "data": data_signature(data),
+                                                "version": CHECKPOINT_VERSION})
+    if result.fit is not None:
+        with atomic_path(folder / "preference.pt") as tmp:
+            torch.save(result.fit.model.state_dict(), tmp)
+    for m, quantizer in result.quantizers.items():
+        with atomic_path(folder / f"quantizer_{m}.pt") as tmp:
+            torch.save(quantizer.state_dict(), tmp)
+    if result.user_codes:
+        user_ids = data.users["user_id"].tolist()
+        tokens = {m: codes_to_tokens(m, codes) for m, codes in result.user_codes.items()}
+        table = {uid: {m: tokens[m][u] for m in tokens} for u, uid in enumerate(user_ids)}
+        atomic_write_json(folder / "tokens.json", {"modalities": list(tokens), "users": table})
+        with atomic_path(folder / "item_codes.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **{f"item_{m}": c for m, c in result.item_codes.items()},
+                     **{f"user_{m}": c for m, c in result.user_codes.items()},
+                     **{f"pref_{m}": p for m, p in result.preferences.items()})
+    return folder
+
+
+@dataclass
+class Stage1Checkpoint:
+    """A saved Stage 1 run, checked against the dataset it is used with.
+
+    Args:
+        folder: the checkpoint folder.
+        config: its resolved :class:`~dppmg.preference.config.Stage1Config`, as a dict.
+        tokens: the token table ``{user_id: {modality: [token, ...]}}``.
+        item_codes / user_codes: per modality, each item's / user's code indices ``(n, L)``.
+        preferences: per modality, the users' preference vectors ``(n_users, d)``.
+    """
+
+    folder: Path
+    config: dict[str, Any]
+    tokens: dict[str, dict[str, list[str]]]
+    item_codes: dict[str, np.ndarray]
+    user_codes: dict[str, np.ndarray]
+    preferences: dict[str, np.ndarray]
+
+
+def load_stage1(folder: str | os.PathLike, data: InteractionData) -> Stage1Checkpoint:
+    """Load a checkpoint folder; raise if it was trained on another dataset, split or config version."""
+    folder = Path(folder)
+    meta = read_versioned_json(folder / "config.json", CHECKPOINT_VERSION, "stage-1 checkpoint",
+                               "run `dppmg preference fit` first")
+    expected = data_signature(data)
+    for key, value in expected.items():
+        if meta["data"].get(key) != value:
+            raise DPPMGError(f"{folder}: checkpoint was trained on a different dataset ({key}: "
+                             f"{meta['data'].get(key)!r} != {value!r}); retrain with `dppmg preference fit`")
+    tokens_file = folder / "tokens.json"
+    if not tokens_file.is_file():
+        raise DPPMGError(f"{folder}: method {meta['config']['method']!r} has no preference tokens")
+    tokens = json.loads(tokens_file.read_text())["users"]
+    with np.load(folder / "item_codes.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    pick = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}  # noqa: E731
+    return Stage1Checkpoint(folder, meta["config"], tokens, pick("item_"), pick("user_"), pick("pref_"))

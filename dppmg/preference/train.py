@@ -1,0 +1,133 @@
+"""Stage 1 end to end: train a preference model, quantize its per-modality user preferences into
+tokens, evaluate it as a recommender and save a checkpoint (:mod:`dppmg.preference.checkpoint`).
+
+Cold start: a user without training interactions has no graph neighbours, so their propagated
+vector is an untrained embedding. Such users get the mean preference of the users who do have
+training interactions (per modality), and therefore the tokens of the "average user".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dppmg.data.schema import InteractionData
+from dppmg.preference.checkpoint import checkpoint_dir, save_stage1
+from dppmg.preference.config import Stage1Config
+from dppmg.preference.model import FitResult, fit_preference, popularity_scores
+from dppmg.preference.quantize import ResidualQuantizer, quantizer_report, train_quantizer
+from dppmg.preference.ranking import RankingEvaluator, ranking_metrics_per_user
+from dppmg.preference.recovery import ground_truth_recovery
+
+
+def cold_start_fill(prefs: torch.Tensor, has_train: torch.Tensor) -> torch.Tensor:
+    """Rows of users without training interactions become the mean of the others' rows."""
+    if has_train.all() or not has_train.any():
+        return prefs
+    out = prefs.clone()
+    out[~has_train] = prefs[has_train].mean(0)
+    return out
+
+
+@dataclass
+class Stage1Result:
+    """What :func:`run_stage1` returns: the metrics, the fitted model and the codes."""
+
+    config: Stage1Config
+    metrics: dict[str, Any]
+    fit: FitResult | None = None
+    quantizers: dict[str, ResidualQuantizer] = field(default_factory=dict)
+    user_codes: dict[str, np.ndarray] = field(default_factory=dict)
+    item_codes: dict[str, np.ndarray] = field(default_factory=dict)
+    preferences: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def run_stage1(data: InteractionData, features: dict[str, np.ndarray] | None, config: Stage1Config,
+               generator: torch.Generator, progress: bool = True) -> Stage1Result:
+    """Train, quantize and evaluate; returns metrics (with per-user test values for paired tests)."""
+    evaluator = RankingEvaluator(data)
+    if config.preference is None:
+        return Stage1Result(config, _ranking_block(evaluator, popularity_scores(data)))
+    fit = fit_preference(data, features, config.preference, generator, evaluator, progress=progress)
+    reps = fit.model.preferences()
+    has_train = evaluator.train.any(dim=1)
+    reps = {m: (cold_start_fill(p, has_train), q) for m, (p, q) in reps.items()}
+    scores = sum(p @ q.T for p, q in reps.values())
+    metrics: dict[str, Any] = _ranking_block(evaluator, scores)
+    metrics.update(best_epoch=fit.best_epoch, epoch_seconds=round(fit.epoch_seconds, 4),
+                   cold_start_users=int((~has_train).sum()), history=fit.history)
+    result = Stage1Result(config, metrics, fit=fit,
+                          preferences={m: p.numpy() for m, (p, _) in reps.items()})
+    if len(reps) > 1:
+        metrics["per_modality_test"] = {m: evaluator.evaluate(p @ q.T, "test") for m, (p, q) in reps.items()}
+    if data.ground_truth is not None and {"text", "image"} <= set(reps):
+        metrics["ground_truth_recovery"] = ground_truth_recovery(
+            data, {m: p.numpy() for m, (p, _) in reps.items()}, {m: q.numpy() for m, (_, q) in reps.items()},
+            seed=config.seed)
+    if config.quantizer is not None:
+        reconstructed = {}
+        metrics["quantizer"] = {}
+        for m, (p, q) in reps.items():
+            quantizer, history = train_quantizer(p, config.quantizer, generator, progress=progress)
+            result.quantizers[m] = quantizer
+            result.user_codes[m] = quantizer.encode(p).numpy()
+            result.item_codes[m] = quantizer.encode(q).numpy()
+            reconstructed[m] = quantizer.decode(torch.as_tensor(result.user_codes[m]))
+            metrics["quantizer"][m] = {**quantizer_report(quantizer, p), "history": history}
+        quant_scores = sum(reconstructed[m] @ q.T for m, (_, q) in reps.items())
+        quant_test = evaluator.evaluate(quant_scores, "test")
+        metrics["quantized_test"] = quant_test
+        metrics["quantized_recall_kept"] = quant_test["recall@20"] / max(metrics["test"]["recall@20"], 1e-12)
+    return result
+
+
+def _ranking_block(evaluator: RankingEvaluator, scores: torch.Tensor) -> dict[str, Any]:
+    targets, exclude = evaluator.targets_and_exclusions("test")
+    per_user = ranking_metrics_per_user(scores, targets, exclude)
+    has_target = targets.any(dim=1).nonzero().flatten()
+    return {"valid": evaluator.evaluate(scores, "valid"), "test": evaluator.evaluate(scores, "test"),
+            "test_per_user": {"user_index": has_target.tolist(),
+                              "recall@20": np.round(per_user["recall@20"], 6).tolist()}}
+
+
+def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root: str | None = None,
+                 cache_dir: str | os.PathLike | None = None, output_json: str | os.PathLike | None = None,
+                 progress: bool = True) -> tuple[dict[str, Any], Path]:
+    """Load data and features, run Stage 1 of the registered ``method``, save the checkpoint and its
+    result JSON.
+
+    Returns (result dict in the ``dppmg.result/v1`` schema, checkpoint folder).
+    """
+    from dppmg.config import stage1_config
+    from dppmg.data import load_dataset
+    from dppmg.features import extract_features
+    from dppmg.provenance import StageTimer
+    from dppmg.results import make_result, write_result
+    from dppmg.seeding import seed_everything
+
+    config = stage1_config(dataset, preset, seed, method)
+    generators = seed_everything(seed)
+    timings = []
+    with StageTimer("load_data") as t:
+        data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
+    timings.append(t.record)
+    features = None
+    if config.preference is not None and config.preference.uses_features:
+        with StageTimer("features") as t:
+            features = extract_features(data, cache_dir=cache_dir, progress=progress)
+        timings.append(t.record)
+    with StageTimer("train_and_evaluate") as t:
+        result = run_stage1(data, features, config, generators.torch, progress=progress)
+    timings.append(t.record)
+    folder = save_stage1(result, data, checkpoint_dir(config, cache_dir))
+    record = make_result("preference", dataset, method, preset, seed, result.metrics, config, timings)
+    record["metrics"]["checkpoint"] = str(folder)
+    write_result(folder / "metrics.json", record)
+    if output_json is not None:
+        write_result(output_json, record)
+    return record, folder

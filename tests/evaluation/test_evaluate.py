@@ -1,0 +1,106 @@
+"""`dppmg evaluate` at smoke: the results file, its schema, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dppmg.cli import main
+from dppmg.config import reward_config
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.evaluation.evaluate import evaluate, ground_truth_accuracy
+from dppmg.results import read_result
+
+
+@pytest.fixture(scope="module")
+def evaluated(session_cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("evaluation") / "synthetic__dppmg__seed0.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DPPMG_CACHE_DIR", str(session_cache))
+        evaluate("synthetic", "dppmg", "smoke", 0, out, cache_dir=session_cache, users=5, progress=False)
+    return out
+
+
+def test_result_validates_and_carries_every_metric(evaluated):
+    result = read_result(evaluated, stage="evaluation", dataset="synthetic")
+    m = result["metrics"]
+    n = len(m["users"])
+    assert n == 5
+    for group, keys in (("image", ("cos_test", "cos_history", "ssim_test")),
+                        ("text", ("rouge_l_test", "bleu_test", "cos_test", "cos_history")),
+                        ("consistency", ("evaluator", "reward_model")),
+                        ("ground_truth", ("image_colour", "text_style"))):
+        for key in keys:
+            assert len(m[group][key]["per_user"]) == n, (group, key)
+            assert np.isfinite(m[group][key]["mean"])
+    retrieval = m["consistency"]["retrieval"]
+    assert retrieval["batch_size"] == prov_config(result)["evaluation"]["retrieval_batch"]
+    assert retrieval["chance"] == pytest.approx(1 / min(retrieval["batch_size"], n))
+    for modality in ("image", "text"):
+        pers = m["personalization"][modality]
+        assert pers["users"] == n and len(pers["per_user_difference"]) == n
+        assert pers["mean_paired_difference"] == pytest.approx(pers["mean_own"] - pers["mean_other"], abs=1e-5)
+        assert pers["users_own_closer"] == sum(d > 0 for d in pers["per_user_difference"])
+    assert m["quality"]["generated"] == n and m["quality"]["real_test_items"] >= 1
+    assert set(m["alignment"]) == {"reward", "evaluator"}
+    assert len(m["reward_curves"]["reward"]) == reward_config("smoke").steps
+    prov = result["provenance"]
+    assert {"stage2", "generate", "metrics"} <= {t["stage"] for t in prov["timings"]}
+    assert prov["config"]["evaluator"]["role"] == "evaluator" and prov["seed"] == 0
+    assert prov["config"]["evaluation"]["users"] == 5 == prov["config"]["users"]
+
+
+def prov_config(result):
+    return result["provenance"]["config"]
+
+
+def test_results_from_elsewhere_are_rejected(evaluated, tmp_path):
+    with pytest.raises(DPPMGError, match="expected 'hm'"):
+        read_result(evaluated, stage="evaluation", dataset="hm")
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**json.loads(evaluated.read_text()), "schema": "dppmg.result/v0"}))
+    with pytest.raises(DPPMGError, match="old.json: schema 'dppmg.result/v0'"):
+        read_result(old)
+
+
+def test_unknown_method_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="unknown method 'gpt-magic' in suite 'evaluation'; registered: "
+                                          "nonpersonalized, dppmg-no-reward, dppmg,"):
+        evaluate("synthetic", "gpt-magic", "smoke", 0, tmp_path / "x.json")
+
+
+def test_ground_truth_needs_the_synthetic_world(movielens):
+    with pytest.raises(DPPMGError, match="'movielens' has no ground-truth preferences"):
+        ground_truth_accuracy([], movielens)
+
+
+def test_cli_evaluate_rejects_bad_input(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--dataset", "synthetic", "--preset", "smoke", "--method", "nope",
+              "--out", str(tmp_path / "r.json")])
+    assert "invalid choice: 'nope' (choose from" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--dataset", "synthetic", "--preset", "smoke", "--seed", "one"])
+
+
+def test_real_test_item_reference_returns_each_users_next_item(session_cache, tmp_path, monkeypatch):
+    from dppmg.evaluation.personalization import sample_test_users
+    from dppmg.registry import get_method
+
+    method = get_method("real-test-item")
+    data = method.fit("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    users = sample_test_users(data, 3, 0)
+    out = method.generate(users, 0)
+    firsts = [t[0] for t in data.items_by_user(users, "test")]
+    assert [o["text"] for o in out] == [data.items["text"].iloc[i] for i in firsts]
+    assert [o["item"] for o in out] == firsts and out[0]["image"].size == (32, 48)
+    with monkeypatch.context() as patch:  # every smoke user has a test item: pretend one has none
+        patch.setattr(method.data, "items_by_user", lambda ids, split: [np.zeros(0, dtype=int) for _ in ids])
+        with pytest.raises(DPPMGError, match=f"user\\(s\\) \\['{users[0]}'\\] have no test interaction"):
+            method.generate(users[:1], 0)
+    result = evaluate("synthetic", "real-test-item", "smoke", 0, tmp_path / "ref.json", cache_dir=session_cache,
+                      users=4, progress=False)
+    assert read_result(tmp_path / "ref.json", stage="evaluation")["method"] == "real-test-item"
+    assert result["metrics"]["text"]["cos_test"]["mean"] > 0.5  # the text is one of the test items' own

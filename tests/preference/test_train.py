@@ -1,0 +1,87 @@
+"""Stage 1 end to end at the smoke preset: training, tokens, checkpoints and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dppmg.cli import main
+from dppmg.errors import ConfigError, DPPMGError
+from dppmg.results import read_result
+from dppmg.config import stage1_config
+from dppmg.preference.checkpoint import load_stage1
+from dppmg.preference.train import fit_and_save
+
+
+@pytest.fixture(scope="module")
+def smoke_run(session_cache):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DPPMG_CACHE_DIR", str(session_cache))
+        return fit_and_save("synthetic", "smoke", 0, "dppmg", cache_dir=session_cache, progress=False)
+
+
+def test_metrics_and_provenance(smoke_run):
+    record, folder = smoke_run
+    m = record["metrics"]
+    assert m["test"]["recall@20"] > 0.2  # far above popularity on the synthetic world
+    assert set(m["quantizer"]) == {"text", "image"}
+    assert 0 < m["quantized_recall_kept"] <= 1.2
+    assert read_result(folder / "metrics.json", stage="preference")["provenance"]["seed"] == 0
+
+
+def test_ground_truth_is_recovered(smoke_run):
+    rec = smoke_run[0]["metrics"]["ground_truth_recovery"]
+    assert rec["probes"]["colour"]["from_image"] > rec["probes"]["colour"]["chance"] + 0.1
+    assert rec["probes"]["style"]["from_text"] > rec["probes"]["style"]["chance"] + 0.1
+
+
+def test_tokens_cover_every_user(smoke_run, smoke_synthetic):
+    _, folder = smoke_run
+    ckpt = load_stage1(folder, smoke_synthetic)
+    assert set(ckpt.tokens) == set(smoke_synthetic.users["user_id"])
+    tokens = ckpt.tokens["u00000"]
+    assert [t.startswith("<txt_") for t in tokens["text"]] == [True, True]
+    assert tokens["image"][0].startswith("<img_1_")
+
+
+def test_checkpoint_from_another_dataset_is_refused(smoke_run, session_cache):
+    from dppmg.data import load_dataset
+
+    other = load_dataset("synthetic", preset="smoke", cache_dir=session_cache, min_user_interactions=30)
+    with pytest.raises(DPPMGError, match="trained on a different dataset"):
+        load_stage1(smoke_run[1], other)
+
+
+def test_tokens_cli(smoke_run, capsys):
+    assert main(["tokens", "--dataset", "synthetic", "--preset", "smoke", "--user", "u00003"]) == 0
+    out = capsys.readouterr().out
+    assert "user u00003 of synthetic" in out and "<img_1_" in out and "shared by" in out
+
+
+def test_tokens_cli_bad_input(smoke_run, capsys):
+    assert main(["tokens", "--dataset", "synthetic", "--preset", "smoke", "--user", "nobody"]) == 2
+    assert "unknown user id 'nobody'" in capsys.readouterr().err
+    assert main(["tokens", "--dataset", "synthetic", "--preset", "smoke", "--user", "u00003", "--seed", "7"]) == 2
+    assert "run `dppmg preference fit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["preference", "fit", "--dataset", "synthetic", "--seed", "one"])
+    assert "invalid int value: 'one'" in capsys.readouterr().err
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="unknown preset"):
+        stage1_config("synthetic", "large", 0, "dppmg")
+    with pytest.raises(ConfigError, match="seed must be an int"):
+        stage1_config("synthetic", "smoke", "0", "dppmg")
+    with pytest.raises(ConfigError, match="unknown method 'sasrec' in suite 'preference'; registered: popularity"):
+        stage1_config("synthetic", "smoke", 0, "sasrec")
+    with pytest.raises(ConfigError, match="unknown method 'dppmg-no-reward' in suite 'preference'"):
+        stage1_config("synthetic", "smoke", 0, "dppmg-no-reward")
+
+
+def test_popularity_baseline_runs(session_cache, tmp_path):
+    record, _ = fit_and_save("synthetic", "smoke", 0, "popularity", cache_dir=session_cache,
+                             output_json=tmp_path / "pop.json", progress=False)
+    assert json.loads((tmp_path / "pop.json").read_text())["method"] == "popularity"
+    assert record["metrics"]["test"]["recall@20"] > 0
