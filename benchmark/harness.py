@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from benchmark.claims import claims_table
 from benchmark.suites import SUITES, Stage
 from benchmark.tables import TABLE_BUILDERS, timing_table
 from dppmg.config import DATASETS, PRESETS
@@ -131,6 +132,14 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
             stem = results_dir / preset / name
             write_table(frame, stem, note)
             written[name] = stem.with_suffix(".md")
+    if any(stage.name in ("preference", "evaluation") for stage in SUITES[suite]):
+        preference_runs = runs_on_disk(results_dir, preset, "preference", log)
+        evaluation_runs = runs_on_disk(results_dir, preset, "evaluation", log)
+        claims = claims_table(preference_runs, evaluation_runs)
+        stem = results_dir / preset / "claims"
+        write_table(claims, stem, _note(suite, preset, len(preference_runs) + len(evaluation_runs))
+                    + " Built from every valid run under `runs/`: see `benchmark/claims.py` for the rules.")
+        written["claims"] = stem.with_suffix(".md")
     timing = timing_table(all_results)
     write_table(timing, results_dir / preset / f"timing_{suite}", _note(suite, preset, len(all_results)))
     written[f"timing_{suite}"] = results_dir / preset / f"timing_{suite}.md"
@@ -139,6 +148,17 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
         timing_bars(labels, timing["wall time (s)"].tolist(), figure_dir / f"timing_{suite}.png",
                     f"Timing profile: suite {suite}, preset {preset}")
     return written
+
+
+def runs_on_disk(results_dir: Path, preset: str, stage: str, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every valid result of ``stage`` under ``results_dir/runs/<preset>/`` (others are named and skipped)."""
+    out = []
+    for path in sorted((results_dir / "runs" / preset / stage).glob("*.json")):
+        try:
+            out.append(read_result(path, stage=stage))
+        except DPPMGError as exc:
+            log(f"[{stage}] left out of the claims: {exc}")
+    return out
 
 
 def _note(suite: str, preset: str, n: int) -> str:

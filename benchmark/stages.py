@@ -79,69 +79,19 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
     return record
 
 
-def generation_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
-                     data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
-                     method: str = "dppmg", users: int | None = None) -> dict[str, Any]:
-    """Stage 2 diagnostics of a DPPMG method: train (or load) its token-reading generators (no
-    reward), generate for test users and test whether the generations are personalized with the
-    evaluation's own-vs-other test; on the synthetic world also the true attributes shown, against
-    the same pipeline with the users' tokens shuffled."""
-    from dppmg.config import evaluation_config, stage1_config
-    from dppmg.data.images import load_image_array
-    from dppmg.evaluation.evaluate import ground_truth_accuracy
-    from dppmg.evaluation.personalization import personalization_report, sample_test_users
-    from dppmg.generation.train import load_or_train_pipeline
-    from dppmg.methods import shuffled_token_table
-    from dppmg.plotting import generation_grid, history_vs_generated_grid, loss_curves
-    from dppmg.preference.checkpoint import checkpoint_dir
-    from dppmg.preference.train import fit_and_save
-    from dppmg.registry import get_spec
+def selection_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
+                    data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
+                    method: str = "-") -> dict[str, Any]:
+    """Every setting of :mod:`dppmg.evaluation.selection`, chosen on the validation split."""
+    from dppmg.config import selection_config
+    from dppmg.evaluation.selection import run_selections
 
-    stage1_method = get_spec(method, suite="generation").cls.stage1_method
     seed = check_seed(seed)
-    config = evaluation_config(preset, dataset, **({} if users is None else {"generation_users": users}))
-    timings = []
-    if not checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method)).is_dir():
-        with StageTimer("stage1") as timer:
-            fit_and_save(dataset, preset, seed, stage1_method, data_root=data_root, progress=False)
-        timings.append(timer.record)
-    with StageTimer("stage2_train_or_load") as timer:
-        pipe, data = load_or_train_pipeline(dataset, preset, seed, data_root=data_root, progress=False,
-                                            stage1_method=stage1_method)
-    timings.append(timer.record)
-    user_ids = sample_test_users(data, config.generation_users, seed)
-    with StageTimer("generate") as timer:
-        results = pipe(user_ids, seed=seed)
-    timings.append(timer.record)
-    with StageTimer("personalization_tests") as timer:
-        metrics: dict[str, Any] = {"users": len(user_ids), "user_ids": user_ids,
-                                   **personalization_report(results, data, seed),
-                                   "samples": [{"user_id": x["user_id"], "text": x["text"], "tokens": x["tokens"]}
-                                               for x in results[:8]]}
-        if data.ground_truth is not None:
-            shuffled = pipe.with_token_table(shuffled_token_table(pipe.token_table, seed))
-            metrics["ground_truth"] = {"own_tokens": ground_truth_accuracy(results, data),
-                                       "shuffled_tokens": ground_truth_accuracy(shuffled(user_ids, seed=seed), data)}
-    timings.append(timer.record)
-    metrics.update(token_losses=pipe.meta.get("token_losses"), image_backbone=pipe.meta.get("image_backbone"))
-    if figure_dir is not None:
-        figure_dir = Path(figure_dir)
-        shown = results[:8]
-        images = load_image_array(data, pipe.image_backbone.config.width, pipe.image_backbone.config.height)
-        history = [images[items[-4:]] for items in data.items_by_user([r["user_id"] for r in shown], "train")]
-        metrics["figures"] = [
-            str(generation_grid(results[:config.grid_users], figure_dir / f"generation_{dataset}_seed{seed}.png",
-                                f"{dataset} ({preset}): DPPMG generations for test users, seed {seed}")),
-            str(history_vs_generated_grid(history, shown, figure_dir / f"generation_history_{dataset}_seed{seed}.png",
-                                          f"{dataset}: last training-history images vs the generated item")),
-        ]
-        if metrics["token_losses"]:
-            metrics["figures"].append(str(loss_curves(
-                metrics["token_losses"], figure_dir / f"token_training_{dataset}_seed{seed}.png",
-                f"{dataset}: preference-token embedding training (seed {seed})")))
-    run_config = {"stage2": pipe.config.to_dict(), "users": len(user_ids), "evaluation": config.to_dict(),
-                  "pipeline": {k: v for k, v in pipe.meta.items() if k != "token_losses"}}
-    result = make_result("generation", dataset, method, preset, seed, metrics, run_config, timings)
+    with StageTimer("selections") as timer:
+        selections = run_selections(dataset, preset, seed, data_root=data_root)
+    config = {"selection": selection_config(preset, dataset).to_dict()}
+    result = make_result("selection", dataset, method, preset, seed, {"selections": selections}, config,
+                         [timer.record])
     write_result(output_json, result)
     return result
 
@@ -150,7 +100,8 @@ def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os
                      data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
                      method: str = "dppmg", users: int | None = None) -> dict[str, Any]:
     """Train (or load) one registered generation method, generate for test users and compute every
-    metric with the evaluator (:func:`dppmg.evaluation.evaluate.evaluate`); plot reward curves."""
+    metric with the evaluator (:func:`dppmg.evaluation.evaluate.evaluate`); plot its reward and
+    token-training curves where it has them."""
     from dppmg.evaluation.evaluate import evaluate
     from dppmg.plotting import loss_curves
 
@@ -162,6 +113,12 @@ def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os
         path = loss_curves(curves, Path(figure_dir) / f"reward_curves_{dataset}_{method}_seed{seed}.png",
                            f"{dataset} ({preset}, seed {seed}): reward fine-tuning (reward model, training users)",
                            smooth=5)
+        result["metrics"]["figures"] = result["metrics"].get("figures", []) + [str(path)]
+        write_result(output_json, result)
+    losses = result["metrics"].get("token_losses")
+    if figure_dir is not None and losses:
+        path = loss_curves(losses, Path(figure_dir) / f"token_training_{dataset}_{method}_seed{seed}.png",
+                           f"{dataset} ({preset}, seed {seed}): preference-token embedding training")
         result["metrics"]["figures"] = result["metrics"].get("figures", []) + [str(path)]
         write_result(output_json, result)
     return result

@@ -38,17 +38,16 @@ DATA_STAGES = (
     Stage("dataset_stats", "dataset_stats.ipynb"),
     Stage("features", "features.ipynb"),
 )
+# Settings chosen on the validation split (dppmg.evaluation.selection), on seed 0.
+SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,))
 PREFERENCE_STAGE = Stage("preference", "preference.ipynb", seeds=(0, 1, 2), per_method=True)
-# Stage 2 at `small` trains one image backbone per dataset first (about 30 min each on 2 CPU
-# cores, cached afterwards), so one seed by default; pass --seeds for more.
-GENERATION_STAGE = Stage("generation", "generation.ipynb", seeds=(0,), per_method=True)
-# Stage 3 + evaluation of every generation method, control and reference.
+# Stages 1-3 and the evaluation of every generation method, ablation, control and reference.
 EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb", seeds=(0, 1, 2), per_method=True)
 
 SUITES: dict[str, tuple[Stage, ...]] = {
     "data": DATA_STAGES,
+    "selection": (SELECTION_STAGE,),
     "preference": (PREFERENCE_STAGE,),
-    "generation": (GENERATION_STAGE,),
     "evaluation": (EVALUATION_STAGE,),
-    "reproduce": (*DATA_STAGES, PREFERENCE_STAGE, GENERATION_STAGE, EVALUATION_STAGE),
+    "reproduce": (*DATA_STAGES, SELECTION_STAGE, PREFERENCE_STAGE, EVALUATION_STAGE),
 }

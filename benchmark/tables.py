@@ -10,8 +10,10 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
 
+from benchmark.analysis import (REFERENCE, by_dataset_method, check_reference_runs, measurability, node,
+                                own_effect, paired_comparison, per_user_metric, personalization_per_user)
+from dppmg.evaluation.statistics import verdict
 from dppmg.methods import DPPMG, DPPMGNoReward
 
 
@@ -142,19 +144,20 @@ def _fmt3(values: pd.Series) -> str:
     return mean_std(list(values), 3)
 
 
-def _paired_p(method_runs: list[dict[str, Any]], baseline_runs: list[dict[str, Any]], baseline: str) -> str:
-    def per_user(runs):
-        frames = [pd.Series(r["metrics"]["test_per_user"]["recall@20"], index=r["metrics"]["test_per_user"]["user_index"])
-                  for r in runs]
-        return pd.concat(frames, axis=1).mean(axis=1)
+def ranking_per_user(run: dict[str, Any], key: str = "test_per_user") -> dict[int, float]:
+    """A Stage 1 run's per-user test Recall@20, by user index."""
+    block = run["metrics"].get(key)
+    return {} if not block else dict(zip(block["user_index"], block["recall@20"]))
 
-    a, b = per_user(method_runs), per_user(baseline_runs)
-    common = a.index.intersection(b.index)
-    diff = a[common] - b[common]
-    if (diff == 0).all():
-        return f"{baseline}: identical"
-    p = wilcoxon(a[common], b[common]).pvalue
-    return f"{baseline}: Δ={diff.mean():+.4f}, p={p:.2g}"
+
+def _paired_p(method_runs: list[dict[str, Any]], baseline_runs: list[dict[str, Any]], baseline: str) -> str:
+    """Per-user test Recall@20 of a method minus the baseline's, paired within each seed, the
+    seeds combined (:func:`benchmark.analysis.paired_comparison`)."""
+    c = paired_comparison({r["seed"]: r for r in method_runs}, {r["seed"]: r for r in baseline_runs}, ranking_per_user)
+    if c is None:
+        return f"{baseline}: no common seeds"
+    return (f"{baseline}: Δ={c['mean']:+.4f}, p(higher)={c['p_positive']:.2g}, "
+            f"p(lower)={c['p_negative']:.2g}")
 
 
 def timing_table(results: list[dict[str, Any]]) -> pd.DataFrame:
@@ -167,156 +170,167 @@ def timing_table(results: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def generation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """Stage 2 personalization per dataset and modality (own-history vs other-user similarity of
-    the generations, paired over test users, one sign test per seed) and, on the synthetic world,
-    true-attribute accuracy against the shuffled-token control."""
-    rows, truth_rows = [], []
-    for r in sorted(results, key=lambda r: (r["dataset"], r["seed"])):
-        m = r["metrics"]
-        for modality, feature in (("image", "EfficientNet-Lite0"), ("text", "MiniLM")):
-            p = m[modality]
-            rows.append({"dataset": r["dataset"], "modality": modality, "features": feature, "seed": r["seed"],
-                         "users": p["users"], "mean cos to own history": p["mean_own"],
-                         "mean cos to other user's history": p["mean_other"],
-                         "mean paired difference": p["mean_paired_difference"],
-                         "users own > other": p["users_own_closer"], "sign test p": p["sign_test_p"]})
-        gt = m.get("ground_truth")
-        if gt:
-            for variant, acc in gt.items():
-                truth_rows.append({"dataset": r["dataset"], "seed": r["seed"], "tokens": variant,
-                                   "image colour = true colour": acc["image_colour"]["mean"],
-                                   "text style = true style": acc["text_style"]["mean"],
-                                   "chance (colour)": acc["chance_colour"]})
-    tables = {}
-    if rows:
-        frame = pd.DataFrame(rows)
-        agg = frame.groupby(["dataset", "modality", "features"], sort=False).agg(
-            {"seed": "count", "users": "first", "mean cos to own history": _fmt3,
-             "mean cos to other user's history": _fmt3, "mean paired difference": lambda v: mean_std(list(v), 4),
-             "users own > other": lambda v: " / ".join(str(int(x)) for x in v),
-             "sign test p": lambda v: " / ".join(f"{x:.2g}" for x in v)})
-        tables["personalization"] = agg.rename(columns={"seed": "seeds", "users": "users per seed"}).reset_index()
-    if truth_rows:
-        t = pd.DataFrame(truth_rows)
-        tables["synthetic_attributes"] = t.groupby(["dataset", "tokens"], sort=False).agg(
-            {"seed": "count", "image colour = true colour": _fmt3, "text style = true style": _fmt3,
-             "chance (colour)": "first"}).rename(columns={"seed": "seeds"}).reset_index()
-    return tables
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "" if value is None or value != value else f"{value:.{digits}f}"
 
 
-EVALUATION_COLUMNS = (
+def _effect(combined: dict[str, Any] | None, digits: int = 4) -> str:
+    """``mean ± std`` over seeds (one seed: the value alone)."""
+    if combined is None:
+        return ""
+    if combined["seeds"] == 1:
+        return f"{combined['mean']:+.{digits}f}"
+    return f"{combined['mean']:+.{digits}f} ± {combined['std']:.{digits}f}"
+
+
+def _ci(combined: dict[str, Any] | None, digits: int = 4) -> str:
+    if combined is None or combined["seeds"] < 2:
+        return ""
+    lo, hi = combined["ci"]
+    return f"[{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def _seed_values(runs: dict[int, dict[str, Any]], path: tuple[str, ...]) -> list[float]:
+    out = []
+    for seed in sorted(runs):
+        value = node(runs[seed]["metrics"], path)
+        value = value["mean"] if isinstance(value, dict) and "mean" in value else value
+        if value is not None:
+            out.append(float(value))
+    return out
+
+
+def _mean_std_cell(runs: dict[int, dict[str, Any]], path: tuple[str, ...], digits: int = 4) -> str:
+    values = _seed_values(runs, path)
+    if not values:
+        return ""
+    return f"{values[0]:.{digits}f}" if len(values) == 1 else mean_std(values, digits)
+
+
+HEADLINE_PERSONALIZATION = (("image", "targets"), ("text", "targets"), ("image", "evaluator"), ("text", "evaluator"))
+METRIC_COLUMNS = (
     ("consistency (evaluator)", ("consistency", "evaluator")),
     ("consistency (reward model)", ("consistency", "reward_model")),
-    ("retrieval acc. (evaluator)", ("consistency", "retrieval", "accuracy")),
-    ("image cos test", ("image", "cos_test")), ("image cos history", ("image", "cos_history")),
-    ("SSIM test", ("image", "ssim_test")),
-    ("ROUGE-L test", ("text", "rouge_l_test")), ("BLEU test", ("text", "bleu_test")),
-    ("text cos test", ("text", "cos_test")), ("text cos history", ("text", "cos_history")),
-    ("FD (EffNet)", ("quality", "frechet_distance")), ("distinct-2", ("diversity", "distinct_2")),
-    ("image own-other", ("personalization", "image", "mean_paired_difference")),
-    ("text own-other", ("personalization", "text", "mean_paired_difference")),
+    ("KID", ("quality", "kid", "mean")),
+    ("distinct-2", ("diversity", "distinct_2")),
+    ("ROUGE-L", ("text", "rouge_l_targets")),
     ("true colour acc.", ("ground_truth", "image_colour")), ("true style acc.", ("ground_truth", "text_style")),
+    ("users/s", ("throughput", "users_per_second")),
 )
-# Per-user metrics compared between DPPMG and its Stage 2 model, user by user.
-PAIRED_METRICS = (("consistency (evaluator)", ("consistency", "evaluator")),
-                  ("consistency (reward model)", ("consistency", "reward_model")),
-                  ("image cos history", ("image", "cos_history")), ("image cos test", ("image", "cos_test")),
-                  ("text cos history", ("text", "cos_history")), ("text cos test", ("text", "cos_test")))
-
-
-def _lookup(metrics: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(metrics, dict) or key not in metrics:
-            return None
-        metrics = metrics[key]
-    return metrics["mean"] if isinstance(metrics, dict) and "mean" in metrics else metrics
-
-
-def _per_user_frame(runs: list[dict[str, Any]], path: tuple[str, ...]) -> pd.Series:
-    """Per-user values of every run, indexed by (seed, user): each seed draws its own test users,
-    so a user is paired with itself under the same seed only."""
-    frames = []
-    for r in runs:
-        node = r["metrics"]
-        for key in path:
-            node = node[key]
-        index = pd.MultiIndex.from_tuples([(r["seed"], u) for u in r["metrics"]["users"]], names=["seed", "user"])
-        frames.append(pd.Series(node["per_user"], index=index, dtype=float))
-    return pd.concat(frames).dropna()
 
 
 def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """The generation table (method x metric, mean ± std over seeds), the paired comparison of
-    DPPMG with its Stage 2 model and the alignment models' held-out retrieval."""
-    rows, paired, align, personal = [], [], [], []
-    for dataset in sorted({r["dataset"] for r in results}):
-        by_method: dict[str, list[dict[str, Any]]] = {}
-        for r in results:
-            if r["dataset"] == dataset:
-                by_method.setdefault(r["method"], []).append(r)
-        for method in sorted(by_method, key=table_order):
-            rs = by_method[method]
-            row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(rs),
-                                   "users": len(rs[0]["metrics"]["users"])}
-            for label, path in EVALUATION_COLUMNS:
-                values = [_lookup(r["metrics"], path) for r in rs]
-                row[label] = "" if any(v is None for v in values) else mean_std(values, 4)
+    """The protocol's tables (see the README, "Reading the tables"): the generation table, each
+    method's personalization tests, measurability, the reward-vs-Stage-2 comparison, the alignment
+    models and the preference evaluator. Validation-split runs are left out (they select settings)."""
+    results = [r for r in results if r["metrics"].get("split", "test") == "test"]
+    rows, personal, measure, paired, align, prefs = [], [], [], [], [], []
+    for dataset, methods in sorted(by_dataset_method(results).items()):
+        check_reference_runs(methods, dataset)
+        cells = measurability(methods, dataset)
+        for cell, m in cells.items():
+            measure.append({"dataset": dataset, "cell": cell,
+                            "measurable": {True: "yes", False: "no", None: "unknown"}[m["measurable"]],
+                            "reference effect": _fmt(m.get("effect")), "reference combined p": _fmt(m["p"], 3),
+                            "why": m["reason"]})
+        for method in sorted(methods, key=table_order):
+            runs = methods[method]
+            first = runs[min(runs)]
+            row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(runs),
+                                   "users": len(first["metrics"]["users"])}
+            for modality, view in HEADLINE_PERSONALIZATION:
+                combined = own_effect(runs, ("personalization", modality, view))
+                label = f"{modality} {'identification AUC (pref. evaluator)' if view == 'evaluator' else 'personalization (targets)'}"
+                measurable = cells[f"personalization/{modality}/{view}"]["measurable"]
+                if combined is None:
+                    row[label] = ""
+                elif measurable is False and method != REFERENCE:
+                    row[label] = "not measurable"
+                elif view == "evaluator":
+                    row[label] = f"{combined['auc']:.3f}"
+                else:
+                    row[label] = _effect(combined)
+            for label, path in METRIC_COLUMNS:
+                row[label] = _mean_std_cell(runs, path, 2 if label == "users/s" else 4)
             rows.append(row)
-            personal += _personalization_rows(dataset, method, rs)
-        if DPPMG.name in by_method and DPPMGNoReward.name in by_method:
-            for label, path in PAIRED_METRICS:
-                tuned = _per_user_frame(by_method[DPPMG.name], path)
-                base = _per_user_frame(by_method[DPPMGNoReward.name], path)
-                common = tuned.index.intersection(base.index)
-                diff = tuned[common] - base[common]
-                p = wilcoxon(tuned[common], base[common]).pvalue if (diff != 0).any() else 1.0
-                per_seed = diff.groupby(level="seed").mean()
-                paired.append({"dataset": dataset, "metric": label,
-                               "seeds": len(per_seed), "pairs": len(common),
-                               "stage 2": round(float(base[common].mean()), 4),
-                               "with reward": round(float(tuned[common].mean()), 4),
-                               "difference": round(float(per_seed.mean()), 4),
-                               "per-seed difference": " ".join(f"{d:+.4f}" for d in per_seed),
-                               "relative change": f"{100 * per_seed.mean() / abs(base[common].mean()):+.1f}%",
-                               "Wilcoxon p": f"{p:.2g}"})
+            for modality in ("image", "text"):
+                for view in ("targets", "history", "evaluator"):
+                    combined = own_effect(runs, ("personalization", modality, view))
+                    if combined is None:
+                        continue
+                    measurable = cells[f"personalization/{modality}/{view}"]["measurable"]
+                    personal.append({
+                        "dataset": dataset, "method": method, "modality": modality, "view": view,
+                        "seeds": combined["seeds"], "users per seed": "/".join(map(str, combined["users"])),
+                        "matching statistic": _effect(combined), "95% CI over seeds": _ci(combined),
+                        "AUC": f"{combined['auc']:.3f}", "per-seed p": " ".join(f"{p:.2g}" for p in combined["per_seed_p"]),
+                        "combined p": f"{combined['p_positive']:.2g}",
+                        "verdict": {"reproduced": "personalized", "contradicted": "anti-personalized",
+                                    "inconclusive": "not shown", "not measurable": "not measurable"}[
+                            verdict(combined, measurable is not False or method == REFERENCE)]})
+        if DPPMG.name in methods and DPPMGNoReward.name in methods:
+            for label, extract in REWARD_COMPARISONS:
+                c = paired_comparison(methods[DPPMG.name], methods[DPPMGNoReward.name], extract)
+                if c is None:
+                    continue
+                paired.append({"dataset": dataset, "metric": label, "seeds": c["seeds"],
+                               "users per seed": "/".join(map(str, c["users"])),
+                               "with reward - stage 2": _effect(c), "95% CI over seeds": _ci(c),
+                               "per-seed p (higher)": " ".join(f"{p:.2g}" for p in c["per_seed_p"]),
+                               "combined p (higher)": f"{c['p_positive']:.2g}",
+                               "combined p (lower)": f"{c['p_negative']:.2g}"})
+        first = next(iter(next(iter(methods.values())).values()))["metrics"]
         for role in ("reward", "evaluator"):
-            first = next(iter(by_method.values()))[0]["metrics"]["alignment"][role]
-            align.append({"dataset": dataset, "model": role, "held-out items": first["items"],
-                          "R@1": round(first["R@1"], 4), "chance R@1": round(first["chance R@1"], 4),
-                          "R@10": round(first["R@10"], 4), "chance R@10": round(first["chance R@10"], 4),
-                          "median rank": first["median rank"]})
+            r = first["alignment"][role]
+            align.append({"dataset": dataset, "model": role, "held-out items": r["items"],
+                          "R@1": round(r["R@1"], 4), "chance R@1": round(r["chance R@1"], 4),
+                          "R@10": round(r["R@10"], 4), "chance R@10": round(r["chance R@10"], 4),
+                          "median rank": r["median rank"]})
+        report = first.get("preference_evaluator", {})
+        for split in ("valid", "test"):
+            if split in report:
+                e, pop = report[split]["evaluator"], report[split]["popularity"]
+                prefs.append({"dataset": dataset, "split": split, "evaluator AUC": round(e["auc"], 4),
+                              "popularity AUC": round(pop["auc"], 4), "evaluator Recall@20": round(e["recall@20"], 4),
+                              "popularity Recall@20": round(pop["recall@20"], 4),
+                              "beats popularity (AUC)": "yes" if e["auc"] > pop["auc"] else "no"})
     frame = pd.DataFrame(rows)
     if len(frame):
         frame = frame.loc[:, [c for c in frame.columns if (frame[c] != "").any()]]
-    return {"generation": frame, "reward_vs_stage2": pd.DataFrame(paired), "alignment_models": pd.DataFrame(align),
-            "personalization_by_method": pd.DataFrame(personal)}
+    return {"generation": frame, "personalization": pd.DataFrame(personal), "measurability": pd.DataFrame(measure),
+            "reward_vs_stage2": pd.DataFrame(paired), "alignment_models": pd.DataFrame(align),
+            "preference_evaluator": pd.DataFrame(prefs)}
 
 
-def _personalization_rows(dataset: str, method: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Own-history vs other-user similarity of one method, the (seed, user) pairs of all its runs
-    pooled into one sign test (runs from before the metric existed are left out)."""
-    from dppmg.evaluation.personalization import sign_test
+REWARD_COMPARISONS = (
+    ("consistency (evaluator)", per_user_metric(("consistency", "evaluator"))),
+    ("consistency (reward model)", per_user_metric(("consistency", "reward_model"))),
+    ("image personalization (targets)", lambda r: personalization_per_user(r, "image")),
+    ("text personalization (targets)", lambda r: personalization_per_user(r, "text")),
+)
 
-    rows = []
-    runs = [r for r in runs if "personalization" in r["metrics"]]
-    for modality in ("image", "text") if runs else ():
-        diffs = np.concatenate([np.asarray(r["metrics"]["personalization"][modality]["per_user_difference"], dtype=float)
-                                for r in runs])
-        diffs = diffs[np.isfinite(diffs)]
-        wins, nonzero, p = sign_test(diffs)
-        per_seed = [r["metrics"]["personalization"][modality]["mean_paired_difference"] for r in runs]
-        rows.append({"dataset": dataset, "method": method, "modality": modality, "seeds": len(runs),
-                     "pairs": len(diffs), "own - other": round(float(diffs.mean()), 4),
-                     "per-seed own - other": " ".join(f"{d:+.4f}" for d in per_seed),
-                     "own closer": f"{wins}/{nonzero}", "sign-test p": f"{p:.2g}"})
-    return rows
+
+def selection_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """One table per selected setting: candidates, validation metric, the choice, the configured value."""
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(results, key=lambda r: r["dataset"]):
+        for sel in r["metrics"]["selections"]:
+            name = "selection_" + sel["setting"].replace(".", "_")
+            for cand in sel["candidates"]:
+                tables.setdefault(name, []).append({
+                    "dataset": r["dataset"], "seed": sel["seed"], "candidate": cand["value"],
+                    sel["metric"]: round(cand["metric"], 5),
+                    **{k: (round(v, 5) if isinstance(v, float) else v) for k, v in cand.items()
+                       if k not in ("value", "metric")},
+                    "chosen": "yes" if cand["value"] == sel["choice"] else "",
+                    "configured": "yes" if cand["value"] == sel["configured"] else ""})
+    return {name: pd.DataFrame(rows) for name, rows in tables.items()}
 
 
 TABLE_BUILDERS: dict[str, Callable[[list[dict[str, Any]]], dict[str, pd.DataFrame]]] = {
     "dataset_stats": dataset_stats_tables,
     "features": features_tables,
     "preference": preference_tables,
-    "generation": generation_tables,
+    "selection": selection_tables,
     "evaluation": evaluation_tables,
 }

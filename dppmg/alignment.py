@@ -14,9 +14,13 @@ a learned temperature τ.
 * The **reward model** (:mod:`dppmg.reward.model`; linear heads, 256-d, seed 1001) scores
   generations during Stage 3 reward fine-tuning.
 * The **evaluator** (:mod:`dppmg.evaluation.evaluator`; two-layer MLP heads, 128-d, seed 2002)
-  scores them in ``dppmg evaluate``. Its training items exclude every item that is a target of
-  the test period, so it has never seen a pair it is later asked to judge. It never shares weights
-  with the reward model, so a method that games the reward shows as a gap between the two.
+  scores them in ``dppmg evaluate``. It never shares weights with the reward model, so a method
+  that games the reward shows as a gap between the two.
+
+Both follow one exclusion rule (:func:`training_items`): they train on the items of the training
+interactions only, minus a fixed held-out tenth of the catalogue chosen by item-id hash. Neither
+reads the validation or test split, and neither has seen a held-out item or an item first seen in
+the test period: consistency is measured on those (:mod:`dppmg.evaluation.consistency`).
 
 This module holds what both are made of; their settings per preset are in :mod:`dppmg.config`.
 
@@ -44,7 +48,8 @@ from dppmg.errors import ConfigError, DPPMGError
 from dppmg.io import atomic_path, atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
-ALIGNMENT_VERSION = 2
+# 3: one exclusion rule for both models (training interactions' items minus a hash held-out set).
+ALIGNMENT_VERSION = 3
 ROLES = ("reward", "evaluator")
 
 
@@ -61,7 +66,6 @@ class AlignmentConfig:
         heldout_fraction: items kept out of both models' training for the retrieval report.
         validation_fraction / patience: training items that pick the epoch (best R@10), and how many
             epochs without improvement stop training.
-        exclude_test_targets: leave out every item that is a test-period target (the evaluator).
         seed: initialisation and batch order.
     """
 
@@ -70,7 +74,6 @@ class AlignmentConfig:
     dim: int
     hidden: int
     seed: int
-    exclude_test_targets: bool
     epochs: int = 60
     batch_size: int = 256
     lr: float = 3e-4
@@ -138,24 +141,21 @@ class AlignmentModel(nn.Module):
                     torch.as_tensor(text_feats, dtype=torch.float32)).numpy()
 
 
-def target_items_of_test_period(data: InteractionData) -> np.ndarray:
-    """Indices of the items that are targets of the test period."""
-    return np.unique(data.split_frame("test")["item"].to_numpy())
-
-
 def heldout_items(data: InteractionData, fraction: float) -> np.ndarray:
-    """The retrieval items: a fixed fraction of the non-test-target items, the same for both roles."""
-    candidates = np.setdiff1d(np.arange(data.num_items), target_items_of_test_period(data))
-    rng = np.random.default_rng(int(stable_hash("alignment-heldout", data.name)[:8], 16))
-    n = max(2, int(round(fraction * data.num_items)))
-    return np.sort(rng.choice(candidates, size=min(n, len(candidates)), replace=False))
+    """Items neither alignment model trains on: a fixed ``fraction`` of the catalogue chosen by a
+    hash of the item ids alone, so the choice reads no interaction (and no split)."""
+    ids = data.items["item_id"].astype(str).tolist()
+    draw = np.array([int(stable_hash("alignment-heldout", data.name, i)[:8], 16) / 16**8 for i in ids])
+    return np.flatnonzero(draw < fraction)
 
 
 def training_items(data: InteractionData, config: AlignmentConfig) -> np.ndarray:
-    excluded = heldout_items(data, config.heldout_fraction)
-    if config.exclude_test_targets:
-        excluded = np.union1d(excluded, target_items_of_test_period(data))
-    return np.setdiff1d(np.arange(data.num_items), excluded)
+    """The one exclusion rule of both alignment models: the items of the training interactions,
+    minus the held-out items. It reads the training split only, so perturbing the validation or
+    test interactions cannot change either model; items first seen in the validation or test
+    period (and the held-out ones) are never trained on."""
+    seen = np.unique(data.user_item_pairs("train")[:, 1])
+    return np.setdiff1d(seen, heldout_items(data, config.heldout_fraction))
 
 
 def retrieval_report(model: AlignmentModel, image_feats: np.ndarray, text_feats: np.ndarray,
@@ -227,8 +227,9 @@ def train_alignment(image_feats: np.ndarray, text_feats: np.ndarray, items: np.n
 
 
 def alignment_dir(data: InteractionData, config: AlignmentConfig, cache_dir: str | os.PathLike | None = None) -> Path:
+    # Keyed by what the model reads: the catalogue and its training items (never the other splits).
     key = stable_hash(ALIGNMENT_VERSION, dataclasses.asdict(config), data.name, data.items["item_id"].tolist(),
-                      data.items["text"].tolist(), data.interactions[["user", "item", "split"]].to_numpy().tolist())
+                      data.items["text"].tolist(), training_items(data, config).tolist())
     return resolve_cache_dir(cache_dir) / "alignment" / f"{data.name}-{config.role}-{key}"
 
 

@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--method", default="dppmg", choices=method_names(suite="evaluation"),
                     help="a registered generation method, baseline, control or reference")
     ev.add_argument("--seed", type=int, default=0, help="random seed (an int)")
-    ev.add_argument("--users", type=int, default=None, help="test users to evaluate (default: the preset's)")
+    ev.add_argument("--users", type=int, default=None, help="users to evaluate (default: the preset's)")
+    ev.add_argument("--split", default="test", choices=("test", "valid"),
+                    help="test: the final evaluation; valid: validation users and items (for choosing settings)")
     ev.add_argument("--out", default=None,
                     help="result JSON (default results/evaluation/<preset>/<dataset>__<method>__seed<S>.json)")
     return parser
@@ -153,18 +155,25 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from dppmg.evaluation.evaluate import evaluate
 
-    out = args.out or Path("results") / "evaluation" / args.preset / f"{args.dataset}__{args.method}__seed{args.seed}.json"
+    suffix = "" if args.split == "test" else f"__{args.split}"
+    out = args.out or (Path("results") / "evaluation" / args.preset
+                       / f"{args.dataset}__{args.method}__seed{args.seed}{suffix}.json")
     result = evaluate(args.dataset, args.method, args.preset, args.seed, out, data_root=args.data_root,
-                      cache_dir=args.cache_dir, users=args.users)
+                      cache_dir=args.cache_dir, users=args.users, split=args.split)
     m = result["metrics"]
-    print(f"{args.method} on {args.dataset} ({args.preset}, seed {args.seed}, {len(m['users'])} test users):")
-    print(f"  consistency: evaluator {m['consistency']['evaluator']['mean']:.4f}, "
-          f"reward model {m['consistency']['reward_model']['mean']:.4f}, "
-          f"retrieval {m['consistency']['retrieval']['accuracy']:.3f} (chance {m['consistency']['retrieval']['chance']:.3f})")
-    print(f"  image: cos test {m['image']['cos_test']['mean']:.4f}, cos history {m['image']['cos_history']['mean']:.4f}, "
-          f"SSIM {m['image']['ssim_test']['mean']:.4f}; FD {m['quality']['frechet_distance']:.2f}")
-    print(f"  text: ROUGE-L {m['text']['rouge_l_test']['mean']:.4f}, BLEU {m['text']['bleu_test']['mean']:.4f}, "
-          f"cos test {m['text']['cos_test']['mean']:.4f}, distinct-2 {m['diversity']['distinct_2']:.3f}")
+    print(f"{args.method} on {args.dataset} ({args.preset}, seed {args.seed}, {len(m['users'])} {args.split} users):")
+    for modality in ("image", "text"):
+        views = m["personalization"][modality]
+        print(f"  {modality} personalization: " + "; ".join(
+            f"{view} {t['statistic']:+.4f} (AUC {t['auc']:.3f}, p {t['p']:.3g})" for view, t in views.items()
+            if "statistic" in t))
+    c = m["consistency"]
+    print(f"  consistency: evaluator {c['evaluator']['mean']:.4f}, reward model {c['reward_model']['mean']:.4f}, "
+          f"matching p {c['matching'].get('p', float('nan')):.3g}")
+    print(f"  KID {m['quality']['kid']['mean']:.4f} ± {m['quality']['kid']['std']:.4f} "
+          f"({m['quality']['kid']['generated']} vs {m['quality']['kid']['reference']} images); "
+          f"ROUGE-L {m['text']['rouge_l_targets']['mean']:.4f}, distinct-2 {m['diversity']['distinct_2']:.3f}; "
+          f"{m['throughput']['users_per_second']:.2f} users/s")
     if "ground_truth" in m:
         g = m["ground_truth"]
         print(f"  ground truth: colour {g['image_colour']['mean']:.3f}, style {g['text_style']['mean']:.3f}")

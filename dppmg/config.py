@@ -20,7 +20,7 @@ from typing import Any
 
 from dppmg.data.config import DATASETS, DataConfig, SyntheticConfig
 from dppmg.errors import ConfigError
-from dppmg.evaluation.config import EvaluationConfig
+from dppmg.evaluation.config import EvaluationConfig, PreferenceEvaluatorConfig, SelectionConfig
 from dppmg.generation.config import ImageBackboneConfig, Stage2Config, TextBackboneConfig
 from dppmg.preference.config import PreferenceConfig, QuantizerConfig, Stage1Config
 from dppmg.reward.config import RewardConfig
@@ -28,7 +28,8 @@ from dppmg.reward.config import RewardConfig
 PRESETS = ("smoke", "small", "paper")
 __all__ = ["DATASETS", "PRESETS", "PRESET_TABLE", "DATASET_TABLE", "check_preset", "data_config",
            "preference_config", "quantizer_config", "stage1_config", "text_backbone_config",
-           "image_backbone_config", "stage2_config", "reward_config", "alignment_config", "evaluation_config"]
+           "image_backbone_config", "stage2_config", "reward_config", "alignment_config", "evaluation_config",
+           "preference_evaluator_config", "selection_config"]
 
 PRESET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
     "synthetic": {"smoke": {"num_users": 120, "num_items": 240}, "small": {"num_users": 600, "num_items": 900},
@@ -53,19 +54,20 @@ PRESET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
                "small": {"text_steps": 150, "image_steps": 300, "batch_size": 8}, "paper": {}},
     "reward": {"smoke": {"steps": 2, "users_per_step": 2, "group_size": 2, "max_new_tokens": 8, "sample_steps": 3},
                "small": {}, "paper": {}},
-    # The two alignment models differ in head, size and seed, and only the evaluator leaves out the
-    # test period's items (dppmg.alignment).
+    # The two alignment models differ in head, size and seed and follow one exclusion rule
+    # (dppmg.alignment.training_items).
     "reward_model": {p: {"role": "reward", "head": "linear", "dim": 256, "hidden": 0, "seed": 1001,
-                         "exclude_test_targets": False, **({"epochs": 5, "batch_size": 64} if p == "smoke" else {})}
-                     for p in PRESETS},
+                         **({"epochs": 5, "batch_size": 64} if p == "smoke" else {})} for p in PRESETS},
     "evaluator": {p: {"role": "evaluator", "head": "mlp", "dim": 128, "hidden": 512, "seed": 2002,
-                      "exclude_test_targets": True, **({"epochs": 5, "batch_size": 64} if p == "smoke" else {})}
-                  for p in PRESETS},
-    # Test users per seed: at `small` on 2 CPU cores a user costs ~0.4 s of text (sampled 16 at a
-    # time) and ~0.6 s of image; 256 users give the generation suite's sign test the power to see a
-    # 58/42 split.
-    "evaluation": {"smoke": {"users": 6, "generation_users": 6}, "small": {"users": 48, "generation_users": 256},
-                   "paper": {"users": 512, "generation_users": 1024}},
+                      **({"epochs": 5, "batch_size": 64} if p == "smoke" else {})} for p in PRESETS},
+    "preference_evaluator": {"smoke": {"epochs": 3, "hidden": 64, "dim": 32}, "small": {}, "paper": {}},
+    "selection": {"smoke": {"preference_dims": (16, 32), "guidance_scales": (3.0, 6.0),
+                            "samplers": (("ddim", 5), ("dpm++", 3)), "users": 8},
+                  "small": {}, "paper": {"users": 1000}},
+    # Users per seed: at least 256 at `small` (all where a dataset has fewer), the number the
+    # user-identification tests need to see an AUC of 0.55 (DESIGN: capped at 1,000 at `paper`).
+    "evaluation": {"smoke": {"users": 8, "permutations": 200, "kid_subsets": 10}, "small": {"users": 256},
+                   "paper": {"users": 1000}},
 }
 
 _DATA_DEFAULTS = {
@@ -102,7 +104,8 @@ DATASET_TABLE: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
 
 _STAGE_CLASSES = {"synthetic": SyntheticConfig, "preference": PreferenceConfig, "quantizer": QuantizerConfig,
                   "text_backbone": TextBackboneConfig, "image_backbone": ImageBackboneConfig,
-                  "stage2": Stage2Config, "reward": RewardConfig, "evaluation": EvaluationConfig}
+                  "stage2": Stage2Config, "reward": RewardConfig, "evaluation": EvaluationConfig,
+                  "preference_evaluator": PreferenceEvaluatorConfig, "selection": SelectionConfig}
 
 
 def check_preset(preset: object) -> str:
@@ -158,16 +161,22 @@ def quantizer_config(dataset: str, preset: str, **overrides: Any) -> QuantizerCo
     return QuantizerConfig(**stage_values("quantizer", preset, dataset, **overrides))
 
 
-def stage1_config(dataset: str, preset: str, seed: int, method: str) -> Stage1Config:
+def stage1_config(dataset: str, preset: str, seed: int, method: str, *, preference: dict[str, Any] | None = None,
+                  quantizer: dict[str, Any] | None = None) -> Stage1Config:
     """The Stage 1 config of the registered ``method``: the preset's graph model with the method's
-    own overrides (``preference``), quantized if the method says so."""
+    own overrides (its ``preference`` attribute), quantized if the method says so; ``preference`` /
+    ``quantizer`` override the resolved values last (selection runs, ablations)."""
     from dppmg.registry import get_spec
     from dppmg.seeding import check_seed
 
     check_seed(seed)
     cls = get_spec(method, suite="preference").cls
-    preference = None if cls.preference is None else preference_config(dataset, preset, **dict(cls.preference))
-    quantizer = quantizer_config(dataset, preset) if cls.quantize else None
+    if cls.preference is None and preference:
+        raise ConfigError(f"method {method!r} trains no preference model: no preference override applies")
+    resolved = (None if cls.preference is None
+                else preference_config(dataset, preset, **{**dict(cls.preference), **(preference or {})}))
+    quantizer_resolved = quantizer_config(dataset, preset, **(quantizer or {})) if cls.quantize else None
+    preference, quantizer = resolved, quantizer_resolved
     return Stage1Config(check_dataset(dataset), check_preset(preset), seed, method, preference, quantizer)
 
 
@@ -180,12 +189,13 @@ def image_backbone_config(preset: str, dataset: str | None = None, **overrides: 
 
 
 def stage2_config(preset: str, dataset: str | None = None, **overrides: Any) -> Stage2Config:
-    """The Stage 2 config (with both backbones' configs) of ``dataset`` at ``preset``."""
+    """The Stage 2 config (with both backbones' configs) of ``dataset`` at ``preset``; ``text`` /
+    ``image`` may be a config or a dict of overrides of the backbone's resolved config."""
     values = stage_values("stage2", preset, dataset, **overrides)
-    if "text" not in values:
-        values["text"] = text_backbone_config(preset, dataset)
-    if "image" not in values:
-        values["image"] = image_backbone_config(preset, dataset)
+    for key, resolve in (("text", text_backbone_config), ("image", image_backbone_config)):
+        given = values.get(key)
+        if given is None or isinstance(given, dict):
+            values[key] = resolve(preset, dataset, **(given or {}))
     return Stage2Config(**values)
 
 
@@ -209,3 +219,11 @@ def alignment_config(role: str, preset: str, dataset: str | None = None, **overr
 
 def evaluation_config(preset: str, dataset: str | None = None, **overrides: Any) -> EvaluationConfig:
     return EvaluationConfig(**stage_values("evaluation", preset, dataset, **overrides))
+
+
+def selection_config(preset: str, dataset: str | None = None, **overrides: Any) -> SelectionConfig:
+    return SelectionConfig(**stage_values("selection", preset, dataset, **overrides))
+
+
+def preference_evaluator_config(preset: str, dataset: str | None = None, **overrides: Any) -> PreferenceEvaluatorConfig:
+    return PreferenceEvaluatorConfig(**stage_values("preference_evaluator", preset, dataset, **overrides))

@@ -57,7 +57,8 @@ class GenerationMethod(Method):
         self.info: dict[str, Any] = {}
 
     def fit(self, dataset: str, preset: str, seed: int, *, data_root: str | None = None,
-            cache_dir: str | os.PathLike | None = None, progress: bool = True) -> InteractionData:
+            cache_dir: str | os.PathLike | None = None, progress: bool = True, **overrides: Any) -> InteractionData:
+        """Train or load; ``overrides`` (config fields per stage) are for methods that take them."""
         raise NotImplementedError
 
     def generate(self, user_ids: Sequence[str], seed: int) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ class DPPMG(GenerationMethod):
     name = "dppmg"
     description = "DPPMG with reward fine-tuning"
     kind = "generation"
-    suites = ("preference", "generation", "evaluation")
+    suites = ("preference", "evaluation")
     order = 50
     preference = {}
     quantize = True
@@ -32,12 +32,14 @@ class DPPMG(GenerationMethod):
     stage1_method = "dppmg"
     use_reward = True
 
-    def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True):
+    def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True, **overrides):
+        """Stages 1-3 from the caches where possible; ``overrides`` maps a stage (``preference``,
+        ``quantizer``, ``stage2``, ``reward``) to config fields that replace the preset's."""
         from dppmg.train import train_dppmg
 
         self.pipe, data, self.info = train_dppmg(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir,
                                                  stage1_method=self.stage1_method, reward=self.use_reward,
-                                                 progress=progress)
+                                                 progress=progress, overrides=overrides)
         return data
 
     def generate(self, user_ids, seed):
@@ -46,7 +48,8 @@ class DPPMG(GenerationMethod):
     def config(self):
         reward = {k: v for k, v in self.info.get("reward", {}).items() if k != "curves"}
         return {"stage2": self.pipe.config.to_dict(), "reward": reward,
-                **{k: v for k, v in self.info.items() if k not in ("reward", "timings")}}
+                **{k: v for k, v in self.info.items()
+                   if k not in ("reward", "timings", "token_losses", "token_validation")}}
 
 
 @register_method

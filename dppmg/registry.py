@@ -27,9 +27,9 @@ from typing import Any
 from dppmg.errors import ConfigError
 
 KINDS = ("generation", "ranking", "ablation", "control", "reference")
-# The harness suites a method can run in (benchmark/suites.py): the Stage 1 ranking table, the
-# Stage 2 generation diagnostics (DPPMG only) and the evaluation of generated items.
-SUITES = ("preference", "generation", "evaluation")
+# The harness suites a method can run in (benchmark/suites.py): the Stage 1 ranking table and the
+# evaluation of generated items.
+SUITES = ("preference", "evaluation")
 ENTRY_POINT_GROUP = "dppmg.methods"
 
 
@@ -84,9 +84,8 @@ def register_method(cls: type | None = None, *, source: str = "in-process") -> A
     unknown = [s for s in suites if s not in SUITES]
     if not suites or unknown:
         raise ConfigError(f"{where}: suites {suites} must be a non-empty subset of {', '.join(SUITES)}")
-    generates = {"generation", "evaluation"} & set(suites)
-    if generates and not issubclass(cls, GenerationMethod):
-        raise ConfigError(f"{where}: a method in the {'/'.join(sorted(generates))} suite must subclass GenerationMethod")
+    if "evaluation" in suites and not issubclass(cls, GenerationMethod):
+        raise ConfigError(f"{where}: a method in the evaluation suite must subclass GenerationMethod")
     if "preference" in suites and cls.preference is None and cls.quantize:
         raise ConfigError(f"{where}: quantize=True needs a trained preference model (preference is None)")
     if source.startswith("in-process") and cls.__module__.startswith("dppmg."):

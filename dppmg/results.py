@@ -3,7 +3,7 @@
 A result JSON is::
 
     {
-      "schema": "dppmg.result/v1",
+      "schema": "dppmg.result/v2",
       "stage": "dataset_stats",          # which stage produced it
       "dataset": "movielens", "method": "-", "preset": "small", "seed": 0,
       "metrics": {...},                  # stage-specific numbers (computed, never typed)
@@ -22,7 +22,8 @@ from dppmg.errors import DPPMGError
 from dppmg.io import atomic_write_json
 from dppmg.provenance import provenance
 
-SCHEMA = "dppmg.result/v1"
+# v2: evaluation protocol v2 (user identification, KID, the preference evaluator, validation runs).
+SCHEMA = "dppmg.result/v2"
 REQUIRED_KEYS = ("schema", "stage", "dataset", "method", "preset", "seed", "metrics", "provenance")
 
 

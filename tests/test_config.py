@@ -65,7 +65,7 @@ def test_dataset_rows_override_the_preset_and_overrides_override_both():
     assert config.stage1_config("hm", "small", 0, "mf-bpr").preference.dim == 16  # like for like across methods
     assert config.preference_config("hm", "small", dim=8).dim == 8
     assert config.stage2_config("small", "movielens").image_sees_generated_text == 12
-    assert config.evaluation_config("small").users == 48 and config.evaluation_config("smoke").users == 6
+    assert config.evaluation_config("small").users == 256 and config.evaluation_config("smoke").users == 8
 
 
 @pytest.mark.parametrize("call, match", [

@@ -18,9 +18,9 @@ RANKING_METHODS = method_names(suite="preference")
 
 @pytest.fixture(scope="module")
 def users(smoke_synthetic):
-    from dppmg.evaluation.personalization import sample_test_users
+    from dppmg.evaluation.personalization import sample_users
 
-    return sample_test_users(smoke_synthetic, 2, seed=0)
+    return sample_users(smoke_synthetic, 3, seed=0)
 
 
 @pytest.mark.parametrize("name", GENERATION_METHODS)

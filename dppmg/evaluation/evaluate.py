@@ -1,35 +1,40 @@
-"""``dppmg evaluate``: generate for test users and compute every metric with the evaluator.
+"""``dppmg evaluate``: generate for the evaluated users and compute every metric of protocol v2.
 
-One result file per (dataset, method, preset, seed), in the shared ``dppmg.result/v1`` envelope
-(:mod:`dppmg.results`) with ``stage = "evaluation"``. Its ``metrics`` object:
+One result file per (dataset, method, preset, seed, split), in the shared result envelope
+(:mod:`dppmg.results`) with ``stage = "evaluation"``. ``split`` is ``"test"`` for the final
+evaluation and ``"valid"`` for the runs that select settings (validation users, validation items
+as targets; the test split is then never read). Its ``metrics`` object:
 
-=================================  ==========================================================
-key                                content
-=================================  ==========================================================
-``users``                          the evaluated test users, in order (per-user lists follow it)
-``image.cos_test`` / ``cos_history``  EfficientNet-Lite0 cosine of the generated image to the
-                                   user's test / training items (32x48 features)
-``image.ssim_test``                SSIM to the user's test-item images
-``text.rouge_l_test`` / ``bleu_test``  against the user's test-item texts
-``text.cos_test`` / ``cos_history``  MiniLM cosine of the generated text
-``consistency.evaluator``          evaluator score of each generated (image, text) pair
-``consistency.reward_model``       the reward model's score of the same pairs (a gap to the
-                                   evaluator would reveal reward hacking)
-``consistency.retrieval``          evaluator text→image accuracy within batches of 16
-``quality.frechet_distance``       generated vs real test-item images, EfficientNet-Lite0 space
-``diversity.distinct_1/2``         over all generated texts
-``personalization.image`` / ``text``  own history vs another evaluated user's history
-                                   (:func:`dppmg.evaluation.personalization.own_vs_other`):
-                                   mean own / other cosine, per-user difference, sign test
-``ground_truth``                   synthetic world only: true colour / style accuracy
-``alignment``                      both alignment models' held-out retrieval reports
-``samples``                        the first generated texts
-=================================  ==========================================================
+====================================  =======================================================
+key                                   content
+====================================  =======================================================
+``users``, ``split``                  the evaluated users in order (per-user lists follow it)
+``personalization.<m>.<view>``        user identification, m in {image, text}, view in
+                                      {targets, history, evaluator}
+                                      (:mod:`dppmg.evaluation.personalization`): matching
+                                      statistic, bootstrap CI, permutation p, AUC, accuracy,
+                                      per-user values, users kept / dropped
+``consistency``                       evaluator and reward-model score per pair, the matching
+                                      test of texts to images (all pairs and the pairs unseen
+                                      by the alignment models), in-batch retrieval
+                                      (:mod:`dppmg.evaluation.consistency`)
+``image.cos_targets`` / ``cos_history`` / ``ssim_targets``   per-user similarity to the items
+``text.cos_targets`` / ``cos_history`` / ``rouge_l_targets`` / ``bleu_targets``
+``quality.kid``                       KID of the generated images against the real target
+                                      images (mean, std over subsets, sizes); the headline
+``quality.frechet_distance``          the Fréchet distance with its sample sizes
+``diversity.distinct_1/2``            over all generated texts
+``ground_truth``                      synthetic world only: true colour / style accuracy
+``alignment``                         both alignment models' held-out retrieval reports
+``preference_evaluator``              its validation (and, on test, test) AUC / Recall@20 and
+                                      popularity's
+``samples``                           the first generated texts
+====================================  =======================================================
 
 Each per-user metric is ``{"mean": float, "per_user": [...]}`` (NaN-free means over users with
 the needed items). ``provenance.config`` holds the method's resolved config, both alignment models'
-configs and the :class:`~dppmg.evaluation.config.EvaluationConfig`; ``provenance.timings`` holds
-wall time and peak memory per step.
+configs, the preference evaluator's and the :class:`~dppmg.evaluation.config.EvaluationConfig`;
+``provenance.timings`` holds wall time and peak memory per step.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import EvaluationConfig
 from dppmg.provenance import StageTimer
 from dppmg.seeding import check_seed
+
+SPLITS = ("test", "valid")
 
 
 def _per_user(values: np.ndarray) -> dict[str, Any]:
@@ -63,20 +70,40 @@ def ground_truth_accuracy(results: Sequence[dict[str, Any]], data: InteractionDa
             "chance_colour": 1 / len(COLOURS)}
 
 
+def check_generations(results: Sequence[dict[str, Any]], user_ids: Sequence[str], method: str,
+                      size: tuple[int, int]) -> None:
+    """A clear error naming the method and user for a result that is not one RGB image of ``size``
+    and one text per requested user, in order."""
+    got = [r.get("user_id") for r in results]
+    if got != list(user_ids):
+        raise DPPMGError(f"method {method!r} returned generations for users {got[:5]}..., expected {list(user_ids)[:5]}...")
+    for r in results:
+        image = r.get("image")
+        if not hasattr(image, "mode") or image.mode != "RGB" or image.size != size:
+            what = f"{getattr(image, 'mode', type(image).__name__)} {getattr(image, 'size', '')}".strip()
+            raise DPPMGError(f"method {method!r}, user {r['user_id']!r}: the image must be an RGB PIL image of "
+                             f"{size[0]}x{size[1]}, got {what}")
+        if not isinstance(r.get("text"), str):
+            raise DPPMGError(f"method {method!r}, user {r['user_id']!r}: the text must be a str, "
+                             f"got {type(r.get('text')).__name__}")
+
+
 def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionData, evaluator, reward_model,
-                         cache_dir: str | os.PathLike | None = None, seed: int = 0,
-                         config: EvaluationConfig | None = None) -> dict[str, Any]:
-    """Every metric of the module docstring for the generations ``results`` (one per test user);
-    ``seed`` draws the other user each user is compared with in ``personalization``."""
+                         preference_evaluator=None, cache_dir: str | os.PathLike | None = None, seed: int = 0,
+                         config: EvaluationConfig | None = None, split: str = "test") -> dict[str, Any]:
+    """Every metric of the module docstring for the generations ``results`` (one per user)."""
     from dppmg.data.images import load_image_array
     from dppmg.evaluation import metrics
-    from dppmg.evaluation.personalization import generation_features, own_vs_other
+    from dppmg.evaluation.consistency import consistency_tests
+    from dppmg.evaluation.personalization import generation_features, personalization_tests
 
     config = config or EvaluationConfig()
-    if len(results) < 2:
-        raise DPPMGError("evaluation needs generations for at least two users")
+    if split not in SPLITS:
+        raise DPPMGError(f"split must be one of {SPLITS}, got {split!r}")
+    if len(results) < 3:
+        raise DPPMGError("evaluation needs generations for at least three users")
     user_ids = [r["user_id"] for r in results]
-    test_sets, history = data.items_by_user(user_ids, "test"), data.items_by_user(user_ids, "train")
+    targets, history = data.items_by_user(user_ids, split), data.items_by_user(user_ids, "train")
     images = [np.asarray(r["image"].convert("RGB")) for r in results]
     texts = [r["text"] for r in results]
     feats = generation_features(results, data, cache_dir)
@@ -84,25 +111,29 @@ def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionDat
     item_img, item_txt = feats["items"]["image"], feats["items"]["text"]
     item_pixels = load_image_array(data, images[0].shape[1], images[0].shape[0], cache_dir=cache_dir)
     catalogue = data.items["text"].tolist()
-    out: dict[str, Any] = {"users": user_ids}
-    out["image"] = {"cos_test": _per_user(metrics.mean_cosine_to_sets(gen_img, item_img, test_sets)),
+    out: dict[str, Any] = {"users": user_ids, "split": split}
+    out["personalization"] = personalization_tests(results, data, feats, split, seed, preference_evaluator,
+                                                   config.permutations)
+    out["consistency"] = consistency_tests(results, data, gen_img, gen_txt, evaluator, reward_model, seed,
+                                           config.retrieval_batch, config.permutations)
+    for key in ("evaluator", "reward_model"):
+        out["consistency"][key] = _per_user(out["consistency"][key])
+    out["image"] = {"cos_targets": _per_user(metrics.mean_cosine_to_sets(gen_img, item_img, targets)),
                     "cos_history": _per_user(metrics.mean_cosine_to_sets(gen_img, item_img, history)),
-                    "ssim_test": _per_user(metrics.mean_ssim_to_sets(images, item_pixels, test_sets))}
+                    "ssim_targets": _per_user(metrics.mean_ssim_to_sets(images, item_pixels, targets))}
     out["text"] = {
-        "rouge_l_test": _per_user([metrics.rouge_l(t, [catalogue[i] for i in s]) if len(s) else np.nan
-                                   for t, s in zip(texts, test_sets)]),
-        "bleu_test": _per_user([metrics.bleu(t, [catalogue[i] for i in s]) if len(s) else np.nan
-                                for t, s in zip(texts, test_sets)]),
-        "cos_test": _per_user(metrics.mean_cosine_to_sets(gen_txt, item_txt, test_sets)),
+        "rouge_l_targets": _per_user([metrics.rouge_l(t, [catalogue[i] for i in s]) if len(s) else np.nan
+                                      for t, s in zip(texts, targets)]),
+        "bleu_targets": _per_user([metrics.bleu(t, [catalogue[i] for i in s]) if len(s) else np.nan
+                                   for t, s in zip(texts, targets)]),
+        "cos_targets": _per_user(metrics.mean_cosine_to_sets(gen_txt, item_txt, targets)),
         "cos_history": _per_user(metrics.mean_cosine_to_sets(gen_txt, item_txt, history))}
-    out["personalization"] = own_vs_other(feats["generated"], feats["items"], history, seed)
-    out["consistency"] = {
-        "evaluator": _per_user(metrics.consistency_scores(evaluator, gen_img, gen_txt)),
-        "reward_model": _per_user(metrics.consistency_scores(reward_model, gen_img, gen_txt)),
-        "retrieval": metrics.retrieval_accuracy(evaluator, gen_img, gen_txt, config.retrieval_batch)}
-    targets = np.unique(np.concatenate([s for s in test_sets if len(s)]))
-    out["quality"] = {"frechet_distance": metrics.frechet_distance(gen_img, item_img[targets]),
-                      "generated": len(gen_img), "real_test_items": int(len(targets))}
+    reference = np.unique(np.concatenate([s for s in targets if len(s)]))
+    out["quality"] = {"kid": metrics.kernel_inception_distance(gen_img, item_img[reference], config.kid_subsets,
+                                                               config.kid_subset_size, seed),
+                      "frechet_distance": {"value": metrics.frechet_distance(gen_img, item_img[reference]),
+                                           "generated": len(gen_img), "reference": int(len(reference)),
+                                           "dims": int(gen_img.shape[1])}}
     out["diversity"] = {"distinct_1": metrics.distinct_n(texts, 1), "distinct_2": metrics.distinct_n(texts, 2)}
     if data.ground_truth is not None:
         out["ground_truth"] = ground_truth_accuracy(results, data)
@@ -112,19 +143,24 @@ def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionDat
 
 def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str | os.PathLike, *,
              data_root: str | None = None, cache_dir: str | os.PathLike | None = None, users: int | None = None,
-             progress: bool = True, grid: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Fit (or load) the registered ``method``, generate for test users, score, write and return the
-    result; ``users`` overrides the evaluation config's; ``grid``: also save the first
-    ``grid_users`` generations as a sample grid PNG there."""
-    from dppmg.config import evaluation_config
+             split: str = "test", progress: bool = True, grid: str | os.PathLike | None = None,
+             method_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit (or load) the registered ``method``, generate for the evaluated users of ``split``,
+    score, write and return the result. ``users`` overrides the evaluation config's;
+    ``method_overrides`` are passed to the method's ``fit`` (selection runs); ``grid``: also save
+    the first ``grid_users`` generations as a sample grid PNG there."""
+    from dppmg.config import data_config, evaluation_config, preference_evaluator_config
     from dppmg.evaluation.evaluator import check_independent, load_or_train_evaluator
-    from dppmg.evaluation.personalization import sample_test_users
+    from dppmg.evaluation.personalization import sample_users
+    from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
     from dppmg.registry import get_method
     from dppmg.results import make_result, write_result
     from dppmg.reward.model import load_or_train_reward_model
 
     seed = check_seed(seed)
-    config = evaluation_config(preset, **({} if users is None else {"users": users}))
+    if split not in SPLITS:
+        raise DPPMGError(f"split must be one of {SPLITS}, got {split!r}")
+    config = evaluation_config(preset, dataset, **({} if users is None else {"users": users}))
     model = get_method(method)
     output_json = Path(output_json)
     try:
@@ -133,32 +169,45 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
         raise DPPMGError(f"cannot write the result to {output_json}: {exc}") from exc
     timings: list[dict[str, Any]] = []
     with StageTimer("fit") as t:
-        data = model.fit(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir, progress=progress)
+        data = model.fit(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir, progress=progress,
+                         **(method_overrides or {}))
     timings += model.info.get("timings", []) + [t.record]
-    with StageTimer("alignment_models") as t:
+    with StageTimer("evaluators") as t:
         reward_model, reward_report = load_or_train_reward_model(data, preset, cache_dir, progress)
         evaluator, evaluator_report = load_or_train_evaluator(data, preset, cache_dir, progress)
         check_independent(reward_model, evaluator)
+        preference = load_or_train_preference_evaluator(data, preference_evaluator_config(preset, dataset),
+                                                        cache_dir, progress, report_test=split == "test")
     timings.append(t.record)
-    user_ids = sample_test_users(data, config.users, seed)
+    user_ids = sample_users(data, config.users, seed, split)
     with StageTimer("generate") as t:
         results = model.generate(user_ids, seed)
     timings.append(t.record)
+    size = (data_config(dataset, preset).image_width, data_config(dataset, preset).image_height)
+    check_generations(results, user_ids, method, size)
     with StageTimer("metrics") as t:
-        metrics = evaluate_generations(results, data, evaluator, reward_model, cache_dir, seed, config)
+        metrics = evaluate_generations(results, data, evaluator, reward_model, preference, cache_dir, seed, config,
+                                       split)
     timings.append(t.record)
+    metrics["throughput"] = {"users": len(user_ids), "generate_seconds": timings[-2]["wall_time_s"],
+                             "users_per_second": len(user_ids) / max(timings[-2]["wall_time_s"], 1e-9)}
     metrics["alignment"] = {"reward": reward_report["heldout_retrieval"],
                             "evaluator": evaluator_report["heldout_retrieval"]}
+    metrics["preference_evaluator"] = {k: v for k, v in preference.report.items() if k != "config"}
     if grid is not None:
         from dppmg.plotting import generation_grid
 
         metrics["figures"] = [str(generation_grid(
-            results[:config.grid_users], grid, f"{dataset} ({preset}, seed {seed}): {method}, first test users"))]
+            results[:config.grid_users], grid, f"{dataset} ({preset}, seed {seed}): {method}, first {split} users"))]
     if "reward" in model.info:
         metrics["reward_curves"] = model.info["reward"]["curves"]
-    run_config = {"method": method, "users": len(user_ids), "evaluation": config.to_dict(),
+    if "token_losses" in model.info:
+        metrics["token_losses"] = model.info["token_losses"]
+    run_config = {"method": method, "split": split, "users": len(user_ids), "evaluation": config.to_dict(),
                   "method_config": {k: v for k, v in model.config().items() if k != "timings"},
-                  "evaluator": evaluator_report["config"], "reward_model": reward_report["config"]}
+                  "method_overrides": method_overrides or {},
+                  "evaluator": evaluator_report["config"], "reward_model": reward_report["config"],
+                  "preference_evaluator": preference.report["config"]}
     result = make_result("evaluation", dataset, method, preset, seed, metrics, run_config, timings)
     write_result(output_json, result)
     return result

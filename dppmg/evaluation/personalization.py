@@ -1,56 +1,37 @@
-"""Is a method's generation personalized? Paired tests against other users' histories.
+"""Is a method's generation personalized? User identification over all evaluated users.
 
-For each evaluated user u and another evaluated user v drawn for u (fixed by the seed; the same v
-for the image and the text):
+For the evaluated users U and their generations, three S matrices per modality (rows: whose items
+or preferences, columns: whose generation), each scored by the matching test of
+:mod:`dppmg.evaluation.statistics`:
 
-    own(u)   = mean cos(f(generated_u), f(i)) over i in u's training history
-    other(u) = mean cos(f(generated_u), f(i)) over i in v's training history
+* ``targets`` (the headline, generalisation): ``S[u, v]`` = mean cosine of v's generation to u's
+  items of the evaluated period (test, or validation for selection runs);
+* ``history``: the same against u's training history, which the methods were fitted on;
+* ``evaluator``: the learned preference evaluator's modality-only score of v's generation for
+  user u (:mod:`dppmg.evaluation.preference_evaluator`).
 
-with f = EfficientNet-Lite0 features for images (the catalogue's images taken at the generators'
-32x48 resolution, like the generated ones, see :func:`dppmg.features.lowres_item_features`) and
-MiniLM embeddings for texts. The report gives the mean paired difference own - other and a
-one-sided sign test (H1: own > other).
+Features: EfficientNet-Lite0 for images (the catalogue's images taken at the generators' 32x48
+resolution, like the generated ones, :func:`dppmg.features.lowres_item_features`) and MiniLM for
+texts.
+
+**Leave one out.** A method that returns a catalogue item (the ``real-test-item`` reference, or a
+retrieval baseline) says which (``"item"`` in its result): that item leaves its own user's target
+set, so the reference is not credited for matching an item with itself. A user whose only target
+was that item drops out of the ``targets`` view; the result counts them.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.stats import binomtest
 
 from dppmg.data.schema import InteractionData
-from dppmg.evaluation.metrics import mean_cosine_to_sets
+from dppmg.errors import DPPMGError
+from dppmg.evaluation.statistics import matching_test, set_similarity_matrix
 
-
-def sign_test(diff: np.ndarray) -> tuple[int, int, float]:
-    """Users with a positive difference, users with a non-zero one, and the one-sided sign-test p
-    (H1: positive differences are more likely than negative ones)."""
-    wins, nonzero = int((diff > 0).sum()), int((diff != 0).sum())
-    return wins, nonzero, float(binomtest(wins, nonzero, 0.5, alternative="greater").pvalue) if nonzero else 1.0
-
-
-def paired_personalization(generated: np.ndarray, item_feats: np.ndarray, histories: Sequence[np.ndarray],
-                           rng: np.random.Generator) -> dict[str, Any]:
-    """own - other similarity per user (see module docstring), with a sign test."""
-    n = len(histories)
-    others = (np.arange(n) + rng.integers(1, n, size=n)) % n if n > 1 else np.zeros(n, dtype=int)
-    own = mean_cosine_to_sets(generated, item_feats, histories)
-    other = mean_cosine_to_sets(generated, item_feats, [histories[o] for o in others])
-    diff = own - other
-    wins, nonzero, p = sign_test(diff)
-    return {"mean_own": float(own.mean()), "mean_other": float(other.mean()), "mean_paired_difference": float(diff.mean()),
-            "users_own_closer": wins, "users": n, "sign_test_p": float(p), "per_user_difference": diff.round(6).tolist()}
-
-
-def own_vs_other(generated: dict[str, np.ndarray], items: dict[str, np.ndarray], histories: Sequence[np.ndarray],
-                 seed: int) -> dict[str, dict[str, Any]]:
-    """:func:`paired_personalization` per modality (``generated`` / ``items``: features keyed by
-    ``"image"`` and ``"text"``), every modality comparing each user with the same other user."""
-    rng = np.random.default_rng(seed)
-    return {m: paired_personalization(generated[m], items[m], histories, copy.deepcopy(rng)) for m in ("image", "text")}
+VIEWS = ("targets", "history", "evaluator")
 
 
 def generation_features(results: Sequence[dict[str, Any]], data: InteractionData,
@@ -67,19 +48,68 @@ def generation_features(results: Sequence[dict[str, Any]], data: InteractionData
                       "text": item_features(data, "text", cache_dir=cache_dir, progress=False)}}
 
 
+def leave_one_out_targets(results: Sequence[dict[str, Any]], data: InteractionData,
+                          split: str) -> tuple[list[np.ndarray], int]:
+    """Each user's ``split`` items without the catalogue item returned for that user (if any), and
+    how many users had a returned item removed."""
+    sets = data.items_by_user([r["user_id"] for r in results], split)
+    out, removed = [], 0
+    for r, items in zip(results, sets):
+        if r.get("item") is not None and int(r["item"]) in items:
+            items = items[items != int(r["item"])]
+            removed += 1
+        out.append(items)
+    return out, removed
+
+
+def personalization_tests(results: Sequence[dict[str, Any]], data: InteractionData,
+                          features: dict[str, dict[str, np.ndarray]], split: str, seed: int,
+                          preference_evaluator=None, permutations: int | None = None) -> dict[str, Any]:
+    """The three views of the module docstring per modality (``evaluator`` only with a preference
+    evaluator), each a :func:`~dppmg.evaluation.statistics.matching_test` result with the users it
+    kept."""
+    kwargs = {} if permutations is None else {"permutations": permutations}
+    user_ids = [r["user_id"] for r in results]
+    targets, removed = leave_one_out_targets(results, data, split)
+    history = data.items_by_user(user_ids, "train")
+    out: dict[str, Any] = {"leave_one_out": {"returned_items_removed": removed}}
+    for m in ("image", "text"):
+        gen, items = features["generated"][m], features["items"][m]
+        views: dict[str, Any] = {}
+        for view, sets in (("targets", targets), ("history", history)):
+            keep = np.flatnonzero([len(s) > 0 for s in sets])
+            views[view] = _test(set_similarity_matrix(gen[keep], items, [sets[i] for i in keep]),
+                                keep, len(sets), seed, kwargs)
+        if preference_evaluator is not None:
+            S = preference_evaluator.score_matrix(m, user_ids, gen)
+            views["evaluator"] = _test(S, np.arange(len(user_ids)), len(user_ids), seed, kwargs)
+        out[m] = views
+    out["targets_dropped_users"] = out["image"]["targets"]["dropped_users"]
+    return out
+
+
+def _test(S: np.ndarray, keep: np.ndarray, total: int, seed: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if len(keep) < 3:
+        return {"users": int(len(keep)), "dropped_users": int(total - len(keep)), "skipped": "fewer than 3 users"}
+    return {**matching_test(S, seed, **kwargs), "dropped_users": int(total - len(keep)),
+            "user_index": keep.tolist()}
+
+
 def personalization_report(results: Sequence[dict[str, Any]], data: InteractionData, seed: int,
-                           cache_dir: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
-    """:func:`own_vs_other` of the generations ``results`` (one per user) against the users'
-    training histories."""
-    feats = generation_features(results, data, cache_dir)
-    return own_vs_other(feats["generated"], feats["items"], data.items_by_user([r["user_id"] for r in results], "train"),
-                        seed)
+                           split: str = "test", cache_dir: str | os.PathLike | None = None,
+                           preference_evaluator=None) -> dict[str, Any]:
+    """:func:`personalization_tests` of ``results`` (one generation per user), features included."""
+    features = generation_features(results, data, cache_dir)
+    return personalization_tests(results, data, features, split, seed, preference_evaluator)
 
 
-def sample_test_users(data: InteractionData, n: int | None, seed: int) -> list[str]:
-    """Up to ``n`` users with test interactions (all if ``n`` is None), drawn with ``seed``, sorted."""
-    test = data.split_frame("test")
-    ids = data.users["user_id"].to_numpy()[np.unique(test["user"].to_numpy())]
+def sample_users(data: InteractionData, n: int | None, seed: int, split: str = "test") -> list[str]:
+    """Up to ``n`` users with ``split`` interactions (all if ``n`` is None or there are fewer),
+    drawn with ``seed``, sorted."""
+    frame = data.split_frame(split)
+    if not len(frame):
+        raise DPPMGError(f"dataset {data.name!r} has no {split} interactions to evaluate on")
+    ids = data.users["user_id"].to_numpy()[np.unique(frame["user"].to_numpy())]
     if n is not None and n < len(ids):
         ids = np.random.default_rng(seed).choice(ids, size=n, replace=False)
     return sorted(ids.tolist(), key=lambda u: (len(u), u))

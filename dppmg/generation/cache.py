@@ -36,6 +36,7 @@ def pipeline_dir(stage1: Stage1Checkpoint, config: Stage2Config, seed: int,
 def text_tokens_dir(stage1: Stage1Checkpoint, config: Stage2Config, tokens: Sequence[str], seed: int,
                     cache_dir: str | os.PathLike | None = None) -> Path:
     text_side = {"text": dataclasses.asdict(config.text), "steps": config.text_steps, "batch_size": config.batch_size,
-                 "lr": config.lr, "sees_image_tokens": config.text_sees_image_tokens}
+                 "lr": config.lr, "sees_image_tokens": config.text_sees_image_tokens,
+                 "validation": [config.validation_every, config.validation_pairs]}
     key = stable_hash(PIPELINE_VERSION, text_side, str(stage1.folder), list(tokens), seed)
     return resolve_cache_dir(cache_dir) / "stage2_text" / f"{stage1.folder.name}-{key}"

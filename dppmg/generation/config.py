@@ -13,6 +13,7 @@ from typing import Any
 from dppmg.errors import ConfigError
 
 TEXT_BACKBONE_KINDS = ("tiny-gpt2", "smollm2", "hf")
+SAMPLERS = ("ddim", "dpm++", "sde-dpm++")
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,11 @@ class ImageBackboneConfig:
         train_steps / batch_size / lr: AdamW training schedule.
         cond_dropout: probability of training on the empty text (classifier-free guidance).
         checkpoint_every: steps between resumable checkpoints.
-        sample_steps / guidance_scale / sample_eta: DDIM sampling defaults. ``sample_eta`` = 1 adds
-            fresh noise at every step (ancestral DDPM-like); at 0 (deterministic DDIM) a backbone
+        sampler: ``"ddim"`` (DDIM with ``sample_eta``), ``"dpm++"`` (DPM-Solver++ 2M, Lu et al.
+            2022, deterministic) or ``"sde-dpm++"`` (its stochastic variant), all with
+            classifier-free guidance.
+        sample_steps / guidance_scale / sample_eta: sampling defaults. ``sample_eta`` = 1 adds
+            fresh noise at every DDIM step (ancestral DDPM-like); at 0 (deterministic DDIM) a backbone
             trained for a few thousand CPU steps leaves visible residual noise in its samples.
         ema_decay: decay of the weight average used for sampling (warmed up as (1+s)/(10+s)).
     """
@@ -84,15 +88,22 @@ class ImageBackboneConfig:
     cond_dropout: float = 0.1
     checkpoint_every: int = 100
     num_train_timesteps: int = 1000
+    sampler: str = "ddim"
     sample_steps: int = 25
     guidance_scale: float = 3.0
     sample_eta: float = 1.0
     ema_decay: float = 0.999
 
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; expected one of {', '.join(SAMPLERS)}")
+        if isinstance(self.sample_steps, bool) or not isinstance(self.sample_steps, int) or self.sample_steps < 1:
+            raise ConfigError(f"sample_steps must be a positive int, got {self.sample_steps!r}")
+
 
 # Fields that do not change what a training step does: left out of the cache key so that a longer
 # schedule resumes the existing run and sampling settings can change without retraining.
-SAMPLING_FIELDS = ("sample_steps", "guidance_scale", "sample_eta")
+SAMPLING_FIELDS = ("sampler", "sample_steps", "guidance_scale", "sample_eta")
 SCHEDULE_FIELDS = ("train_steps", "checkpoint_every", *SAMPLING_FIELDS)
 
 
@@ -116,6 +127,10 @@ class Stage2Config:
         max_new_tokens: generated text length.
         text_batch_size: users whose texts are sampled together.
         top_p / temperature: text sampling.
+        validation_every / validation_pairs: every this many steps (and at the start and the end)
+            the token embeddings' loss on a fixed sample of this many (user, validation item)
+            pairs is measured, and the embeddings of the step with the lowest one are kept: the
+            number of training steps is chosen on the validation split (0: off, train to the end).
     """
 
     text: TextBackboneConfig = field(default_factory=TextBackboneConfig)
@@ -131,6 +146,8 @@ class Stage2Config:
     text_batch_size: int = 16
     top_p: float = 0.9
     temperature: float = 0.8
+    validation_every: int = 50
+    validation_pairs: int = 128
 
     def __post_init__(self):
         n = self.image_sees_generated_text

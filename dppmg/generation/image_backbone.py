@@ -212,6 +212,35 @@ def ddim_sample(unet, cond: TextCondition, uncond: TextCondition, config: ImageB
     return x
 
 
+def sample_images(unet, cond: TextCondition, uncond: TextCondition, config: ImageBackboneConfig,
+                  generator: torch.Generator, steps: int | None = None,
+                  guidance_scale: float | None = None) -> torch.Tensor:
+    """Images in [-1, 1], shape (n, 3, h, w), with ``config.sampler`` and classifier-free guidance.
+
+    ``"ddim"`` is :func:`ddim_sample`; ``"dpm++"`` / ``"sde-dpm++"`` use diffusers'
+    ``DPMSolverMultistepScheduler`` (second order, lower-order final steps) with dynamic
+    thresholding of the predicted clean image to [-1, 1], the pixel-space counterpart of DDIM's
+    clipping.
+    """
+    if config.sampler == "ddim":
+        return ddim_sample(unet, cond, uncond, config, generator, steps=steps, guidance_scale=guidance_scale)
+    from diffusers import DPMSolverMultistepScheduler
+
+    scheduler = DPMSolverMultistepScheduler(
+        num_train_timesteps=config.num_train_timesteps, beta_schedule="squaredcos_cap_v2", solver_order=2,
+        algorithm_type="dpmsolver++" if config.sampler == "dpm++" else "sde-dpmsolver++",
+        thresholding=True, sample_max_value=1.0, lower_order_final=True)
+    scheduler.set_timesteps(steps or config.sample_steps)
+    scale = config.guidance_scale if guidance_scale is None else guidance_scale
+    x = torch.randn((len(cond), 3, config.height, config.width), generator=generator)
+    both = TextCondition.cat([uncond.expand(len(cond)), cond]).unet_kwargs()
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            eps_u, eps_c = unet(torch.cat([x, x]), t, **both).sample.chunk(2)
+            x = scheduler.step(eps_u + scale * (eps_c - eps_u), t, x, generator=generator).prev_sample
+    return x
+
+
 def backbone_dir(data: InteractionData, config: ImageBackboneConfig, cache_dir: str | os.PathLike | None = None) -> Path:
     model = {k: v for k, v in dataclasses.asdict(config).items() if k not in SCHEDULE_FIELDS}
     key = stable_hash(BACKBONE_VERSION, model, data.name, data.items["item_id"].tolist(),
@@ -257,7 +286,7 @@ class ImageBackbone:
 
     def generate(self, texts: Sequence[str], generator: torch.Generator, **kwargs: Any) -> np.ndarray:
         cond = self.conditioner.encode(list(texts))
-        return tensor_to_images(ddim_sample(self.unet, cond, self.uncond(), self.config, generator, **kwargs))
+        return tensor_to_images(sample_images(self.unet, cond, self.uncond(), self.config, generator, **kwargs))
 
 
 def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, generator: torch.Generator,

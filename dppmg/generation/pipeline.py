@@ -31,7 +31,7 @@ from PIL import Image
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.generation.config import ImageBackboneConfig, Stage2Config, sampling_settings
-from dppmg.generation.image_backbone import ImageBackbone, TextCondition, ddim_sample, tensor_to_images
+from dppmg.generation.image_backbone import ImageBackbone, TextCondition, sample_images, tensor_to_images
 from dppmg.generation.injection import PreferenceTokenEmbedding, new_token_embedding
 from dppmg.generation.prompts import (generator_modalities, token_meaning_texts, token_vocabulary,
                                       user_image_prompt, user_text_prompt)
@@ -39,7 +39,8 @@ from dppmg.io import atomic_path, atomic_write_json, read_versioned_json
 from dppmg.preference.checkpoint import Stage1Checkpoint
 from dppmg.seeding import check_seed
 
-PIPELINE_VERSION = 1
+# 2: the token embeddings of the validation-chosen step; meta holds the validation curves.
+PIPELINE_VERSION = 2
 
 
 class DPPMGPipeline:
@@ -159,7 +160,7 @@ class DPPMGPipeline:
             texts = [None] * len(user_ids)
         cond = self.image_condition([self.image_prompt(u, t) for u, t in zip(user_ids, texts)])
         uncond = self.image_backbone.uncond()
-        x = ddim_sample(self.image_backbone.unet, cond, uncond, self.image_backbone.config,
+        x = sample_images(self.image_backbone.unet, cond, uncond, self.image_backbone.config,
                         torch.Generator().manual_seed(seed), steps=num_inference_steps, guidance_scale=guidance_scale)
         return [Image.fromarray(a) for a in tensor_to_images(x)]
 
@@ -197,8 +198,9 @@ class DPPMGPipeline:
         pipe = cls.assemble(data, stage1, Stage2Config.from_dict(saved["config"]), torch.Generator().manual_seed(0),
                             cache_dir=cache_dir, progress=False)
         pipe.load_token_weights(folder)
-        if "token_losses" in saved["meta"]:
-            pipe.meta["token_losses"] = saved["meta"]["token_losses"]
+        for key in ("token_losses", "token_validation"):
+            if key in saved["meta"]:
+                pipe.meta[key] = saved["meta"][key]
         return pipe
 
     def with_image_sampling(self, image_config: ImageBackboneConfig) -> "DPPMGPipeline":

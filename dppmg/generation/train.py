@@ -41,78 +41,149 @@ def history_pairs(data: InteractionData) -> np.ndarray:
     return pairs
 
 
+def validation_pairs(data: InteractionData, n: int) -> np.ndarray:
+    """A fixed sample of ``n`` (user, validation item) pairs (the same for every run on ``data``)."""
+    pairs = data.user_item_pairs("valid")
+    if len(pairs) > n:
+        pairs = pairs[np.sort(np.random.default_rng(0).choice(len(pairs), n, replace=False))]
+    return pairs
+
+
 def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stage2Config, generator: torch.Generator,
                    cache_dir: str | os.PathLike | None = None, train: bool = True, progress: bool = True,
                    history: dict[str, list[float]] | None = None) -> DPPMGPipeline:
     """Assemble the pipeline (backbones cached) and, with ``train``, learn its token embeddings;
-    ``history`` receives the per-step losses."""
+    ``history`` receives the per-step losses. The validation curves (and the step each modality's
+    kept embeddings come from) are in ``pipe.meta["token_validation"]``."""
     # Token training draws from its own generators, forked before the backbones are built: its result
     # must not depend on whether a backbone was trained in this call or loaded from the cache.
     text_seed, image_seed = (int(torch.randint(2**62, (1,), generator=generator)) for _ in range(2))
     pipe = DPPMGPipeline.assemble(data, stage1, config, generator, cache_dir, progress)
     if train:
         history = history if history is not None else {}
-        history["text"] = cached_text_tokens(pipe, data, stage1, text_seed, cache_dir, progress)
-        history["image"] = train_image_tokens(pipe, data, torch.Generator().manual_seed(image_seed), cache_dir, progress)
+        validation = {}
+        history["text"], validation["text"] = cached_text_tokens(pipe, data, stage1, text_seed, cache_dir, progress)
+        history["image"], validation["image"] = train_image_tokens(pipe, data, torch.Generator().manual_seed(image_seed),
+                                                                   cache_dir, progress)
         pipe.meta["token_losses"] = {m: [round(x, 5) for x in v] for m, v in history.items()}
+        pipe.meta["token_validation"] = validation
     return pipe
 
 
 def cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stage1Checkpoint, seed: int,
-                       cache_dir: str | os.PathLike | None, progress: bool) -> list[float]:
+                       cache_dir: str | os.PathLike | None, progress: bool) -> tuple[list[float], dict[str, Any]]:
     """Train the text-token embeddings, or load them (they depend on the text side only)."""
     folder = text_tokens_dir(stage1, pipe.config, pipe.text_tokens.tokens, seed, cache_dir)
     if (folder / "losses.json").is_file():
         state = torch.load(folder / "text_tokens.pt")
         pipe.text_tokens.weight.data.copy_(state["weight"])
-        return read_versioned_json(folder / "losses.json", PIPELINE_VERSION, "cached text tokens")["losses"]
-    losses = train_text_tokens(pipe, data, torch.Generator().manual_seed(seed), progress)
+        saved = read_versioned_json(folder / "losses.json", PIPELINE_VERSION, "cached text tokens")
+        return saved["losses"], saved["validation"]
+    losses, validation = train_text_tokens(pipe, data, torch.Generator().manual_seed(seed), progress)
     with atomic_dir(folder) as tmp:
         torch.save({"tokens": pipe.text_tokens.tokens, "weight": pipe.text_tokens.weight.detach()}, tmp / "text_tokens.pt")
-        atomic_write_json(tmp / "losses.json", {"version": PIPELINE_VERSION, "losses": losses})
-    return losses
+        atomic_write_json(tmp / "losses.json", {"version": PIPELINE_VERSION, "losses": losses,
+                                                "validation": validation})
+    return losses, validation
+
+
+class _KeepBest:
+    """Validation-based choice of the training step: measure the loss on the validation pairs
+    every ``validation_every`` steps (and at steps 0 and the last) and keep the best embeddings."""
+
+    def __init__(self, module, config: Stage2Config, measure):
+        self.module, self.every, self.measure = module, config.validation_every, measure
+        self.curve: list[dict[str, float]] = []
+        self.best: tuple[float, int, torch.Tensor] | None = None
+
+    def __call__(self, step: int, last: bool) -> None:
+        if not self.every or not (step % self.every == 0 or last):
+            return
+        loss = float(self.measure())
+        self.curve.append({"step": step, "loss": round(loss, 6)})
+        if self.best is None or loss < self.best[0]:
+            self.best = (loss, step, self.module.weight.detach().clone())
+
+    def finish(self) -> dict[str, Any]:
+        if self.best is None:
+            return {"curve": [], "chosen_step": None}
+        self.module.weight.data.copy_(self.best[2])
+        return {"curve": self.curve, "chosen_step": self.best[1], "chosen_loss": round(self.best[0], 6)}
 
 
 def train_text_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: torch.Generator,
-                      progress: bool = True) -> list[float]:
-    """Learn the text-token embeddings: the LM continues the user's prompt with their history texts."""
+                      progress: bool = True) -> tuple[list[float], dict[str, Any]]:
+    """Learn the text-token embeddings: the LM continues the user's prompt with their history texts.
+    Returns the per-step training losses and the validation choice of the step (:class:`_KeepBest`)."""
     config = pipe.config
     pairs = history_pairs(data)
     user_ids, texts = data.users["user_id"].tolist(), data.items["text"].tolist()
+
+    def loss_of(batch: np.ndarray) -> torch.Tensor:
+        prompts = [pipe.text_prompt(user_ids[u]) for u in batch[:, 0]]
+        return causal_lm_loss(pipe.text_model, pipe.text_tokenizer, prompts, [" " + texts[i] for i in batch[:, 1]],
+                              config.text.max_length, inputs_embeds_fn=pipe.text_embeds)
+
+    held = validation_pairs(data, config.validation_pairs)
+
+    @torch.no_grad()
+    def validation_loss() -> float:
+        chunks = [held[i:i + config.batch_size] for i in range(0, len(held), config.batch_size)]
+        return float(np.average([float(loss_of(c)) for c in chunks], weights=[len(c) for c in chunks]))
+
+    keep = _KeepBest(pipe.text_tokens, config, validation_loss if len(held) else None)
+    keep.every = keep.every if len(held) else 0
     optim = torch.optim.Adam(pipe.text_tokens.parameters(), lr=config.lr)
     losses = []
-    for _ in tqdm(range(config.text_steps), desc="text tokens", disable=not progress, leave=False):
-        batch = pairs[torch.randint(len(pairs), (config.batch_size,), generator=generator).numpy()]
-        prompts = [pipe.text_prompt(user_ids[u]) for u in batch[:, 0]]
-        loss = causal_lm_loss(pipe.text_model, pipe.text_tokenizer, prompts, [" " + texts[i] for i in batch[:, 1]],
-                              config.text.max_length, inputs_embeds_fn=pipe.text_embeds)
+    keep(0, config.text_steps == 0)
+    for step in tqdm(range(1, config.text_steps + 1), desc="text tokens", disable=not progress, leave=False):
+        loss = loss_of(pairs[torch.randint(len(pairs), (config.batch_size,), generator=generator).numpy()])
         optim.zero_grad()
         loss.backward()
         optim.step()
         losses.append(float(loss.detach()))
-    return losses
+        keep(step, step == config.text_steps)
+    return losses, keep.finish()
 
 
 def train_image_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: torch.Generator,
-                       cache_dir: str | os.PathLike | None = None, progress: bool = True) -> list[float]:
-    """Learn the image-token embeddings (textual inversion) on the user's history images."""
+                       cache_dir: str | os.PathLike | None = None, progress: bool = True
+                       ) -> tuple[list[float], dict[str, Any]]:
+    """Learn the image-token embeddings (textual inversion) on the user's history images. Returns
+    the per-step training losses and the validation choice of the step (:class:`_KeepBest`; the
+    validation loss uses the same noise and timesteps at every measurement)."""
     config = pipe.config
     backbone = pipe.image_backbone
     images = images_to_tensor(load_image_array(data, backbone.config.width, backbone.config.height, cache_dir=cache_dir))
     pairs = history_pairs(data)
     user_ids, texts = data.users["user_id"].tolist(), data.items["text"].tolist()
     scheduler = train_scheduler(backbone.config)
+
+    def loss_of(batch: np.ndarray, noise_generator: torch.Generator) -> torch.Tensor:
+        cond = pipe.image_condition([pipe.image_prompt(user_ids[u], texts[i]) for u, i in batch])
+        return diffusion_loss(backbone.unet, scheduler, images[batch[:, 1]], cond, noise_generator)
+
+    held = validation_pairs(data, config.validation_pairs)
+
+    @torch.no_grad()
+    def validation_loss() -> float:
+        fixed = torch.Generator().manual_seed(0)
+        chunks = [held[i:i + config.batch_size] for i in range(0, len(held), config.batch_size)]
+        return float(np.average([float(loss_of(c, fixed)) for c in chunks], weights=[len(c) for c in chunks]))
+
+    keep = _KeepBest(pipe.image_tokens, config, validation_loss)
+    keep.every = keep.every if len(held) else 0
     optim = torch.optim.Adam(pipe.image_tokens.parameters(), lr=config.lr)
     losses = []
-    for _ in tqdm(range(config.image_steps), desc="image tokens", disable=not progress, leave=False):
-        batch = pairs[torch.randint(len(pairs), (config.batch_size,), generator=generator).numpy()]
-        cond = pipe.image_condition([pipe.image_prompt(user_ids[u], texts[i]) for u, i in batch])
-        loss = diffusion_loss(backbone.unet, scheduler, images[batch[:, 1]], cond, generator)
+    keep(0, config.image_steps == 0)
+    for step in tqdm(range(1, config.image_steps + 1), desc="image tokens", disable=not progress, leave=False):
+        loss = loss_of(pairs[torch.randint(len(pairs), (config.batch_size,), generator=generator).numpy()], generator)
         optim.zero_grad()
         loss.backward()
         optim.step()
         losses.append(float(loss.detach()))
-    return losses
+        keep(step, step == config.image_steps)
+    return losses, keep.finish()
 
 
 def check_user_ids(user_ids: Sequence[Any], data: InteractionData) -> list[str]:
@@ -127,10 +198,11 @@ def check_user_ids(user_ids: Sequence[Any], data: InteractionData) -> list[str]:
 
 def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
                            cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                           stage1_method: str = "dppmg", config: Stage2Config | None = None):
+                           stage1_method: str = "dppmg", stage1_overrides: dict[str, Any] | None = None,
+                           config: Stage2Config | None = None):
     """The Stage 2 pipeline of (dataset, preset, seed): loaded if trained before, else Stage 1's
-    checkpoint (of ``stage1_method``) is required and the token embeddings are trained and saved.
-    ``config`` defaults to the preset's. Returns (pipeline, data)."""
+    checkpoint (of ``stage1_method`` with ``stage1_overrides``) is required and the token embeddings
+    are trained and saved. ``config`` defaults to the preset's. Returns (pipeline, data)."""
     from dppmg.config import stage1_config, stage2_config
     from dppmg.data import load_dataset
     from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
@@ -138,7 +210,7 @@ def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: s
 
     seed = check_seed(seed)
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
-    folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method), cache_dir)
+    folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method, **(stage1_overrides or {})), cache_dir)
     if not folder1.is_dir():
         raise DPPMGError(f"no stage-1 checkpoint for {dataset} at preset {preset}, seed {seed}: run `dppmg "
                          f"preference fit --dataset {dataset} --preset {preset} --seed {seed} --method {stage1_method}` first")

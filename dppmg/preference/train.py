@@ -81,7 +81,9 @@ def run_stage1(data: InteractionData, features: dict[str, np.ndarray] | None, co
             metrics["quantizer"][m] = {**quantizer_report(quantizer, p), "history": history}
         quant_scores = sum(reconstructed[m] @ q.T for m, (_, q) in reps.items())
         quant_test = evaluator.evaluate(quant_scores, "test")
+        metrics["quantized_valid"] = evaluator.evaluate(quant_scores, "valid")
         metrics["quantized_test"] = quant_test
+        metrics["quantized_test_per_user"] = _ranking_block(evaluator, quant_scores)["test_per_user"]
         metrics["quantized_recall_kept"] = quant_test["recall@20"] / max(metrics["test"]["recall@20"], 1e-12)
     return result
 
@@ -97,11 +99,12 @@ def _ranking_block(evaluator: RankingEvaluator, scores: torch.Tensor) -> dict[st
 
 def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root: str | None = None,
                  cache_dir: str | os.PathLike | None = None, output_json: str | os.PathLike | None = None,
-                 progress: bool = True) -> tuple[dict[str, Any], Path]:
-    """Load data and features, run Stage 1 of the registered ``method``, save the checkpoint and its
-    result JSON.
+                 progress: bool = True, preference: dict[str, Any] | None = None,
+                 quantizer: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
+    """Load data and features, run Stage 1 of the registered ``method`` (``preference`` /
+    ``quantizer``: config overrides), save the checkpoint and its result JSON.
 
-    Returns (result dict in the ``dppmg.result/v1`` schema, checkpoint folder).
+    Returns (result dict in the shared result schema, checkpoint folder).
     """
     from dppmg.config import stage1_config
     from dppmg.data import load_dataset
@@ -110,7 +113,7 @@ def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root
     from dppmg.results import make_result, write_result
     from dppmg.seeding import seed_everything
 
-    config = stage1_config(dataset, preset, seed, method)
+    config = stage1_config(dataset, preset, seed, method, preference=preference, quantizer=quantizer)
     generators = seed_everything(seed)
     timings = []
     with StageTimer("load_data") as t:

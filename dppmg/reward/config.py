@@ -14,7 +14,8 @@ from dppmg.errors import ConfigError
 
 # 2: the text advantage's consistency term follows ``text_consistency``.
 # 3: the cache key holds the image sampling settings.
-REWARD_VERSION = 3
+# 4: DDIM at its own sample_steps, whatever the pipeline's sampler; the key holds guidance and eta.
+REWARD_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class RewardConfig:
             last ``draft_k`` steps).
         refl_window: the fractions of the sampling steps between which ReFL stops.
         draft_k: denoising steps the image reward is backpropagated through (``"draft"`` only).
-        sample_steps: DDIM steps while fine-tuning (None: the backbone's default).
+        sample_steps: DDIM steps while fine-tuning (the fine-tuning always samples with DDIM, whatever
+            sampler the pipeline generates with: ReFL needs DDIM's one-step clean-image prediction).
         max_new_tokens: length of the texts sampled while fine-tuning.
         personalization_baseline: ``"none"`` (plain similarity to the user's history) or
             ``"population"`` (minus the similarity to the average user's history).
@@ -59,7 +61,7 @@ class RewardConfig:
     image_gradient: str = "refl"
     refl_window: tuple[float, float] = (0.5, 0.9)
     draft_k: int = 1
-    sample_steps: int | None = None
+    sample_steps: int = 25
     max_new_tokens: int = 48
     personalization_baseline: str = "none"
     text_consistency: str = "auto"

@@ -164,7 +164,7 @@ def text_reward(terms: dict[str, torch.Tensor], config: RewardConfig, image_read
 def _image_gradient_args(config: RewardConfig, backbone_config, generator: torch.Generator) -> dict[str, int]:
     if config.image_gradient == "draft":
         return {"grad_last": config.draft_k}
-    n = config.sample_steps or backbone_config.sample_steps
+    n = config.sample_steps
     lo, hi = (int(f * n) for f in config.refl_window)
     return {"predict_x0_at": int(torch.randint(lo, hi + 1, (1,), generator=generator))}
 
@@ -175,8 +175,10 @@ def _pad_cat(samples: Sequence[torch.Tensor], pad: int) -> torch.Tensor:
 
 
 def image_sampling_settings(pipe) -> dict[str, Any]:
-    """The image backbone's DDIM settings the fine-tuning samples with (not part of Stage 2's key)."""
-    return sampling_settings(pipe.image_backbone.config)
+    """The pipeline's sampling settings the fine-tuning's DDIM uses: its guidance scale and eta
+    (not part of Stage 2's key; the steps are the fine-tuning's own)."""
+    settings = sampling_settings(pipe.image_backbone.config)
+    return {k: settings[k] for k in ("guidance_scale", "sample_eta")}
 
 
 def reward_dir(stage2_folder: Path, config: RewardConfig, seed: int, cache_dir: str | os.PathLike | None = None, *,

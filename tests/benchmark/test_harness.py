@@ -106,24 +106,6 @@ def test_result_validation(tmp_path, suite_run):
         read_result(other, dataset="hm")
 
 
-def test_generation_suite_at_smoke(tmp_path, session_cache):
-    import os
-
-    written = run_suite("generation", "smoke", datasets=["synthetic"], results_dir=tmp_path, log=lambda m: None)
-    result = read_result(tmp_path / "runs/smoke/generation/synthetic__dppmg__seed0.json", stage="generation")
-    m = result["metrics"]
-    assert m["users"] == len(m["user_ids"]) == len(m["image"]["per_user_difference"])
-    assert set(m["ground_truth"]) == {"own_tokens", "shuffled_tokens"}
-    table = pd.read_csv(tmp_path / "smoke/personalization.csv")
-    assert set(table["modality"]) == {"image", "text"}
-    row = table.set_index("modality").loc["text"]
-    assert str(row["users own > other"]) == str(m["text"]["users_own_closer"])
-    assert "synthetic_attributes" in written
-    for figure in m["figures"]:
-        assert os.path.getsize(figure) > 1000
-    assert {t["stage"] for t in result["provenance"]["timings"]} >= {"stage2_train_or_load", "generate"}
-
-
 def test_evaluation_suite_at_smoke(tmp_path, session_cache):
     from dppmg.registry import method_names
 
@@ -134,13 +116,28 @@ def test_evaluation_suite_at_smoke(tmp_path, session_cache):
     assert list(table.index)[:3] == ["nonpersonalized", "dppmg-no-reward", "dppmg"]
     result = read_result(tmp_path / "runs/smoke/evaluation/synthetic__dppmg__seed0.json", stage="evaluation")
     mean = result["metrics"]["consistency"]["evaluator"]["mean"]
-    assert table.loc["dppmg", "consistency (evaluator)"].startswith(f"{mean:.4f}")
-    paired = pd.read_csv(tmp_path / "smoke/reward_vs_stage2.csv")
-    assert "consistency (evaluator)" in set(paired["metric"])
+    assert float(table.loc["dppmg", "consistency (evaluator)"]) == pytest.approx(mean, abs=1e-4)  # one seed: no ± std
+    assert set(pd.read_csv(tmp_path / "smoke/measurability.csv")["cell"]) >= {"consistency",
+                                                                               "personalization/image/targets"}
+    personal = pd.read_csv(tmp_path / "smoke/personalization.csv")
+    assert set(personal["method"]) == set(table.index) and set(personal["view"]) == {"targets", "history", "evaluator"}
     assert set(pd.read_csv(tmp_path / "smoke/alignment_models.csv")["model"]) == {"reward", "evaluator"}
+    assert set(pd.read_csv(tmp_path / "smoke/preference_evaluator.csv")["split"]) == {"valid", "test"}
     assert (tmp_path / "smoke/figures/reward_curves_synthetic_dppmg_seed0.png").is_file()
     for method in table.index:
         assert (tmp_path / f"smoke/figures/evaluation_synthetic_{method}_seed0.png").stat().st_size > 1000
-    personal = pd.read_csv(tmp_path / "smoke/personalization_by_method.csv")
-    assert set(personal["method"]) == set(table.index) and set(personal["modality"]) == {"image", "text"}
-    assert "timing_evaluation" in written
+    claims = pd.read_csv(tmp_path / "smoke/claims.csv")
+    assert "the reward raises cross-modal consistency" in set(claims["claim"])
+    assert set(claims["verdict"]) <= {"reproduced", "contradicted", "inconclusive", "not measurable", "missing"}
+    assert {"timing_evaluation", "claims", "reward_vs_stage2"} <= set(written)
+
+
+def test_selection_suite_at_smoke(tmp_path, session_cache):
+    written = run_suite("selection", "smoke", datasets=["synthetic"], results_dir=tmp_path, log=lambda m: None)
+    assert {"selection_preference_dim", "selection_image_guidance_scale", "selection_image_sampler"} <= set(written)
+    dims = pd.read_csv(tmp_path / "smoke/selection_preference_dim.csv")
+    assert list(dims["candidate"]) == [16, 32] and (dims["chosen"] == "yes").sum() == 1
+    best = dims.loc[dims.iloc[:, 3].idxmax(), "candidate"]
+    assert dims.set_index("candidate").loc[best, "chosen"] == "yes"
+    result = read_result(tmp_path / "runs/smoke/selection/synthetic__-__seed0.json", stage="selection")
+    assert all(s["seed"] == 0 for s in result["metrics"]["selections"])

@@ -33,13 +33,21 @@ def test_mean_std_format():
     assert mean_std([0.5]) == "0.5000 ± 0.0000"
 
 
-def _evaluation_run(method: str, seed: int, users: list[str], consistency: list[float]) -> dict:
+def _test(values: list[float], users: list[int], p: float) -> dict:
+    """A matching-test result as the evaluation writes it (only the fields the tables read)."""
+    return {"statistic": float(sum(values) / len(values)), "p": p, "p_less": 1 - p, "auc": 0.6, "users": len(users),
+            "user_index": users, "per_user": {"centred_own": values, "auc": [0.6] * len(values)}}
+
+
+def _evaluation_run(method: str, seed: int, users: list[str], consistency: list[float], p: float = 0.01) -> dict:
     """The fields of a results JSON of ``dppmg evaluate`` that the evaluation tables read."""
     per_user = {"mean": sum(consistency) / len(consistency), "per_user": consistency}
-    node = {"cos_history": per_user, "cos_test": per_user}
-    own_vs_other = {"mean_paired_difference": per_user["mean"], "per_user_difference": consistency}
+    test = _test(consistency, list(range(len(users))), p)
     return {"dataset": "synthetic", "method": method, "seed": seed, "metrics": {
-        "personalization": {"image": own_vs_other, "text": own_vs_other}, "users": users, "consistency": {"evaluator": per_user, "reward_model": per_user}, "image": node, "text": node,
+        "users": users, "split": "test",
+        "personalization": {m: {v: test for v in ("targets", "history", "evaluator")} for m in ("image", "text")},
+        "consistency": {"evaluator": per_user, "reward_model": per_user, "matching_unseen": test},
+        "quality": {"kid": {"mean": 0.1, "std": 0.01}}, "diversity": {"distinct_2": 0.5},
         "alignment": {role: {"items": 1, "R@1": 0, "chance R@1": 0, "R@10": 0, "chance R@10": 0, "median rank": 1}
                       for role in ("reward", "evaluator")}}}
 
@@ -47,22 +55,27 @@ def _evaluation_run(method: str, seed: int, users: list[str], consistency: list[
 def test_reward_comparison_pairs_users_within_each_seed():
     from benchmark.tables import evaluation_tables
 
-    # Seed 1 draws other users than seed 0, and user "a" is in both: it must count twice, never averaged.
-    runs = [_evaluation_run("dppmg-no-reward", 0, ["a", "b"], [0.0, 0.0]),
-            _evaluation_run("dppmg", 0, ["a", "b"], [0.1, 0.3]),
-            _evaluation_run("dppmg-no-reward", 1, ["a", "c"], [0.5, 0.5]),
-            _evaluation_run("dppmg", 1, ["a", "c"], [0.4, 0.6])]
+    # Seed 1 draws other users than seed 0, and user "a" is in both: each seed is tested on its
+    # own users and the seeds are combined, never pooled.
+    runs = [_evaluation_run("dppmg-no-reward", 0, ["a", "b", "c"], [0.0, 0.0, 0.0]),
+            _evaluation_run("dppmg", 0, ["a", "b", "c"], [0.1, 0.3, 0.2]),
+            _evaluation_run("dppmg-no-reward", 1, ["a", "d", "e"], [0.5, 0.5, 0.5]),
+            _evaluation_run("dppmg", 1, ["a", "d", "e"], [0.4, 0.6, 0.5])]
     paired = evaluation_tables(runs)["reward_vs_stage2"].set_index("metric").loc["consistency (evaluator)"]
-    assert paired["seeds"] == 2 and paired["pairs"] == 4
-    assert paired["per-seed difference"] == "+0.2000 +0.0000"
-    assert paired["difference"] == pytest.approx(0.1)
+    assert paired["seeds"] == 2 and paired["users per seed"] == "3/3"
+    assert paired["with reward - stage 2"] == "+0.1000 ± 0.1414"  # per seed +0.2 and +0.0
 
 
-def test_personalization_pools_the_pairs_of_every_seed():
+def test_unmeasurable_cells_are_marked_and_verdicts_need_every_seed():
     from benchmark.tables import evaluation_tables
 
-    runs = [_evaluation_run("dppmg", 0, ["a", "b"], [0.1, 0.3]), _evaluation_run("dppmg", 1, ["a", "c"], [-0.2, 0.6])]
-    rows = evaluation_tables(runs)["personalization_by_method"].set_index("modality")
-    assert rows.loc["image", "pairs"] == 4 and rows.loc["image", "own closer"] == "3/4"
-    assert rows.loc["text", "own - other"] == pytest.approx(0.2)
-    assert rows.loc["image", "per-seed own - other"] == "+0.2000 +0.2000"
+    runs = [_evaluation_run("real-test-item", s, ["a", "b", "c"], [0.1, 0.2, 0.3], p=0.5) for s in (0, 1)]
+    runs += [_evaluation_run("dppmg", s, ["a", "b", "c"], [0.1, 0.2, 0.3], p=0.001) for s in (0, 1)]
+    tables = evaluation_tables(runs)
+    measure = tables["measurability"].set_index("cell")
+    assert measure.loc["personalization/image/targets", "measurable"] == "no"
+    row = tables["generation"].set_index("method").loc["dppmg"]
+    assert row["image personalization (targets)"] == "not measurable"
+    verdicts = tables["personalization"].set_index(["method", "modality", "view"])["verdict"]
+    assert verdicts.loc[("dppmg", "image", "targets")] == "not measurable"
+    assert verdicts.loc[("real-test-item", "image", "targets")] == "not shown"

@@ -27,29 +27,71 @@ def test_result_validates_and_carries_every_metric(evaluated):
     result = read_result(evaluated, stage="evaluation", dataset="synthetic")
     m = result["metrics"]
     n = len(m["users"])
-    assert n == 5
-    for group, keys in (("image", ("cos_test", "cos_history", "ssim_test")),
-                        ("text", ("rouge_l_test", "bleu_test", "cos_test", "cos_history")),
+    assert n == 5 and m["split"] == "test"
+    for group, keys in (("image", ("cos_targets", "cos_history", "ssim_targets")),
+                        ("text", ("rouge_l_targets", "bleu_targets", "cos_targets", "cos_history")),
                         ("consistency", ("evaluator", "reward_model")),
                         ("ground_truth", ("image_colour", "text_style"))):
         for key in keys:
             assert len(m[group][key]["per_user"]) == n, (group, key)
             assert np.isfinite(m[group][key]["mean"])
+    config = prov_config(result)["evaluation"]
     retrieval = m["consistency"]["retrieval"]
-    assert retrieval["batch_size"] == prov_config(result)["evaluation"]["retrieval_batch"]
+    assert retrieval["batch_size"] == config["retrieval_batch"]
     assert retrieval["chance"] == pytest.approx(1 / min(retrieval["batch_size"], n))
     for modality in ("image", "text"):
-        pers = m["personalization"][modality]
-        assert pers["users"] == n and len(pers["per_user_difference"]) == n
-        assert pers["mean_paired_difference"] == pytest.approx(pers["mean_own"] - pers["mean_other"], abs=1e-5)
-        assert pers["users_own_closer"] == sum(d > 0 for d in pers["per_user_difference"])
-    assert m["quality"]["generated"] == n and m["quality"]["real_test_items"] >= 1
+        for view in ("targets", "history", "evaluator"):
+            test = m["personalization"][modality][view]
+            assert test["users"] + test["dropped_users"] == n and test["permutations"] == config["permutations"]
+            assert len(test["per_user"]["auc"]) == test["users"]
+            assert test["statistic"] == pytest.approx(np.mean(test["per_user"]["centred_own"]), abs=1e-5)
+            assert test["p"] >= 1 / (1 + config["permutations"])  # a permutation p is never below 1/(1+B)
+    kid = m["quality"]["kid"]
+    assert kid["generated"] == n and kid["subsets"] == config["kid_subsets"] and kid["subset_size"] <= n
+    assert m["quality"]["frechet_distance"]["generated"] == n
     assert set(m["alignment"]) == {"reward", "evaluator"}
+    assert {"valid", "test"} <= set(m["preference_evaluator"])
     assert len(m["reward_curves"]["reward"]) == reward_config("smoke").steps
+    assert m["throughput"]["users"] == n
     prov = result["provenance"]
     assert {"stage2", "generate", "metrics"} <= {t["stage"] for t in prov["timings"]}
     assert prov["config"]["evaluator"]["role"] == "evaluator" and prov["seed"] == 0
     assert prov["config"]["evaluation"]["users"] == 5 == prov["config"]["users"]
+
+
+def test_a_validation_run_reads_no_test_item(session_cache, tmp_path, monkeypatch):
+    from dppmg.data.schema import InteractionData
+
+    real = InteractionData.split_frame
+
+    def no_test(self, split):
+        if split == "test":
+            raise AssertionError("a validation run read the test split")
+        return real(self, split)
+
+    # The first run trains (Stage 1 reports its test ranking, as the final evaluation of Stage 1);
+    # the second reads every model from the caches and must not touch the test split at all.
+    evaluate("synthetic", "dppmg-no-reward", "smoke", 0, tmp_path / "first.json", cache_dir=session_cache,
+             users=5, split="valid", progress=False)
+    monkeypatch.setattr(InteractionData, "split_frame", no_test)
+    result = evaluate("synthetic", "dppmg-no-reward", "smoke", 0, tmp_path / "valid.json", cache_dir=session_cache,
+                      users=5, split="valid", progress=False)
+    assert result["metrics"]["split"] == "valid" and "test" not in result["metrics"]["preference_evaluator"]
+
+
+def test_generations_of_the_wrong_shape_are_named():
+    from PIL import Image
+
+    from dppmg.evaluation.evaluate import check_generations
+
+    good = {"user_id": "u1", "text": "a red star", "image": Image.new("RGB", (32, 48))}
+    check_generations([good], ["u1"], "m", (32, 48))
+    with pytest.raises(DPPMGError, match="method 'm', user 'u1': the image must be an RGB PIL image of 32x48, got L"):
+        check_generations([{**good, "image": Image.new("L", (32, 48))}], ["u1"], "m", (32, 48))
+    with pytest.raises(DPPMGError, match="got RGB \\(64, 48\\)"):
+        check_generations([{**good, "image": Image.new("RGB", (64, 48))}], ["u1"], "m", (32, 48))
+    with pytest.raises(DPPMGError, match="returned generations for users \\['u2'\\]"):
+        check_generations([{**good, "user_id": "u2"}], ["u1"], "m", (32, 48))
 
 
 def prov_config(result):
@@ -60,8 +102,8 @@ def test_results_from_elsewhere_are_rejected(evaluated, tmp_path):
     with pytest.raises(DPPMGError, match="expected 'hm'"):
         read_result(evaluated, stage="evaluation", dataset="hm")
     old = tmp_path / "old.json"
-    old.write_text(json.dumps({**json.loads(evaluated.read_text()), "schema": "dppmg.result/v0"}))
-    with pytest.raises(DPPMGError, match="old.json: schema 'dppmg.result/v0'"):
+    old.write_text(json.dumps({**json.loads(evaluated.read_text()), "schema": "dppmg.result/v1"}))
+    with pytest.raises(DPPMGError, match="old.json: schema 'dppmg.result/v1' is not 'dppmg.result/v2'"):
         read_result(old)
 
 
@@ -86,12 +128,12 @@ def test_cli_evaluate_rejects_bad_input(capsys, tmp_path):
 
 
 def test_real_test_item_reference_returns_each_users_next_item(session_cache, tmp_path, monkeypatch):
-    from dppmg.evaluation.personalization import sample_test_users
+    from dppmg.evaluation.personalization import sample_users
     from dppmg.registry import get_method
 
     method = get_method("real-test-item")
     data = method.fit("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
-    users = sample_test_users(data, 3, 0)
+    users = sample_users(data, 3, 0)
     out = method.generate(users, 0)
     firsts = [t[0] for t in data.items_by_user(users, "test")]
     assert [o["text"] for o in out] == [data.items["text"].iloc[i] for i in firsts]
@@ -103,4 +145,9 @@ def test_real_test_item_reference_returns_each_users_next_item(session_cache, tm
     result = evaluate("synthetic", "real-test-item", "smoke", 0, tmp_path / "ref.json", cache_dir=session_cache,
                       users=4, progress=False)
     assert read_result(tmp_path / "ref.json", stage="evaluation")["method"] == "real-test-item"
-    assert result["metrics"]["text"]["cos_test"]["mean"] > 0.5  # the text is one of the test items' own
+    m = result["metrics"]
+    assert m["text"]["cos_targets"]["mean"] > 0.5  # the text is one of the test items' own
+    # Leave one out: each returned item leaves its own user's targets (users with one test item drop out).
+    assert m["personalization"]["leave_one_out"]["returned_items_removed"] == 4
+    single = sum(len(t) == 1 for t in data.items_by_user(m["users"], "test"))
+    assert m["personalization"]["image"]["targets"]["dropped_users"] == single

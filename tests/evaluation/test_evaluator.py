@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dppmg.alignment import AlignmentModel, heldout_items, retrieval_report, target_items_of_test_period, training_items
+from dppmg.alignment import AlignmentModel, heldout_items, retrieval_report, training_items
 from dppmg.config import alignment_config
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.evaluation.evaluator import check_independent
@@ -39,13 +39,20 @@ def test_evaluator_is_never_the_reward_model(smoke_alignment):
         check_independent(reward, clone)
 
 
-def test_evaluator_never_trained_on_test_targets(smoke_stage2):
+def test_one_exclusion_rule_that_reads_the_training_split_only(smoke_stage2):
     _, data = smoke_stage2
     evaluator_items = training_items(data, alignment_config("evaluator", "smoke"))
     reward_items = training_items(data, alignment_config("reward", "smoke"))
-    assert not np.intersect1d(evaluator_items, target_items_of_test_period(data)).size
+    assert np.array_equal(evaluator_items, reward_items)
+    assert set(evaluator_items) <= set(data.user_item_pairs("train")[:, 1])
     held = heldout_items(data, 0.1)
-    assert not np.intersect1d(held, reward_items).size and not np.intersect1d(held, evaluator_items).size
+    assert len(held) and not np.intersect1d(held, reward_items).size
+    # Moving the test interactions to other items changes neither model's items.
+    moved = data.interactions.copy()
+    test = moved["split"] == "test"
+    moved.loc[test, "item"] = (moved.loc[test, "item"] + 1) % data.num_items
+    assert np.array_equal(training_items(data.replace(interactions=moved), alignment_config("evaluator", "smoke")),
+                          evaluator_items)
 
 
 def test_retrieval_report_scores_a_perfect_and_a_reversed_model():

@@ -1,21 +1,9 @@
-"""The own-vs-other personalization test and the synthetic world's attribute detectors."""
+"""The user-identification views of personalization and the synthetic world's attribute detectors."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-
-def test_paired_personalization_detects_a_personal_signal():
-    from dppmg.evaluation.personalization import paired_personalization
-
-    rng = np.random.default_rng(0)
-    items = rng.normal(size=(40, 8))
-    histories = [np.arange(10 * k, 10 * k + 10) for k in range(4)]
-    generated = np.stack([items[h].mean(0) for h in histories])  # each user's own centroid
-    rep = paired_personalization(generated, items, histories, np.random.default_rng(1))
-    assert rep["users_own_closer"] == 4 and rep["mean_paired_difference"] > 0
-    assert rep["sign_test_p"] == pytest.approx(1 / 16)
 
 
 def test_attribute_detectors():
@@ -31,27 +19,55 @@ def test_attribute_detectors():
     assert text_style("nothing here") is None
 
 
-def test_every_modality_compares_each_user_with_the_same_other_user():
-    from dppmg.evaluation.personalization import own_vs_other
+@pytest.fixture(scope="module")
+def echo_results(smoke_synthetic):
+    """Each user "generates" the catalogue item of their last training interaction."""
+    from PIL import Image
 
-    rng = np.random.default_rng(0)
-    items = {"image": rng.normal(size=(60, 8)), "text": rng.normal(size=(60, 8))}
-    histories = [np.arange(5 * k, 5 * k + 5) for k in range(12)]
-    # The text generations are the image ones in another space: with the same "other" users the
-    # per-user differences agree exactly; with independent draws they would not.
-    generated = {"image": np.stack([items["image"][h].mean(0) for h in histories])}
-    items["text"], generated["text"] = items["image"].copy(), generated["image"].copy()
-    report = own_vs_other(generated, items, histories, seed=3)
-    assert report["image"]["per_user_difference"] == report["text"]["per_user_difference"]
-    again = own_vs_other(generated, items, histories, seed=4)
-    assert again["image"]["per_user_difference"] != report["image"]["per_user_difference"]
+    from dppmg.data.images import load_image_array
+    from dppmg.evaluation.personalization import sample_users
+
+    data = smoke_synthetic
+    images, texts = load_image_array(data), data.items["text"].tolist()
+    users = sample_users(data, 30, seed=0)
+    last = [int(h[-1]) for h in data.items_by_user(users, "train")]
+    return [{"user_id": u, "text": texts[i], "image": Image.fromarray(images[i]), "item": i}
+            for u, i in zip(users, last)]
 
 
-def test_sample_test_users_is_seeded_and_sorted(smoke_synthetic):
-    from dppmg.evaluation.personalization import sample_test_users
+def test_echoing_the_history_is_identified_in_the_history_view(echo_results, smoke_synthetic):
+    from dppmg.evaluation.personalization import personalization_report
 
-    a, b = sample_test_users(smoke_synthetic, 5, 0), sample_test_users(smoke_synthetic, 5, 0)
+    report = personalization_report(echo_results, smoke_synthetic, seed=0)
+    for m in ("image", "text"):
+        history = report[m]["history"]
+        assert history["users"] == 30 and history["p"] < 0.01 and history["auc"] > 0.6
+    # The returned items are training items, not test items: nothing left the test targets.
+    assert report["leave_one_out"]["returned_items_removed"] == 0
+
+
+def test_leave_one_out_removes_the_returned_item_from_its_own_user_only(smoke_synthetic):
+    from dppmg.evaluation.personalization import leave_one_out_targets
+
+    users = smoke_synthetic.users["user_id"].tolist()[:3]
+    tests = smoke_synthetic.items_by_user(users, "test")
+    results = [{"user_id": users[0], "item": int(tests[0][0])}, {"user_id": users[1], "item": int(tests[0][0])},
+               {"user_id": users[2]}]
+    targets, removed = leave_one_out_targets(results, smoke_synthetic, "test")
+    assert removed == (1 + int(tests[0][0] in tests[1]))
+    assert list(targets[0]) == [i for i in tests[0] if i != tests[0][0]] and list(targets[2]) == list(tests[2])
+
+
+def test_sample_users_is_seeded_and_sorted(smoke_synthetic):
+    from dppmg.errors import DPPMGError
+    from dppmg.evaluation.personalization import sample_users
+
+    a, b = sample_users(smoke_synthetic, 5, 0), sample_users(smoke_synthetic, 5, 0)
     assert a == b and len(a) == 5 and a == sorted(a, key=lambda u: (len(u), u))
-    assert sample_test_users(smoke_synthetic, 5, 1) != a
+    assert sample_users(smoke_synthetic, 5, 1) != a
     with_test = set(smoke_synthetic.users["user_id"].to_numpy()[smoke_synthetic.split_frame("test")["user"].unique()])
-    assert set(sample_test_users(smoke_synthetic, None, 0)) == with_test
+    assert set(sample_users(smoke_synthetic, None, 0)) == with_test
+    empty = smoke_synthetic.replace(interactions=smoke_synthetic.interactions.assign(
+        split=smoke_synthetic.interactions["split"].replace("test", "train")))
+    with pytest.raises(DPPMGError, match="has no test interactions to evaluate on"):
+        sample_users(empty, 5, 0)

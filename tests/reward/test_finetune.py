@@ -169,13 +169,14 @@ def test_reward_cache_follows_the_image_sampling_settings(stage2, tmp_path):
 
     pipe, _ = stage2
     sampling = image_sampling_settings(pipe)
-    assert set(sampling) == {"sample_steps", "guidance_scale", "sample_eta"}
+    assert set(sampling) == {"guidance_scale", "sample_eta"}  # the fine-tuning's DDIM steps are its own
     assert sampling["guidance_scale"] == pipe.image_backbone.config.guidance_scale
     args = (Path(pipe.meta["folder"]), reward_config("smoke"), 0, tmp_path)
     here = reward_dir(*args, image_sampling=sampling)
     assert reward_dir(*args, image_sampling=dict(reversed(list(sampling.items())))) == here
     assert reward_dir(*args, image_sampling={**sampling, "guidance_scale": sampling["guidance_scale"] + 3}) != here
-    assert reward_dir(*args, image_sampling={**sampling, "sample_steps": sampling["sample_steps"] + 1}) != here
+    assert reward_dir(Path(pipe.meta["folder"]), reward_config("smoke", sample_steps=4), 0, tmp_path,
+                      image_sampling=sampling) != here
 
 
 def test_image_consistency_target_is_the_read_sample_only_when_asked_and_read():

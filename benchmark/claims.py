@@ -1,0 +1,135 @@
+"""The claims table: each testable claim of the DPPMG paper, its comparison and a verdict.
+
+Every comparison pairs each user with itself within a seed and combines the seeds
+(:mod:`benchmark.analysis`); the effect is reported as mean ± std over seeds with a t-interval
+over seeds, and the verdict is
+
+* ``reproduced`` — combined one-sided p < 0.05 in the claimed direction and the same sign in
+  every seed;
+* ``contradicted`` — the same in the opposite direction;
+* ``inconclusive`` — neither;
+* ``not measurable`` — the cell's reference (the users' real next items) fails the same test
+  (:func:`benchmark.analysis.measurability`).
+
+Claims of the form "X does not cost Y" are non-inferiority claims: ``reproduced`` when the lower
+end of the 95% interval over seeds lies above ``-margin``, ``contradicted`` when its upper end
+lies below it; the margins are :data:`QUANTIZATION_MARGIN` (of the unquantized Recall@20) and
+:data:`PERSONALIZATION_MARGIN` (of Stage 2's own personalization effect).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from benchmark.analysis import (by_dataset_method, comparison_verdict, measurability, own_effect, paired_comparison,
+                                per_user_metric, personalization_per_user)
+from dppmg.evaluation.statistics import across_seeds, paired_difference_test, verdict
+
+QUANTIZATION_MARGIN = 0.10
+PERSONALIZATION_MARGIN = 0.5
+COLUMNS = ("claim", "dataset", "modality", "metric", "comparison", "effect (mean ± std over seeds)",
+           "95% CI over seeds", "per-seed effect", "combined p", "verdict", "note")
+
+
+def _row(claim: str, dataset: str, modality: str, metric: str, comparison: str, c: dict[str, Any] | None,
+         verdict_: str, note: str = "", p_key: str = "p_positive") -> dict[str, Any]:
+    if c is None:
+        return dict(zip(COLUMNS, (claim, dataset, modality, metric, comparison, "", "", "", "", "missing",
+                                  note or "no runs to compare")))
+    ci = "" if c["seeds"] < 2 else f"[{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}]"
+    effect = f"{c['mean']:+.4f}" + ("" if c["seeds"] < 2 else f" ± {c['std']:.4f}")
+    return dict(zip(COLUMNS, (claim, dataset, modality, metric, comparison, effect, ci,
+                              " ".join(f"{e:+.4f}" for e in c["per_seed"]), f"{c[p_key]:.2g}", verdict_, note)))
+
+
+def non_inferiority(c: dict[str, Any] | None, margin: float) -> str:
+    if c is None:
+        return "missing"
+    if c["seeds"] < 2:
+        return "inconclusive"
+    lo, hi = c["ci"]
+    if lo > -margin:
+        return "reproduced"
+    if hi < -margin:
+        return "contradicted"
+    return "inconclusive"
+
+
+def _quantization(runs: dict[int, dict[str, Any]]) -> tuple[dict[str, Any] | None, float]:
+    """Quantized minus unquantized per-user test Recall@20 of DPPMG's Stage 1, per seed, combined."""
+    from benchmark.tables import ranking_per_user
+
+    effects, p, p_less, full = [], [], [], []
+    for seed in sorted(runs):
+        a, b = ranking_per_user(runs[seed], "quantized_test_per_user"), ranking_per_user(runs[seed])
+        common = sorted(set(a) & set(b))
+        if len(common) < 3:
+            continue
+        test = paired_difference_test(np.array([a[u] for u in common]), np.array([b[u] for u in common]), seed)
+        effects.append(test["difference"])
+        p.append(test["p"])
+        p_less.append(test["p_less"])
+        full.append(runs[seed]["metrics"]["test"]["recall@20"])
+    if not effects:
+        return None, float("nan")
+    return across_seeds(effects, p, p_less), float(np.mean(full))
+
+
+def claims_table(preference_results: list[dict[str, Any]], evaluation_results: list[dict[str, Any]]) -> pd.DataFrame:
+    """The claims of the module docstring over whatever runs exist (a missing one reads "missing")."""
+    from baselines.nonpersonalized import NonPersonalized
+    from benchmark.tables import ranking_per_user
+    from dppmg.methods import DPPMG, DPPMGNoReward, DPPMGShuffledTokens, SharedPreference
+
+    dppmg, no_reward, shuffled = DPPMG.name, DPPMGNoReward.name, DPPMGShuffledTokens.name
+    nonpersonalized, shared = NonPersonalized.name, SharedPreference.name
+
+    rows: list[dict[str, Any]] = []
+    for dataset, methods in sorted(by_dataset_method(preference_results).items()):
+        if dppmg in methods and shared in methods:
+            c = paired_comparison(methods[dppmg], methods[shared], ranking_per_user)
+            rows.append(_row("modal-specific preferences beat one shared preference", dataset, "-",
+                             "test Recall@20 (Stage 1)", f"{dppmg} - {shared}", c, comparison_verdict(c, True)))
+        if dppmg in methods:
+            c, full = _quantization(methods[dppmg])
+            margin = QUANTIZATION_MARGIN * full
+            rows.append(_row("quantized tokens keep the ranking quality", dataset, "-", "test Recall@20 (Stage 1)",
+                             "quantized - unquantized preferences", c, non_inferiority(c, margin),
+                             f"non-inferiority margin {margin:.4f} ({QUANTIZATION_MARGIN:.0%} of the unquantized)",
+                             p_key="p_negative"))
+    evaluation_results = [r for r in evaluation_results if r["metrics"].get("split", "test") == "test"]
+    for dataset, methods in sorted(by_dataset_method(evaluation_results).items()):
+        cells = measurability(methods, dataset)
+        for modality in ("image", "text"):
+            measurable = cells[f"personalization/{modality}/targets"]["measurable"]
+            extract: Callable = lambda r, m=modality: personalization_per_user(r, m)  # noqa: E731
+            for other, label in ((nonpersonalized, "the non-personalized generators"), (shuffled, "shuffled tokens")):
+                if dppmg in methods and other in methods:
+                    c = paired_comparison(methods[dppmg], methods[other], extract)
+                    rows.append(_row(f"DPPMG's {modality}s are more personalized than {label}", dataset, modality,
+                                     "personalization (targets): centred own-generation similarity",
+                                     f"{dppmg} - {other}", c, comparison_verdict(c, measurable),
+                                     cells[f"personalization/{modality}/targets"]["reason"]))
+            if dppmg in methods and no_reward in methods:
+                c = paired_comparison(methods[dppmg], methods[no_reward], extract)
+                base = own_effect(methods[no_reward], ("personalization", modality, "targets"))
+                if measurable is False:
+                    v, note = "not measurable", cells[f"personalization/{modality}/targets"]["reason"]
+                elif base is None or verdict(base) != "reproduced":
+                    v, note = "inconclusive", "Stage 2 alone shows no personalization the reward could cost"
+                else:
+                    margin = PERSONALIZATION_MARGIN * base["mean"]
+                    v = non_inferiority(c, margin)
+                    note = f"non-inferiority margin {margin:.4f} ({PERSONALIZATION_MARGIN:.0%} of Stage 2's effect)"
+                rows.append(_row("the reward does not cost personalization", dataset, modality,
+                                 "personalization (targets): centred own-generation similarity",
+                                 f"{dppmg} - {no_reward}", c, v, note, p_key="p_negative"))
+        if dppmg in methods and no_reward in methods:
+            c = paired_comparison(methods[dppmg], methods[no_reward], per_user_metric(("consistency", "evaluator")))
+            rows.append(_row("the reward raises cross-modal consistency", dataset, "-",
+                             "evaluator consistency of the generated pair", f"{dppmg} - {no_reward}", c,
+                             comparison_verdict(c, cells["consistency"]["measurable"]), cells["consistency"]["reason"]))
+    return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -1,0 +1,144 @@
+"""Settings chosen on the validation split, never on the test split.
+
+Each selection compares candidates with validation users' validation items as targets and
+returns a record (setting, candidates with their validation metrics, the rule, the choice and
+the value the preset table holds now) that the harness writes as ``selection_<setting>.md``.
+
+* ``preference.dim`` — Stage 1's preference dimension d, for every method of a dataset (so the
+  ranking table stays like for like): the validation Recall@20 of DPPMG's *quantized*
+  preferences, since the tokens are what the generators read.
+* ``image.guidance_scale`` — classifier-free guidance of the image generator: the evaluator's
+  consistency of the validation users' generated (image, text) pairs (Stage 2 pipeline).
+* ``image.sampler`` — sampler and steps: the fewest-step candidate that is not worse than the
+  reference (the first candidate) on validation consistency (paired over users, one-sided
+  p >= 0.05 for "lower") and whose KID is at most the reference's plus twice the larger KID
+  subset standard deviation.
+
+The number of token-training steps is chosen on validation inside Stage 2 itself
+(:mod:`dppmg.generation.train`); its curves come with every result (``token_validation``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from dppmg.errors import DPPMGError
+
+
+def select_preference_dim(dataset: str, preset: str, seed: int, candidates: Sequence[int], *,
+                          data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
+                          progress: bool = False) -> dict[str, Any]:
+    from dppmg.config import preference_config
+    from dppmg.preference.train import fit_and_save
+
+    rows = []
+    for dim in candidates:
+        record, _ = fit_and_save(dataset, preset, seed, "dppmg", data_root=data_root, cache_dir=cache_dir,
+                                 progress=progress, preference={"dim": int(dim)})
+        m = record["metrics"]
+        rows.append({"value": int(dim), "metric": m["quantized_valid"]["recall@20"],
+                     "valid recall@20 (unquantized)": m["valid"]["recall@20"],
+                     "best epoch": m["best_epoch"]})
+    choice = max(rows, key=lambda r: r["metric"])["value"]
+    return {"setting": "preference.dim", "metric": "valid Recall@20 of DPPMG's quantized preferences",
+            "higher_is_better": True, "rule": "highest validation metric", "candidates": rows, "choice": choice,
+            "configured": preference_config(dataset, preset).dim, "seed": seed}
+
+
+def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Sequence[float],
+                    samplers: Sequence[tuple[str, int]], users: int, *, data_root: str | None = None,
+                    cache_dir: str | os.PathLike | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """The guidance and the sampler selections (see the module docstring), on the Stage 2 pipeline:
+    the validation users' texts are generated once, then images for each candidate."""
+    import dataclasses
+
+    from dppmg.config import image_backbone_config, preference_evaluator_config
+    from dppmg.evaluation.evaluate import check_generations, evaluate_generations
+    from dppmg.evaluation.evaluator import load_or_train_evaluator
+    from dppmg.evaluation.personalization import sample_users
+    from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
+    from dppmg.evaluation.statistics import paired_difference_test
+    from dppmg.config import evaluation_config
+    from dppmg.reward.model import load_or_train_reward_model
+    from dppmg.train import train_dppmg
+
+    pipe, data, _ = train_dppmg(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir, reward=False,
+                                progress=progress)
+    reward_model, _ = load_or_train_reward_model(data, preset, cache_dir, progress)
+    evaluator, _ = load_or_train_evaluator(data, preset, cache_dir, progress)
+    preference = load_or_train_preference_evaluator(data, preference_evaluator_config(preset, dataset), cache_dir,
+                                                    progress, report_test=False)
+    config = evaluation_config(preset, dataset)
+    user_ids = sample_users(data, users, seed, "valid")
+    texts = pipe.generate_texts(user_ids, seed)
+    configured = image_backbone_config(preset, dataset)
+
+    def run(image_config) -> dict[str, Any]:
+        import time
+
+        pipe.with_image_sampling(image_config)
+        t0 = time.perf_counter()
+        images = pipe.generate_images(user_ids, seed, texts=texts)
+        seconds = time.perf_counter() - t0
+        results = [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
+        check_generations(results, user_ids, "the Stage 2 pipeline", (image_config.width, image_config.height))
+        m = evaluate_generations(results, data, evaluator, reward_model, preference, cache_dir, seed, config, "valid")
+        return {"consistency": m["consistency"]["evaluator"], "kid": m["quality"]["kid"],
+                "image_personalization": m["personalization"]["image"]["targets"].get("statistic"),
+                "image_seconds_per_user": seconds / len(user_ids)}
+
+    guidance_rows = []
+    for scale in guidance_scales:
+        out = run(dataclasses.replace(configured, guidance_scale=float(scale)))
+        guidance_rows.append({"value": float(scale), "metric": out["consistency"]["mean"], "KID": out["kid"]["mean"],
+                              "KID std": out["kid"]["std"], "image personalization (targets)": out["image_personalization"],
+                              "_per_user": out["consistency"]["per_user"]})
+    guidance = max(guidance_rows, key=lambda r: r["metric"])["value"]
+    sampler_rows = []
+    for sampler, steps in samplers:
+        out = run(dataclasses.replace(configured, guidance_scale=guidance, sampler=sampler, sample_steps=int(steps)))
+        sampler_rows.append({"value": f"{sampler}/{int(steps)}", "metric": out["consistency"]["mean"],
+                             "KID": out["kid"]["mean"], "KID std": out["kid"]["std"],
+                             "seconds per image": out["image_seconds_per_user"], "steps": int(steps),
+                             "_per_user": out["consistency"]["per_user"]})
+    reference = sampler_rows[0]
+    for row in sampler_rows:
+        test = paired_difference_test(np.array(row["_per_user"], dtype=float),
+                                      np.array(reference["_per_user"], dtype=float), seed)
+        row["consistency vs reference"] = test["difference"]
+        row["p (lower than reference)"] = test["p_less"]
+        row["acceptable"] = bool(test["p_less"] >= 0.05 and
+                                 row["KID"] <= reference["KID"] + 2 * max(row["KID std"], reference["KID std"]))
+    acceptable = [r for r in sampler_rows if r["acceptable"]] or [reference]
+    sampler = min(acceptable, key=lambda r: r["steps"])["value"]
+    pipe.with_image_sampling(configured)
+    for row in guidance_rows + sampler_rows:
+        row.pop("_per_user")
+    common = {"metric": "evaluator consistency of the validation users' generated pairs (Stage 2)",
+              "higher_is_better": True, "seed": seed, "users": len(user_ids)}
+    return [{"setting": "image.guidance_scale", **common, "rule": "highest validation metric",
+             "candidates": guidance_rows, "choice": guidance, "configured": configured.guidance_scale},
+            {"setting": "image.sampler", **common,
+             "rule": ("fewest steps among the candidates whose consistency is not lower than the reference's "
+                      f"({reference['value']}; one-sided p >= 0.05) and whose KID is within twice the larger "
+                      "subset std of the reference's"),
+             "candidates": sampler_rows, "choice": sampler,
+             "configured": f"{configured.sampler}/{configured.sample_steps}"}]
+
+
+def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
+                   cache_dir: str | os.PathLike | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """Every selection of the module docstring for ``dataset`` at ``preset``."""
+    from dppmg.config import selection_config
+
+    config = selection_config(preset, dataset)
+    if not config.preference_dims:
+        raise DPPMGError("the selection config has no preference dimension to compare")
+    out = [select_preference_dim(dataset, preset, seed, config.preference_dims, data_root=data_root,
+                                 cache_dir=cache_dir, progress=progress)]
+    out += select_sampling(dataset, preset, seed, config.guidance_scales, config.samplers, config.users,
+                           data_root=data_root, cache_dir=cache_dir, progress=progress)
+    return out
