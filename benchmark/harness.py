@@ -56,10 +56,22 @@ def run_path(results_dir: Path, preset: str, stage: Stage, dataset: str, method:
     return results_dir / "runs" / preset / stage.name / f"{dataset}__{method}__seed{seed}"
 
 
-def execute_stage(stage: Stage, params: dict[str, Any], notebook_out: Path, kernel_name: str) -> None:
+EXECUTORS = ("notebook", "inline")
+
+
+def execute_stage(stage: Stage, params: dict[str, Any], notebook_out: Path, kernel_name: str,
+                  executor: str = "notebook") -> None:
+    """Run one cell of a suite: its notebook with papermill (``notebook``, the executed notebook is
+    kept beside the result), or the notebook's one stage function in this process (``inline``:
+    no kernel start per cell, for quick checks)."""
+    notebook_out.parent.mkdir(parents=True, exist_ok=True)
+    if executor == "inline":
+        import benchmark.stages
+
+        getattr(benchmark.stages, f"{stage.name}_stage")(**params)
+        return
     import papermill
 
-    notebook_out.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(NOTEBOOK_DIR / stage.notebook), str(notebook_out), parameters=params,
                                kernel_name=kernel_name, progress_bar=False, cwd=str(notebook_out.parent))
 
@@ -73,12 +85,14 @@ def write_table(frame: pd.DataFrame, stem: Path, note: str) -> None:
 def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, seeds: list[int] | None = None,
               methods: list[str] | None = None, data_root: str | None = None,
               results_dir: str | os.PathLike = "results", resume: bool = False, tables_only: bool = False,
-              kernel_name: str = "python3", log: Callable[[str], None] = functools.partial(print, flush=True)
+              kernel_name: str = "python3", executor: str = "notebook", log: Callable[[str], None] = functools.partial(print, flush=True)
               ) -> dict[str, Path]:
     """Run ``suite`` at ``preset`` (only ``methods``, if given, in the stages that run per method);
     return the written table files by name."""
     if suite not in SUITES:
         raise ConfigError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
     if methods is not None:
         known = {m for stage in SUITES[suite] for m in stage.methods}
         unknown = [m for m in methods if m not in known]
@@ -100,7 +114,7 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
         stage_results = []
         for dataset in datasets:
             for method in [m for m in stage.methods if methods is None or m == "-" or m in methods]:
-                for seed in seeds or stage.seeds:
+                for seed in seeds or stage.seeds_for(preset):
                     base = run_path(results_dir, preset, stage, dataset, method, seed)
                     out_json = base.with_suffix(".json")
                     if tables_only and not out_json.is_file():
@@ -120,7 +134,7 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                               "figure_dir": str(figure_dir)}
                     t0 = time.perf_counter()
                     log(f"[{stage.name}] {dataset} {method} seed {seed}: executing {stage.notebook}")
-                    execute_stage(stage, params, base.with_suffix(".ipynb"), kernel_name)
+                    execute_stage(stage, params, base.with_suffix(".ipynb"), kernel_name, executor)
                     stage_results.append(read_result(out_json, stage=stage.name, dataset=dataset))
                     log(f"[{stage.name}] {dataset} {method} seed {seed}: done in {time.perf_counter() - t0:.1f} s")
         if tables_only and not stage_results:
@@ -186,16 +200,54 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--tables-only", action="store_true",
                      help="execute nothing: rebuild the tables from the results already there")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    for name, help_ in (("goldens", "write the golden metrics of a preset (only with --update)"),
+                        ("check", "run the preset's suite for seed 0 and compare it with the goldens")):
+        cmd = sub.add_parser(name, help=help_)
+        cmd.add_argument("--preset", required=True, choices=PRESETS)
+        cmd.add_argument("--data-root", default=None, help="default $DPPMG_DATA_DIR")
+        cmd.add_argument("--results-dir", default="results")
+        cmd.add_argument("--goldens-dir", default="results/goldens")
+        if name == "goldens":
+            cmd.add_argument("--update", action="store_true", help="overwrite the goldens (required: on purpose only)")
+        else:
+            cmd.add_argument("--suite", default="reproduce", choices=sorted(SUITES),
+                             help="check only this suite's stages (default: all of the goldens)")
+            cmd.add_argument("--datasets", nargs="+", default=None, help="check only these datasets")
+            cmd.add_argument("--methods", nargs="+", default=None, help="check only these methods")
+    run.add_argument("--executor", default="notebook", choices=EXECUTORS,
+                     help="notebook: each cell through its papermill notebook (kept under runs/); "
+                          "inline: the stage functions in this process (faster, no notebooks)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "goldens":
+            from benchmark.goldens import update
+
+            if not args.update:
+                print("benchmark: error: goldens are written only with --update (on purpose)", file=sys.stderr)
+                return 2
+            print(f"goldens: {update(args.preset, results_dir=args.results_dir, goldens_dir=args.goldens_dir, data_root=args.data_root)}")
+            return 0
+        if args.command == "check":
+            from benchmark.goldens import check
+
+            code, table = check(args.preset, results_dir=args.results_dir, goldens_dir=args.goldens_dir,
+                                data_root=args.data_root, suite=args.suite, datasets=args.datasets,
+                                methods=args.methods)
+            shown = table[table["status"] != "ok"] if code else table
+            print(shown.to_markdown(index=False, floatfmt=".6g") if len(shown) else "(no goldens)")
+            print(f"check ({args.preset}): " + ("FAILED, " + ", ".join(
+                f"{r.dataset}/{r.method}/{r.metric}: {r.status}" for r in shown.itertuples()) if code
+                else f"all {len(table[table['status'] == 'ok'])} goldens pass") + f"; table: "
+                  f"{Path(args.results_dir) / args.preset / 'check.md'}")
+            return code
         written = run_suite(args.suite, args.preset, datasets=args.datasets, seeds=args.seeds,
-                            methods=args.methods, data_root=args.data_root, results_dir=args.results_dir, resume=args.resume,
-                            tables_only=args.tables_only,
-                            kernel_name=args.kernel)
+                            methods=args.methods, data_root=args.data_root, results_dir=args.results_dir,
+                            resume=args.resume, tables_only=args.tables_only, kernel_name=args.kernel,
+                            executor=args.executor)
     except DPPMGError as exc:
         print(f"benchmark: error: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ class Stage:
     Args:
         name: the stage (and, for method stages, the registry suite) name.
         notebook: the notebook under ``benchmark/notebooks`` it executes.
-        seeds: its default seeds.
+        seeds: its default seeds; ``smoke`` runs the first only (it checks that the code runs).
         per_method: run once per registered method of the suite ``name`` (else once, method "-").
     """
 
@@ -26,6 +26,9 @@ class Stage:
     notebook: str
     seeds: tuple[int, ...] = (0,)
     per_method: bool = False
+
+    def seeds_for(self, preset: str) -> tuple[int, ...]:
+        return self.seeds[:1] if preset == "smoke" else self.seeds
 
     @property
     def methods(self) -> tuple[str, ...]:

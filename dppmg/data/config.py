@@ -41,6 +41,8 @@ class DataConfig:
         split_ratios: per-user chronological train/valid/test fractions.
         image_width / image_height: size of the preprocessed image cache (2:3 portrait).
         require_description: keep only items with a free-text description (plot / detail_desc).
+        max_users / max_items: keep this many users (drawn with a fixed seed) and their most
+            frequent items before the k-core (real datasets; ``smoke`` uses it to run in minutes).
         synthetic: the synthetic world's config (used when ``dataset == "synthetic"``).
     """
 
@@ -52,6 +54,8 @@ class DataConfig:
     image_width: int = 32
     image_height: int = 48
     require_description: bool = False
+    max_users: int | None = None
+    max_items: int | None = None
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:

@@ -28,7 +28,8 @@ from dppmg.io import atomic_path, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 from dppmg.paths import resolve_data_root
 
-PROCESSING_VERSION = 1
+# 2: the smoke subsample (max_users, max_items) after the k-core.
+PROCESSING_VERSION = 2
 
 # dataset name -> (folder under the data root, loader, source files whose fingerprint keys the cache)
 REAL_DATASETS: dict[str, tuple[str, Any, tuple[str, ...]]] = {
@@ -74,6 +75,10 @@ def process(data: InteractionData, config: DataConfig) -> InteractionData:
     data = processing.apply_positive_threshold(data, config.positive_threshold)
     if config.min_user_interactions > 1 or config.min_item_interactions > 1:
         data = processing.kcore(data, config.min_user_interactions, config.min_item_interactions)
+    if config.dataset != "synthetic" and (config.max_users or config.max_items):
+        # A small copy of the processed dataset; users keep the three interactions a split needs.
+        data = processing.subsample(data, config.max_users, config.max_items)
+        data = processing.kcore(data, 3, 1)
     data = processing.drop_unused(data, record=False)
     data = processing.chronological_split(data, config.split_ratios)
     data = processing.finalize(data)

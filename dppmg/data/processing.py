@@ -69,6 +69,27 @@ def apply_positive_threshold(data: InteractionData, threshold: float | None) -> 
     return out
 
 
+def subsample(data: InteractionData, max_users: int | None, max_items: int | None, seed: int = 0) -> InteractionData:
+    """Keep ``max_users`` users drawn with ``seed`` and then the ``max_items`` items they interacted
+    with most (ties by item id): a small copy of a real dataset, for the ``smoke`` preset."""
+    inter = data.interactions
+    if max_users is not None and inter["user_id"].nunique() > max_users:
+        users = np.sort(inter["user_id"].unique())
+        keep = np.random.default_rng(seed).choice(users, size=max_users, replace=False)
+        inter = inter[inter["user_id"].isin(keep)]
+    if max_items is not None and inter["item_id"].nunique() > max_items:
+        counts = inter.groupby("item_id").size().reset_index(name="n").sort_values(["n", "item_id"],
+                                                                                  ascending=[False, True])
+        inter = inter[inter["item_id"].isin(counts["item_id"].iloc[:max_items])]
+    if len(inter) == len(data.interactions):
+        return data
+    out = data.replace(interactions=inter)
+    out.drops.append(DropRecord("subsample", f"kept {max_users} users and their {max_items} most frequent items",
+                                **_lost(data.interactions, inter)))
+    out.record_stage(f"subsample ({max_users} users, {max_items} items)")
+    return out
+
+
 def kcore(data: InteractionData, min_user: int, min_item: int) -> InteractionData:
     """Iteratively drop users with < ``min_user`` and items with < ``min_item`` interactions."""
     inter = data.interactions

@@ -78,8 +78,8 @@ def personalization_tests(results: Sequence[dict[str, Any]], data: InteractionDa
         views: dict[str, Any] = {}
         for view, sets in (("targets", targets), ("history", history)):
             keep = np.flatnonzero([len(s) > 0 for s in sets])
-            views[view] = _test(set_similarity_matrix(gen[keep], items, [sets[i] for i in keep]),
-                                keep, len(sets), seed, kwargs)
+            S = set_similarity_matrix(gen[keep], items, [sets[i] for i in keep]) if len(keep) else None
+            views[view] = _test(S, keep, len(sets), seed, kwargs)
         if preference_evaluator is not None:
             S = preference_evaluator.score_matrix(m, user_ids, gen)
             views["evaluator"] = _test(S, np.arange(len(user_ids)), len(user_ids), seed, kwargs)
@@ -88,7 +88,7 @@ def personalization_tests(results: Sequence[dict[str, Any]], data: InteractionDa
     return out
 
 
-def _test(S: np.ndarray, keep: np.ndarray, total: int, seed: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _test(S: np.ndarray | None, keep: np.ndarray, total: int, seed: int, kwargs: dict[str, Any]) -> dict[str, Any]:
     if len(keep) < 3:
         return {"users": int(len(keep)), "dropped_users": int(total - len(keep)), "skipped": "fewer than 3 users"}
     return {**matching_test(S, seed, **kwargs), "dropped_users": int(total - len(keep)),

@@ -1,9 +1,9 @@
 """Where Stage 2's trained token embeddings are cached, under keys of what determines them.
 
 * ``<cache>/stage2/<stage1 folder>-<key>/``: a saved :class:`~dppmg.generation.pipeline.DPPMGPipeline`;
-  the key holds the Stage 2 config without its image sampling settings (they do not change what
-  the embeddings learn; a loaded pipeline samples with the current ones), the Stage 1 folder and
-  the seed.
+  the key holds the Stage 2 config without its image sampling and text generation settings
+  (they do not change what the embeddings learn; a loaded pipeline samples with the current ones),
+  the Stage 1 folder and the seed.
 * ``<cache>/stage2_text/<stage1 folder>-<key>/``: the text-token embeddings alone, keyed by the
   text side only, so a change to the image side does not pay for them again.
 """
@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from dppmg.generation.config import SAMPLING_FIELDS, Stage2Config
+from dppmg.generation.config import SAMPLING_FIELDS, TEXT_GENERATION_FIELDS, Stage2Config
 from dppmg.generation.pipeline import PIPELINE_VERSION
 from dppmg.io import stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
@@ -24,7 +24,7 @@ from dppmg.preference.checkpoint import Stage1Checkpoint
 
 def pipeline_dir(stage1: Stage1Checkpoint, config: Stage2Config, seed: int,
                  cache_dir: str | os.PathLike | None = None) -> Path:
-    trained = config.to_dict()
+    trained = {k: v for k, v in config.to_dict().items() if k not in TEXT_GENERATION_FIELDS}
     trained["image"] = {k: v for k, v in trained["image"].items() if k not in SAMPLING_FIELDS}
     # Off, the option trains exactly what pipelines cached before it existed did: keep their keys.
     if not trained["image_sees_generated_text"]:

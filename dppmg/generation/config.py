@@ -107,6 +107,12 @@ SAMPLING_FIELDS = ("sampler", "sample_steps", "guidance_scale", "sample_eta")
 SCHEDULE_FIELDS = ("train_steps", "checkpoint_every", *SAMPLING_FIELDS)
 
 
+# Stage 2 fields that only change how texts are sampled for the evaluated users (the reward
+# fine-tuning samples fewer users than a batch holds, with its own length): not part of what the
+# token embeddings learn, so a cached pipeline is loaded and then given the current ones.
+TEXT_GENERATION_FIELDS = ("text_batch_size", "max_new_tokens")
+
+
 def sampling_settings(config: ImageBackboneConfig) -> dict[str, Any]:
     """The ``SAMPLING_FIELDS`` of ``config``: how it samples, not what it trains."""
     return {k: getattr(config, k) for k in SAMPLING_FIELDS}

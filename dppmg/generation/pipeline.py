@@ -30,7 +30,7 @@ from PIL import Image
 
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.generation.config import ImageBackboneConfig, Stage2Config, sampling_settings
+from dppmg.generation.config import TEXT_GENERATION_FIELDS, ImageBackboneConfig, Stage2Config, sampling_settings
 from dppmg.generation.image_backbone import ImageBackbone, TextCondition, sample_images, tensor_to_images
 from dppmg.generation.injection import PreferenceTokenEmbedding, new_token_embedding
 from dppmg.generation.prompts import (generator_modalities, token_meaning_texts, token_vocabulary,
@@ -204,7 +204,7 @@ class DPPMGPipeline:
         return pipe
 
     def with_image_sampling(self, image_config: ImageBackboneConfig) -> "DPPMGPipeline":
-        """Sample images with ``image_config``'s DDIM settings (``SAMPLING_FIELDS``) from now on.
+        """Sample images with ``image_config``'s settings (``SAMPLING_FIELDS``) from now on.
 
         They are not part of what Stage 2 trains: a pipeline saved with other settings is loaded
         and then given the current ones. Returns the pipeline."""
@@ -213,6 +213,12 @@ class DPPMGPipeline:
             self.image_backbone, config=dataclasses.replace(self.image_backbone.config, **settings))
         self.config = dataclasses.replace(self.config, image=dataclasses.replace(self.config.image, **settings))
         return self
+
+    def with_generation_settings(self, config: Stage2Config) -> "DPPMGPipeline":
+        """Sample with ``config``'s image sampling and text generation settings
+        (``SAMPLING_FIELDS``, ``TEXT_GENERATION_FIELDS``) from now on. Returns the pipeline."""
+        self.config = dataclasses.replace(self.config, **{k: getattr(config, k) for k in TEXT_GENERATION_FIELDS})
+        return self.with_image_sampling(config.image)
 
     def load_token_weights(self, folder: str | os.PathLike) -> "DPPMGPipeline":
         """Replace the token embeddings by those saved in ``folder`` (same tokens, same backbones);

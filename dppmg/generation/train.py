@@ -218,7 +218,7 @@ def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: s
     config = config or stage2_config(preset, dataset)
     folder = pipeline_dir(stage1, config, seed, cache_dir)
     if (folder / "pipeline.json").is_file():
-        pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir).with_image_sampling(config.image)
+        pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir).with_generation_settings(config)
     else:
         pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
         pipe.save_pretrained(folder)

@@ -71,3 +71,21 @@ def test_sample_users_is_seeded_and_sorted(smoke_synthetic):
         split=smoke_synthetic.interactions["split"].replace("test", "train")))
     with pytest.raises(DPPMGError, match="has no test interactions to evaluate on"):
         sample_users(empty, 5, 0)
+
+
+def test_a_view_with_every_target_left_out_is_skipped_not_an_error(echo_results, smoke_synthetic):
+    """The real-test-item reference on a dataset whose users have one test item each (H&M at
+    `smoke`): the targets view keeps no user and says so."""
+    from dppmg.evaluation.personalization import generation_features, personalization_tests
+
+    data = smoke_synthetic
+    test = data.interactions["split"] == "test"
+    last_test = data.interactions[test].groupby("user_id").tail(1).index
+    one_each = data.replace(interactions=data.interactions.drop(data.interactions[test].index.difference(last_test)))
+    users = [r["user_id"] for r in echo_results]
+    returned = {u: int(s[0]) for u, s in zip(users, one_each.items_by_user(users, "test"))}
+    results = [{**r, "item": returned[r["user_id"]]} for r in echo_results]
+    report = personalization_tests(results, one_each, generation_features(results, one_each), "test", seed=0)
+    assert report["image"]["targets"] == {"users": 0, "dropped_users": 30, "skipped": "fewer than 3 users"}
+    assert report["leave_one_out"]["returned_items_removed"] == 30 and report["targets_dropped_users"] == 30
+    assert report["text"]["history"]["users"] == 30
