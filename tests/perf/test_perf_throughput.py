@@ -46,3 +46,65 @@ def test_users_per_second(benchmark, pipeline, users):
                                 sampler=pipe.image_backbone.config.sampler,
                                 sample_steps=pipe.image_backbone.config.sample_steps,
                                 text_batch_size=pipe.config.text_batch_size)
+
+
+# The same generators with untrained weights: trained weights cost the same time and memory, so these
+# run on a fresh clone (no 30-minute backbone training first) and give the profile of what bounds
+# throughput at `small`. Texts may stop early at an end-of-sequence token; untrained image weights
+# cannot.
+@pytest.fixture(scope="module")
+def random_generators(user_cache):
+    import torch
+
+    from dppmg.config import image_backbone_config, stage2_config
+    from dppmg.generation.image_backbone import TextConditioner, build_unet
+    from dppmg.generation.text_backbone import load_smollm2
+
+    torch.manual_seed(0)
+    config = image_backbone_config("small", "movielens")
+    unet = build_unet(config).eval()
+    lm, tokenizer = load_smollm2(user_cache)
+    return {"unet": unet, "image_config": config, "conditioner": TextConditioner(max_tokens=config.max_text_tokens),
+            "lm": lm.eval(), "tokenizer": tokenizer, "stage2": stage2_config("small", "movielens")}
+
+
+@pytest.mark.parametrize("sampler,steps", [("ddim", 25), ("dpm++", 15), ("dpm++", 10)])
+def test_image_users_per_second_untrained(benchmark, random_generators, sampler, steps):
+    import dataclasses
+
+    import torch
+
+    from dppmg.generation.image_backbone import sample_images
+
+    g = random_generators
+    config = dataclasses.replace(g["image_config"], sampler=sampler, sample_steps=steps)
+    cond = g["conditioner"].encode(["<img_0_1> <img_1_2> <img_2_3> a film poster"] * 64)
+    uncond = g["conditioner"].encode([""])
+    out = benchmark.pedantic(sample_images, args=(g["unet"], cond, uncond, config, torch.Generator().manual_seed(0)),
+                             rounds=1, iterations=1)
+    assert out.shape == (64, 3, config.height, config.width)
+    benchmark.extra_info.update(users=64, users_per_second=64 / benchmark.stats.stats.max, peak_rss_mb=peak_rss_mb(),
+                                sampler=sampler, sample_steps=steps, weights="untrained",
+                                threads=torch.get_num_threads())
+
+
+def test_text_users_per_second_untrained_tokens(benchmark, random_generators):
+    import torch
+
+    from dppmg.generation.text_backbone import sample_in_batches
+
+    g = random_generators
+    config, tok = g["stage2"], g["tokenizer"]
+    prompt = torch.tensor(tok("Describe a film this user would like: <txt_0_1> <txt_1_2> <txt_2_3>")["input_ids"])
+    embed = g["lm"].get_input_embeddings()
+
+    def run():
+        return sample_in_batches(g["lm"], tok, [prompt] * 64, embed, 0, config.text_batch_size,
+                                 max_new_tokens=config.max_new_tokens, top_p=config.top_p,
+                                 temperature=config.temperature)
+
+    _, samples = benchmark.pedantic(run, rounds=1, iterations=1)
+    new_tokens = sum(s.shape[1] for s in samples) / len(samples)
+    benchmark.extra_info.update(users=64, users_per_second=64 / benchmark.stats.stats.max, peak_rss_mb=peak_rss_mb(),
+                                text_batch_size=config.text_batch_size, max_new_tokens=config.max_new_tokens,
+                                mean_new_tokens=new_tokens, threads=torch.get_num_threads())
