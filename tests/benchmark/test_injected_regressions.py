@@ -9,6 +9,7 @@ an empty cache, so the copy's code trains everything it reports.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,11 +64,16 @@ def test_a_stage1_without_propagation_fails_the_check(tmp_path):
     done = run_check(copy_with(tmp_path, STAGE1_ZERO_LAYERS), tmp_path, "--suite", "preference",
                      "--datasets", "synthetic", "--methods", "dppmg")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "synthetic/dppmg/test recall@20: REGRESSION" in done.stdout
+    # The ranking metric that moved past its tolerance is named (at smoke: NDCG@20, 0.322 -> 0.296).
+    assert re.search(r"synthetic/dppmg/(test|valid) [a-z@0-9 ]+: REGRESSION", done.stdout), done.stdout
 
 
 @pytest.mark.slow
 def test_shuffled_tokens_fail_the_check(tmp_path):
+    """At `smoke` the generations carry no measurable preference (8 users, 12-step backbones): the
+    shuffle is caught because smoke's metrics are bit-stable on one machine and its goldens' tolerance
+    is the floor where the seeds agree, not because personalization fell (true-colour accuracy went
+    0.125 -> 0.25 here, chance 1/6). The `small` check is the one with signal."""
     done = run_check(copy_with(tmp_path, SHUFFLED_TOKENS), tmp_path, "--suite", "evaluation",
                      "--datasets", "synthetic", "--methods", "dppmg")
     assert done.returncode == 1, done.stdout + done.stderr
