@@ -114,7 +114,7 @@ def golden_paths(preset: str, goldens_dir: str | os.PathLike) -> tuple[Path, Pat
 
 def write_goldens(rows: pd.DataFrame, preset: str, goldens_dir: str | os.PathLike, seeds: tuple[int, ...]) -> Path:
     csv, meta = golden_paths(preset, goldens_dir)
-    atomic_write_text(csv, rows.to_csv(index=False, float_format="%.6g"))
+    atomic_write_text(csv, rows.to_csv(index=False))  # full precision: a rerun compares bit for bit
     atomic_write_json(meta, {"schema": GOLDENS_SCHEMA, "result_schema": SCHEMA, "preset": preset,
                              "suite": GOLDEN_SUITE, "seeds": list(seeds), "check_seed": CHECK_SEED, "k": K,
                              "floors": FLOORS, **git_state(), "packages": package_versions(),

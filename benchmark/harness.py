@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             print(shown.to_markdown(index=False, floatfmt=".6g") if len(shown) else "(no goldens)")
             print(f"check ({args.preset}): " + ("FAILED, " + ", ".join(
                 f"{r.dataset}/{r.method}/{r.metric}: {r.status}" for r in shown.itertuples()) if code
-                else f"all {len(table[table['status'] == 'ok'])} goldens pass") + f"; table: "
+                else f"all {len(table[table['status'] == 'ok'])} goldens pass, "
+                     f"{int((table['difference'] == 0).sum())} of them bit-identical to the golden") + f"; table: "
                   f"{Path(args.results_dir) / args.preset / 'check.md'}")
             return code
         written = run_suite(args.suite, args.preset, datasets=args.datasets, seeds=args.seeds,

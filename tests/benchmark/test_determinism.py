@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from benchmark.goldens import headline_metrics
@@ -25,6 +26,9 @@ def run_golden_stages(folder, monkeypatch) -> dict[str, float]:
     return metrics
 
 
+# Slow (about 3 minutes): CI's metric check is the second run on every change, and reports how many
+# of its metrics are bit-identical to the goldens.
+@pytest.mark.slow
 def test_two_runs_give_identical_metrics(tmp_path, monkeypatch):
     monkeypatch.setitem(PRESET_TABLE["synthetic"], "smoke", {"num_users": 60, "num_items": 120})
     threads = torch.get_num_threads()
