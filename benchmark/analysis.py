@@ -74,11 +74,14 @@ def own_effect(runs: dict[int, dict[str, Any]], path: tuple[str, ...]) -> dict[s
 
 
 def paired_comparison(a_runs: dict[int, dict[str, Any]], b_runs: dict[int, dict[str, Any]],
-                      extract: Callable[[dict[str, Any]], dict[str, float]]) -> dict[str, Any] | None:
-    """``a - b`` per user within each seed both have, tested per seed and combined over seeds."""
+                      extract: Callable[[dict[str, Any]], dict[str, float]],
+                      extract_b: Callable[[dict[str, Any]], dict[str, float]] | None = None) -> dict[str, Any] | None:
+    """``a - b`` per user within each seed both have, tested per seed and combined over seeds;
+    ``extract_b`` reads ``b`` differently (two metrics of the same runs), default ``extract``."""
+    extract_b = extract_b or extract
     effects, p, p_less, users = [], [], [], []
     for seed in sorted(set(a_runs) & set(b_runs)):
-        a, b = extract(a_runs[seed]), extract(b_runs[seed])
+        a, b = extract(a_runs[seed]), extract_b(b_runs[seed])
         common = sorted(set(a) & set(b))
         if len(common) < 3:
             continue

@@ -26,7 +26,7 @@ import pandas as pd
 
 from benchmark.analysis import (by_dataset_method, comparison_verdict, measurability, own_effect, paired_comparison,
                                 per_user_metric, personalization_per_user)
-from dppmg.evaluation.statistics import across_seeds, paired_difference_test, verdict
+from dppmg.evaluation.statistics import verdict
 
 QUANTIZATION_MARGIN = 0.10
 PERSONALIZATION_MARGIN = 0.5
@@ -62,20 +62,11 @@ def _quantization(runs: dict[int, dict[str, Any]]) -> tuple[dict[str, Any] | Non
     """Quantized minus unquantized per-user test Recall@20 of DPPMG's Stage 1, per seed, combined."""
     from benchmark.tables import ranking_per_user
 
-    effects, p, p_less, full = [], [], [], []
-    for seed in sorted(runs):
-        a, b = ranking_per_user(runs[seed], "quantized_test_per_user"), ranking_per_user(runs[seed])
-        common = sorted(set(a) & set(b))
-        if len(common) < 3:
-            continue
-        test = paired_difference_test(np.array([a[u] for u in common]), np.array([b[u] for u in common]), seed)
-        effects.append(test["difference"])
-        p.append(test["p"])
-        p_less.append(test["p_less"])
-        full.append(runs[seed]["metrics"]["test"]["recall@20"])
-    if not effects:
+    test = paired_comparison(runs, runs, lambda r: ranking_per_user(r, "quantized_test_per_user"), ranking_per_user)
+    if test is None:
         return None, float("nan")
-    return across_seeds(effects, p, p_less), float(np.mean(full))
+    test.pop("users")
+    return test, float(np.mean([runs[s]["metrics"]["test"]["recall@20"] for s in sorted(runs)]))
 
 
 def claims_table(preference_results: list[dict[str, Any]], evaluation_results: list[dict[str, Any]]) -> pd.DataFrame:
