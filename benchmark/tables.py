@@ -49,8 +49,11 @@ def features_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
 
 
 def mean_std(values: list[float], digits: int = 4) -> str:
+    """``mean ± std`` over seeds; one seed shows its value alone (no "± 0")."""
     arr = np.asarray(values, dtype=float)
-    return f"{arr.mean():.{digits}f} ± {arr.std(ddof=1) if len(arr) > 1 else 0.0:.{digits}f}"
+    if len(arr) == 1:
+        return f"{arr[0]:.{digits}f}"
+    return f"{arr.mean():.{digits}f} ± {arr.std(ddof=1):.{digits}f}"
 
 
 RANKING_COLUMNS = (("valid", "recall@20"), ("test", "recall@10"), ("test", "recall@20"), ("test", "ndcg@10"),

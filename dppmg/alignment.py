@@ -43,9 +43,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from dppmg import cache
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.io import atomic_path, atomic_write_json, stable_hash
+from dppmg.io import atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
 # 3: one exclusion rule for both models (training interactions' items minus a hash held-out set).
@@ -248,7 +249,7 @@ def load_or_train_alignment(data: InteractionData, config: AlignmentConfig, cach
     folder = alignment_dir(data, config, cache_dir)
     image_feats, text_feats = alignment_features(data, cache_dir, progress)
     model = AlignmentModel(config, image_feats.shape[1], text_feats.shape[1])
-    if (folder / "model.pt").is_file() and (folder / "report.json").is_file():
+    if cache.reuse(folder, f"{config.role} alignment model"):
         model.load_state_dict(torch.load(folder / "model.pt"))
         model.eval().requires_grad_(False)
         return model, json.loads((folder / "report.json").read_text())
@@ -260,8 +261,7 @@ def load_or_train_alignment(data: InteractionData, config: AlignmentConfig, cach
               "train_retrieval_sample": retrieval_report(model, image_feats, text_feats, train_items[:len(heldout)]),
               "history": history,
               "temperature": float(1 / model.log_inv_temperature.exp())}
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
-    atomic_write_json(folder / "report.json", report)
+    with cache.entry(folder, data.name) as tmp:
+        torch.save(model.state_dict(), tmp / "model.pt")
+        atomic_write_json(tmp / "report.json", report)
     return model, report

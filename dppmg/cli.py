@@ -8,7 +8,13 @@
     dppmg backbone --dataset D               # train (or resume) the image backbone
     dppmg generate --dataset D --users U [U ...] --out DIR
     dppmg train --dataset D --seed S         # stages 1-3
-    dppmg evaluate --dataset D --method M --seed S
+    dppmg evaluate --dataset D --method M --seed S [--config run.toml]
+    dppmg cache verify [--stage S] [--dataset D]   # check every cache entry against its manifest
+    dppmg cache clear --stage S [--dataset D] [--damaged]
+
+Arguments, user ids and paths are checked before any expensive work. Ctrl-C prints what was
+interrupted and what was kept (every cache entry is written atomically; Stage 1 and the image
+backbone resume from their last checkpoint) and exits 130.
 
 Every command takes ``--data-root`` (default ``$DPPMG_DATA_DIR``) and ``--preset``. The method
 choices come from the registry (:mod:`dppmg.registry`), plugins included.
@@ -29,10 +35,32 @@ from dppmg.paths import DATA_DIR_ENV
 from dppmg.registry import method_names, methods
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=DATASETS, help="dataset name")
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**32), got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**32), got {value}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser, from_config: bool = False) -> None:
+    # With a run config file (evaluate) these come from the file when not given here.
+    parser.add_argument("--dataset", required=not from_config, default=None, choices=DATASETS, help="dataset name")
     parser.add_argument("--data-root", default=None, help=f"folder holding the real datasets (default ${DATA_DIR_ENV})")
-    parser.add_argument("--preset", default="small", choices=PRESETS, help="preset whose defaults apply")
+    parser.add_argument("--preset", default=None if from_config else "small", choices=PRESETS,
+                        help="preset whose defaults apply (default small)")
     parser.add_argument("--cache-dir", default=None, help="cache folder (default $DPPMG_CACHE_DIR or ~/.cache/dppmg)")
 
 
@@ -57,11 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--dataset", required=True, choices=DATASETS)
     down.add_argument("--data-root", default=None, help=f"where to put the data (default ${DATA_DIR_ENV})")
 
+    build = data_cmd.add_parser("build", help="rebuild the H&M sample (1,364 customers) from the Kaggle download")
+    build.add_argument("--dataset", required=True, choices=["hm"],
+                       help="hm (MovieLens: `dppmg data download --dataset movielens` builds its layout)")
+    build.add_argument("--kaggle-dir", required=True, help="the unzipped competition folder (transactions_train.csv, ...)")
+    build.add_argument("--data-root", default=None, help=f"where hm-sample/ is written (default ${DATA_DIR_ENV})")
+    build.add_argument("--out", default=None, help="write the sample here instead of <data root>/hm-sample")
+
     pref = commands.add_parser("preference", help="stage 1: graph preference model and preference tokens")
     pref_cmd = pref.add_subparsers(dest="preference_command", required=True)
     fit = pref_cmd.add_parser("fit", help="train the preference model and quantizer; write metrics JSON")
     _common(fit)
-    fit.add_argument("--seed", type=int, default=0, help="random seed (an int)")
+    fit.add_argument("--seed", type=_seed, default=0, help="random seed (an int)")
     fit.add_argument("--method", default="dppmg", choices=method_names(suite="preference"),
                      help="model or baseline to fit (a registered method of the ranking table)")
     fit.add_argument("--out", default=None, help="also write the metrics JSON here")
@@ -69,40 +104,57 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = commands.add_parser("tokens", help="print a user's preference tokens and what each one means")
     _common(tokens)
     tokens.add_argument("--user", required=True, help="user id as in the dataset (e.g. 196 for MovieLens)")
-    tokens.add_argument("--seed", type=int, default=0)
+    tokens.add_argument("--seed", type=_seed, default=0)
     tokens.add_argument("--method", default="dppmg", help="the Stage 1 method whose tokens to show",
                         choices=[s.name for s in methods(suite="preference") if s.cls.quantize])
-    tokens.add_argument("--examples", type=int, default=5, help="items shown per token")
+    tokens.add_argument("--examples", type=_positive_int, default=5, help="items shown per token")
 
     backbone = commands.add_parser("backbone", help="stage 2: train (or resume) the image backbone of a dataset")
     _common(backbone)
-    backbone.add_argument("--seed", type=int, default=0)
-    backbone.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable)")
+    backbone.add_argument("--seed", type=_seed, default=0)
+    backbone.add_argument("--max-steps", type=_positive_int, default=None, help="stop after this many steps (resumable)")
     backbone.add_argument("--grid", default=None, help="save a generated-vs-real sample grid PNG here")
 
     gen = commands.add_parser("generate", help="stage 2: generate a personalized item (text + image) per user")
     _common(gen)
     gen.add_argument("--users", nargs="+", required=True, help="user ids as in the dataset")
     gen.add_argument("--out", required=True, help="output folder (one PNG, TXT and JSON per user, plus grid.png)")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (an int)")
-    gen.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the preset's)")
+    gen.add_argument("--seed", type=_seed, default=0, help="random seed (an int)")
+    gen.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps (default: the preset's)")
 
     train = commands.add_parser("train", help="stages 1-3 from scratch or the caches: everything `evaluate` needs")
     _common(train)
-    train.add_argument("--seed", type=int, default=0, help="random seed (an int)")
+    train.add_argument("--seed", type=_seed, default=0, help="random seed (an int)")
     train.add_argument("--no-reward", action="store_true", help="stop after Stage 2")
     train.add_argument("--curves", default=None, help="save the reward curves PNG here")
 
     ev = commands.add_parser("evaluate", help="generate for test users and compute every metric; write a result JSON")
-    _common(ev)
-    ev.add_argument("--method", default="dppmg", choices=method_names(suite="evaluation"),
-                    help="a registered generation method, baseline, control or reference")
-    ev.add_argument("--seed", type=int, default=0, help="random seed (an int)")
-    ev.add_argument("--users", type=int, default=None, help="users to evaluate (default: the preset's)")
-    ev.add_argument("--split", default="test", choices=("test", "valid"),
+    _common(ev, from_config=True)
+    ev.add_argument("--config", default=None,
+                    help="a run config TOML (dataset, method, preset, seed, users, split, [overrides.<stage>]); "
+                         "options given here win over it")
+    ev.add_argument("--method", default=None, choices=method_names(suite="evaluation"),
+                    help="a registered generation method, baseline, control or reference (default dppmg)")
+    ev.add_argument("--seed", type=_seed, default=None, help="random seed (an int, default 0)")
+    ev.add_argument("--users", type=_positive_int, default=None, help="users to evaluate (default: the preset's)")
+    ev.add_argument("--split", default=None, choices=("test", "valid"),
                     help="test: the final evaluation; valid: validation users and items (for choosing settings)")
     ev.add_argument("--out", default=None,
-                    help="result JSON (default results/evaluation/<preset>/<dataset>__<method>__seed<S>.json)")
+                    help="result JSON (default results/runs/<preset>/evaluation/<dataset>__<method>__seed<S>.json, "
+                         "where the harness's tables read it)")
+
+    cache = commands.add_parser("cache", help="check or clear the cache entries (models, features, data)")
+    cache_cmd = cache.add_subparsers(dest="cache_command", required=True)
+    from dppmg.cache import STAGES
+
+    for name, text in (("verify", "check every entry (folders against their manifest, files by loading them)"),
+                       ("clear", "remove entries (all of a stage, a dataset, or only the damaged ones)")):
+        sub = cache_cmd.add_parser(name, help=text)
+        sub.add_argument("--stage", nargs="+", choices=STAGES, default=None, help=f"stages to {name} (default: all)")
+        sub.add_argument("--dataset", default=None, choices=DATASETS, help="only this dataset's entries")
+        sub.add_argument("--cache-dir", default=None, help="cache folder (default $DPPMG_CACHE_DIR or ~/.cache/dppmg)")
+        if name == "clear":
+            sub.add_argument("--damaged", action="store_true", help="remove only the entries `verify` reports")
     return parser
 
 
@@ -117,7 +169,41 @@ def _overrides(args: argparse.Namespace) -> dict:
     return out
 
 
+def resolve_run_config(args: argparse.Namespace) -> None:
+    """Fill ``evaluate``'s unset options from ``--config`` (if any), then from the defaults; record
+    where each value came from in ``args.resolved``."""
+    from dppmg.errors import ConfigError
+    from dppmg.registry import method_names as names
+    from dppmg.run_config import RUN_KEYS, load_run_config
+
+    values = load_run_config(args.config) if args.config else {}
+    args.resolved = {}
+    for key, (_, default) in RUN_KEYS.items():
+        given = getattr(args, key, None)
+        if given is not None:
+            args.resolved[key] = {"value": given, "from": "command line"}
+        elif key in values:
+            setattr(args, key, values[key])
+            args.resolved[key] = {"value": values[key], "from": str(args.config)}
+        else:
+            setattr(args, key, default)
+            args.resolved[key] = {"value": default, "from": "default"}
+    if args.dataset is None:
+        raise ConfigError("no dataset: pass --dataset or set `dataset` in the --config file")
+    for key, choices in (("dataset", DATASETS), ("preset", PRESETS), ("split", ("test", "valid")),
+                         ("method", names(suite="evaluation"))):
+        if getattr(args, key) not in choices:
+            raise ConfigError(f"{key} {getattr(args, key)!r} (from {args.resolved[key]['from']}) is not one of {list(choices)}")
+    if args.users is not None and args.users < 1:
+        raise ConfigError(f"users must be positive, got {args.users}")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command == "cache":
+        return run_cache(args)
+    if args.command == "evaluate":
+        resolve_run_config(args)
+    check_inputs(args)
     if args.command == "preference":
         return run_preference(args)
     if args.command == "tokens":
@@ -131,6 +217,58 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         return run_evaluate(args)
     return run_data(args)
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """What can be checked in well under a second, before any expensive work: the data root and
+    dataset folder, the output folder, and user ids against the source files."""
+    from dppmg.data.datasets import check_user_ids_known, dataset_dir, source_user_ids
+
+    if getattr(args, "data_command", None) in ("download", "build"):
+        return
+    if args.dataset != "synthetic":
+        dataset_dir(args.dataset, args.data_root)
+    users = args.users if args.command == "generate" else [args.user] if args.command == "tokens" else None
+    if users is not None:
+        check_user_ids_known(users, source_user_ids(args.dataset, args.data_root, args.preset), args.dataset)
+    out = getattr(args, "out", None)
+    if out is not None and args.command == "generate":
+        _check_writable(Path(out))
+    elif out is not None:
+        _check_writable(Path(out).parent)
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise DPPMGError(f"output directory {folder} cannot be written: {exc}") from exc
+
+
+def run_cache(args: argparse.Namespace) -> int:
+    from dppmg.cache import STAGES, clear, scan
+    from dppmg.paths import cache_dir
+
+    root = cache_dir(args.cache_dir)
+    stages = tuple(args.stage or STAGES)
+    if args.cache_command == "clear":
+        removed = clear(root, stages, args.dataset, only_damaged=args.damaged)
+        freed = sum(e.bytes for e in removed)
+        for e in removed:
+            print(f"removed {e.path}" + (f" ({e.problem})" if e.problem else ""))
+        print(f"{len(removed)} entries removed from {root} ({freed / 2**20:.1f} MiB)")
+        return 0
+    entries = scan(root, stages, args.dataset)
+    bad = [e for e in entries if e.problem]
+    for e in entries:
+        state = "ok" if e.problem is None else f"DAMAGED: {e.problem}"
+        print(f"{e.stage:<21} {e.dataset or '?':<13} {e.bytes / 2**20:>9.1f} MiB  {state}  {e.path}")
+    print(f"{len(entries)} entries under {root}, {len(bad)} damaged"
+          + (": `dppmg cache clear --damaged` removes them, and the next run rebuilds them" if bad else ""))
+    return 1 if bad else 0
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -155,11 +293,15 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from dppmg.evaluation.evaluate import evaluate
 
-    suffix = "" if args.split == "test" else f"__{args.split}"
-    out = args.out or (Path("results") / "evaluation" / args.preset
-                       / f"{args.dataset}__{args.method}__seed{args.seed}{suffix}.json")
+    stage = "evaluation" if args.split == "test" else "evaluation_valid"
+    out = args.out or (Path("results") / "runs" / args.preset / stage / f"{args.dataset}__{args.method}__seed{args.seed}.json")
+    from dppmg.io import atomic_write_json
+
+    out = Path(out)
     result = evaluate(args.dataset, args.method, args.preset, args.seed, out, data_root=args.data_root,
-                      cache_dir=args.cache_dir, users=args.users, split=args.split)
+                      cache_dir=args.cache_dir, users=args.users, split=args.split,
+                      method_overrides=args.overrides or None)
+    atomic_write_json(out.with_name(out.stem + ".config.json"), args.resolved)
     m = result["metrics"]
     print(f"{args.method} on {args.dataset} ({args.preset}, seed {args.seed}, {len(m['users'])} {args.split} users):")
     for modality in ("image", "text"):
@@ -202,22 +344,18 @@ def run_backbone(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from dppmg.errors import DPPMGError
     from dppmg.io import atomic_path, atomic_write_json, atomic_write_text
     from dppmg.plotting import generation_grid
     from dppmg.generation.train import check_user_ids, load_or_train_pipeline
 
+    from dppmg.data import load_dataset
+
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise DPPMGError(f"output directory {out} cannot be written: {exc}") from exc
+    # The processed data is cheap next to Stage 2: check that the ids survived processing first.
+    users = check_user_ids(args.users, load_dataset(args.dataset, preset=args.preset, data_root=args.data_root,
+                                                    cache_dir=args.cache_dir))
     pipe, data = load_or_train_pipeline(args.dataset, args.preset, args.seed, data_root=args.data_root,
                                         cache_dir=args.cache_dir)
-    users = check_user_ids(args.users, data)
     results = pipe(users, seed=args.seed, num_inference_steps=args.steps)
     for r in results:
         stem = out / f"user_{r['user_id']}"
@@ -259,15 +397,11 @@ def run_tokens(args: argparse.Namespace) -> int:
     from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
     from dppmg.preference.tokens import token_meanings
 
+    from dppmg.generation.train import check_user_ids
+
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
-    if args.user not in set(data.users["user_id"]):
-        raise DPPMGError(f"unknown user id {args.user!r} for dataset {args.dataset!r} "
-                         f"({data.num_users} users; ids look like {data.users['user_id'].iloc[0]!r})")
+    check_user_ids([args.user], data)
     folder = checkpoint_dir(stage1_config(args.dataset, args.preset, args.seed, args.method), args.cache_dir)
-    if not folder.is_dir():
-        raise DPPMGError(f"no stage-1 checkpoint for {args.dataset} at preset {args.preset}, seed {args.seed}: "
-                         f"run `dppmg preference fit --dataset {args.dataset} --preset {args.preset} --seed {args.seed} "
-                         f"--method {args.method}`")
     checkpoint = load_stage1(folder, data)
     print(f"user {args.user} of {args.dataset}: "
           + "  ".join(f"{m}: {' '.join(t)}" for m, t in checkpoint.tokens[args.user].items()))
@@ -285,6 +419,14 @@ def run_data(args: argparse.Namespace) -> int:
 
         root = args.data_root or os.environ.get(DATA_DIR_ENV)
         print(download(args.dataset, Path(root).expanduser().resolve() if root else None))
+        return 0
+    if args.data_command == "build":
+        from dppmg.data.build import build_hm_sample
+        from dppmg.paths import resolve_data_root
+
+        out = Path(args.out) if args.out else resolve_data_root(args.data_root, required=True) / "hm-sample"
+        counts = build_hm_sample(args.kaggle_dir, out)
+        print(f"wrote {out}: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
         return 0
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir,
                         **_overrides(args))
@@ -304,6 +446,16 @@ def run_data(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {args.data_command}")
 
 
+# What a rerun of each command resumes from, said when it is interrupted.
+RESUMES = {
+    "preference": "Stage 1 resumes from its last training checkpoint (every 5 epochs)",
+    "backbone": "the image backbone resumes from its last checkpoint",
+    "train": "finished stages are cached; Stage 1 and the image backbone resume from their last checkpoint",
+    "generate": "finished stages are cached; Stage 1 and the image backbone resume from their last checkpoint",
+    "evaluate": "finished stages are cached; Stage 1 and the image backbone resume from their last checkpoint",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -311,6 +463,12 @@ def main(argv: list[str] | None = None) -> int:
     except DPPMGError as exc:
         print(f"dppmg: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        command = " ".join(["dppmg", *(sys.argv[1:] if argv is None else argv)])
+        kept = RESUMES.get(args.command, "cache entries already written are kept whole")
+        print(f"\ndppmg: interrupted `{command}`; nothing half-written was kept, {kept}: rerun the same "
+              "command to continue", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -112,6 +112,15 @@ _STAGE_CLASSES = {"synthetic": SyntheticConfig, "preference": PreferenceConfig, 
                   "preference_evaluator": PreferenceEvaluatorConfig, "selection": SelectionConfig}
 
 
+def check_stage_fields(stage: str, fields: dict[str, Any], where: str = "") -> None:
+    """Raise naming ``where`` if ``fields`` holds a name that is not a field of ``stage``'s config."""
+    known = {f.name for f in dataclasses.fields(_STAGE_CLASSES[stage])}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ConfigError(f"{where + ': ' if where else ''}unknown {stage} config option(s) {unknown}; "
+                          f"expected some of {sorted(known)}")
+
+
 def check_preset(preset: object) -> str:
     if not isinstance(preset, str) or preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from dppmg.data.images import decode_resized, image_content_hash
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError
+from dppmg.cache import report_rebuild
 from dppmg.io import atomic_save_npy, atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
@@ -203,9 +204,13 @@ def _read_cached(cache_file: Path, rows: int) -> np.ndarray | None:
         return None
     try:
         feats = np.load(cache_file, allow_pickle=False)
-    except (ValueError, OSError):
+    except (ValueError, OSError, EOFError) as exc:
+        report_rebuild("features", cache_file, f"unreadable ({type(exc).__name__})")
         return None
-    return feats if feats.shape[0] == rows else None
+    if feats.shape[0] != rows:
+        report_rebuild("features", cache_file, f"{feats.shape[0]} rows, the dataset has {rows} items")
+        return None
+    return feats
 
 
 def extract_features(data: InteractionData, **kwargs) -> dict[str, np.ndarray]:

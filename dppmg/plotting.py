@@ -18,8 +18,25 @@ from dppmg.data.schema import InteractionData  # noqa: E402
 from dppmg.io import atomic_path  # noqa: E402
 
 
+SMOKE_BANNER = ("preset smoke: this checks that the code runs; its numbers mean nothing "
+                "(tiny models, noise images, dppmg = dppmg-no-reward)")
+SMOKE_NOTE = f"**{SMOKE_BANNER[0].upper() + SMOKE_BANNER[1:]}.**"
+
+
+def _mentions_smoke(fig: "plt.Figure") -> bool:
+    import re
+
+    texts = [fig._suptitle.get_text() if fig._suptitle else ""]
+    texts += [t.get_text() for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)]
+    return any(re.search(r"\bsmoke\b", t) for t in texts)
+
+
 def save_figure(fig: "plt.Figure", path: str | os.PathLike) -> Path:
+    """Save atomically. A figure whose title names the ``smoke`` preset (every figure of a run
+    says its preset there) gets the :data:`SMOKE_BANNER` under it."""
     path = Path(path)
+    if _mentions_smoke(fig):
+        fig.text(0.5, 0.0, SMOKE_BANNER, ha="center", va="top", fontsize=8, color="#b22222")
     with atomic_path(path, suffix=path.suffix) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -41,6 +58,31 @@ def item_grid(data: InteractionData, path: str | os.PathLike, n: int = 12, seed:
         caption = textwrap.shorten(str(item["text"]), text_chars, placeholder="...")
         ax.set_title("\n".join(textwrap.wrap(caption, 26)), fontsize=7, loc="left")
     fig.suptitle(f"{data.name}: {len(idx)} random items (image and text)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def timing_profile(timing, path: str | os.PathLike, title: str) -> Path:
+    """One readable figure of a suite's timing table (:func:`benchmark.tables.timing_table`): a
+    stacked bar per (stage, dataset, method), each segment a timed block (mean over seeds)."""
+    per_seed = timing.groupby(["stage", "dataset", "method", "seed", "block"], sort=False)["wall time (s)"].sum()
+    mean = per_seed.groupby(level=["stage", "dataset", "method", "block"], sort=False).mean().unstack("block").fillna(0.0)
+    seeds = timing.groupby(["stage", "dataset", "method"], sort=False)["seed"].nunique()
+    labels = [" / ".join(x for x in (s, d, m) if x != "-") + (f" ({seeds[(s, d, m)]} seeds)" if seeds[(s, d, m)] > 1 else "")
+              for s, d, m in mean.index]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(labels) + 1.8))
+    left = np.zeros(len(mean))
+    colours = plt.get_cmap("tab20").colors
+    for k, block in enumerate(mean.columns):
+        values = mean[block].to_numpy()
+        ax.barh(labels, values, left=left, color=colours[k % len(colours)], label=block)
+        left += values
+    for y, total in enumerate(left):
+        ax.text(total, y, f" {total:.1f} s", va="center", fontsize=7)
+    ax.set_xlabel("wall time per seed (s)")
+    ax.set_title(title, fontsize=10)
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="timed block", title_fontsize=7)
     return save_figure(fig, path)
 
 
@@ -72,6 +114,13 @@ def training_curves(history: list[dict], path: str | os.PathLike, title: str) ->
     return save_figure(fig, path)
 
 
+def short_id(user_id: object, keep: int = 8) -> str:
+    """An id short enough for a caption: H&M's 64-character hashes become their first ``keep``
+    characters and an ellipsis (unique enough to find the user again)."""
+    text = str(user_id)
+    return text if len(text) <= keep + 2 else text[:keep] + "…"
+
+
 def generation_grid(results: Sequence[dict], path: str | os.PathLike, title: str, columns: int = 6) -> Path:
     """Generated image per user with the start of the generated text and the user id."""
     rows = int(np.ceil(len(results) / columns))
@@ -80,7 +129,7 @@ def generation_grid(results: Sequence[dict], path: str | os.PathLike, title: str
         ax.axis("off")
     for ax, r in zip(axes.ravel(), results):
         ax.imshow(r["image"])
-        caption = textwrap.shorten(f"user {r['user_id']}: {r['text']}", 90, placeholder="...")
+        caption = textwrap.shorten(f"user {short_id(r['user_id'])}: {r['text']}", 90, placeholder="...")
         ax.set_title("\n".join(textwrap.wrap(caption, 26)), fontsize=7, loc="left")
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)

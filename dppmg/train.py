@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dppmg import cache
 from dppmg.errors import ConfigError
 from dppmg.provenance import StageTimer
 from dppmg.seeding import check_seed
@@ -49,7 +50,7 @@ def train_dppmg(dataset: str, preset: str, seed: int, *, data_root: str | None =
     timings: list[dict[str, Any]] = []
     info: dict[str, Any] = {"timings": timings, "overrides": overrides}
     folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method, **stage1_overrides), cache_dir)
-    if not folder1.is_dir():
+    if not cache.reuse(folder1, "stage-1 checkpoint"):
         with StageTimer("stage1") as t:
             fit_and_save(dataset, preset, seed, stage1_method, data_root=data_root, cache_dir=cache_dir,
                          progress=progress, **stage1_overrides)

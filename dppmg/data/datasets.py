@@ -24,6 +24,7 @@ from dppmg.data.movielens import load_movielens_100k, load_movielens_1m
 from dppmg.data.schema import InteractionData
 from dppmg.data.synthetic import generate_synthetic, synthetic_image_dir
 from dppmg.errors import DatasetError
+from dppmg.cache import report_rebuild
 from dppmg.io import atomic_path, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 from dppmg.paths import resolve_data_root
@@ -118,8 +119,9 @@ def load_dataset(dataset: str | DataConfig = "synthetic", *, preset: str = "smal
                 data = pickle.load(fh)
             if config.dataset != "synthetic" or all(Path(p).is_file() for p in data.items["image_path"]):
                 return data
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            pass  # an unreadable cache is rebuilt below
+            report_rebuild("processed dataset", cache_file, "some of its synthetic images are missing")
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as exc:
+            report_rebuild("processed dataset", cache_file, f"unreadable ({type(exc).__name__})")
     if config.dataset == "synthetic":
         raw = generate_synthetic(config.synthetic, image_dir)
     else:
@@ -129,3 +131,47 @@ def load_dataset(dataset: str | DataConfig = "synthetic", *, preset: str = "smal
         with atomic_path(cache_file) as tmp, open(tmp, "wb") as fh:
             pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return data
+
+
+def natural_order(ids) -> list[str]:
+    """Ids sorted as a reader expects: numerically when every id is a number ('635' before '1000')."""
+    ids = [str(i) for i in ids]
+    return sorted(ids, key=int) if all(i.isdigit() for i in ids) else sorted(ids)
+
+
+def source_user_ids(dataset: str, data_root: str | os.PathLike | None = None, preset: str = "small") -> set[str]:
+    """Every user id in a dataset's source files, read in well under a second (no processing).
+
+    Processing keeps a subset of them (k-core, the ``smoke`` subsample), so an id outside this set
+    is certainly unknown; commands check it before any expensive work.
+    """
+    import pandas as pd
+
+    if dataset == "synthetic":
+        from dppmg.config import data_config
+
+        return {f"u{u:05d}" for u in range(data_config("synthetic", preset).synthetic.num_users)}
+    folder = dataset_dir(dataset, data_root)
+    if dataset == "hm":
+        path, kwargs = folder / "transactions_train.csv", {"usecols": ["customer_id"], "dtype": str}
+    else:
+        path = folder / ("ml-100k/u.data" if dataset == "movielens" else "ml-1m/ratings.dat")
+        kwargs = {"sep": "\t" if dataset == "movielens" else "::", "header": None, "usecols": [0], "dtype": str,
+                  "engine": "c" if dataset == "movielens" else "python"}
+    if not path.is_file():
+        raise DatasetError(f"{path} is missing: the {dataset!r} ratings file is needed to know its users")
+    return set(pd.read_csv(path, **kwargs).iloc[:, 0].astype(str).str.strip())
+
+
+def check_user_ids_known(user_ids, known, dataset: str, where: str = "source files") -> list[str]:
+    """``user_ids`` as strings; raise a :class:`~dppmg.errors.ConfigError` listing the unknown ones
+    with the dataset's first ids as a hint."""
+    from dppmg.errors import ConfigError
+
+    out = [str(u) for u in user_ids]
+    unknown = [u for u in out if u not in known]
+    if unknown:
+        first = ", ".join(repr(i) for i in natural_order(known)[:3])
+        raise ConfigError(f"unknown user id(s) {unknown[:5]} for dataset {dataset!r} ({len(known):,} users in its "
+                          f"{where}; ids look like {first})")
+    return out

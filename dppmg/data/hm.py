@@ -93,6 +93,9 @@ def load_hm(root: Path) -> InteractionData:
     paths = [image_path(root, a) for a in items["item_id"]]
     exists = [p.is_file() for p in paths]
     items = items.assign(image_path=[str(p) if ok else None for p, ok in zip(paths, exists)])
+    if exists and not any(exists):
+        raise DatasetError(f"no product photo found for any of the {len(exists):,} articles under {root / 'images'} "
+                           f"(expected images/<first 3 digits>/<article_id>.jpg)")
     if not all(exists):
         gone = set(items.loc[items["image_path"].isna(), "item_id"])
         drops.append(DropRecord("join_images", "no product photo", items=len(gone),

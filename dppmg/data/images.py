@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DatasetError
+from dppmg.cache import report_rebuild
 from dppmg.io import atomic_save_npy, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
@@ -95,8 +96,9 @@ def load_image_array(data: InteractionData, width: int | None = None, height: in
             arr = np.load(cache_file, allow_pickle=False)
             if arr.shape == (len(paths), height, width, 3):
                 return arr
-        except (ValueError, OSError):
-            pass  # a damaged cache is rebuilt
+            report_rebuild("image array", cache_file, f"shape {arr.shape} is not {(len(paths), height, width, 3)}")
+        except (ValueError, OSError, EOFError) as exc:
+            report_rebuild("image array", cache_file, f"unreadable ({type(exc).__name__})")
     arr = decode_resized(paths, data.items["item_id"].tolist(), width, height,
                          desc=f"{data.name}: images to {width}x{height}")
     if use_cache:

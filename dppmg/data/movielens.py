@@ -82,6 +82,9 @@ def _join_posters(items: pd.DataFrame, poster_dir: Path, poster_ids: pd.Series, 
     exists = paths.map(lambda p: p is not None and p.is_file())
     items = items.assign(image_path=[str(p) if ok else None for p, ok in zip(paths, exists)])
     missing = items["image_path"].isna()
+    if len(items) and missing.all():
+        raise DatasetError(f"no poster found for any of the {len(items):,} movies under {poster_dir} "
+                           f"(expected <ml1m id>.jpg files there; see `dppmg data download --help`)")
     if missing.any():
         gone = set(items.loc[missing, "item_id"])
         n_inter = int(interactions["item_id"].isin(gone).sum())

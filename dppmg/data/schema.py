@@ -98,8 +98,15 @@ class InteractionData:
         return "user" in self.interactions.columns and "item" in self.interactions.columns
 
     def record_stage(self, step: str) -> None:
-        self.stages.append(StageCount(step, self.interactions["user_id"].nunique(),
-                                      self.interactions["item_id"].nunique(), len(self.interactions)))
+        """Count users, items and interactions after ``step``; a step that leaves none is an error
+        naming it and what the steps so far dropped (their likely cause)."""
+        count = StageCount(step, self.interactions["user_id"].nunique(), self.interactions["item_id"].nunique(),
+                           len(self.interactions))
+        self.stages.append(count)
+        if count.users == 0 or count.items == 0:
+            dropped = "; ".join(f"{d.step} dropped {d.users:,} users, {d.items:,} items, {d.interactions:,} "
+                                f"interactions ({d.reason})" for d in self.drops) or "nothing was dropped before it"
+            raise DatasetError(f"{self.name}: no users or items are left after the processing step {step!r}: {dropped}")
 
     def split_frame(self, split: str) -> pd.DataFrame:
         if not self.is_split:

@@ -35,10 +35,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from dppmg import cache
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import PreferenceEvaluatorConfig
-from dppmg.io import atomic_path, atomic_write_json, stable_hash
+from dppmg.io import atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
 EVALUATOR_VERSION = 1
@@ -259,13 +260,12 @@ def load_or_train_preference_evaluator(data: InteractionData, config: Preference
     """
     feats = preference_evaluator_features(data, cache_dir, progress)
     folder = evaluator_dir(data, config, cache_dir)
-    if (folder / "model.pt").is_file():
+    if cache.reuse(folder, "preference evaluator"):
         return load_preference_evaluator(folder, data, feats, report_test)
     model, fit = _fit(data, feats, config, progress)
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
-    atomic_write_json(folder / "meta.json", {"version": EVALUATOR_VERSION, "config": dataclasses.asdict(config),
+    with cache.entry(folder, data.name) as tmp:
+        torch.save(model.state_dict(), tmp / "model.pt")
+        atomic_write_json(tmp / "meta.json", {"version": EVALUATOR_VERSION, "config": dataclasses.asdict(config),
                                              "data": data_signature(data), "fit": fit})
     return load_preference_evaluator(folder, data, feats, report_test)
 

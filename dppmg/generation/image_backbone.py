@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
 from dppmg.generation.config import SCHEDULE_FIELDS, ImageBackboneConfig
-from dppmg.io import atomic_dir, atomic_write_json, stable_hash
+from dppmg import cache
+from dppmg.io import atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
 BACKBONE_VERSION = 3
@@ -249,9 +250,10 @@ def backbone_dir(data: InteractionData, config: ImageBackboneConfig, cache_dir: 
 
 
 def _save_checkpoint(folder: Path, unet, ema_unet, optim, step: int, generator: torch.Generator,
-                     losses: list[float], config: ImageBackboneConfig, ema_since: int) -> None:
-    """Write the checkpoint to a fresh folder, then swap it in: an interruption never leaves half of one."""
-    with atomic_dir(folder) as tmp:
+                     losses: list[float], config: ImageBackboneConfig, ema_since: int, dataset: str) -> None:
+    """Write the checkpoint to a fresh folder, seal it and swap it in: an interruption never leaves
+    half of one, and a damaged one is detected before it is loaded."""
+    with cache.entry(folder, dataset) as tmp:
         unet.save_pretrained(tmp / "unet")
         ema_unet.save_pretrained(tmp / "unet_ema")
         torch.save({"optimizer": optim.state_dict(), "step": step, "generator": generator.get_state(),
@@ -306,7 +308,7 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
     optim = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=1e-4)
     step, losses, ema_since = 0, [], 0
     ema_unet = None
-    if (folder / "state.pt").is_file():
+    if cache.reuse(folder, "image backbone checkpoint") and (folder / "state.pt").is_file():
         from diffusers import UNet2DConditionModel
 
         unet = UNet2DConditionModel.from_pretrained(folder / "unet")
@@ -350,7 +352,7 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if step % config.checkpoint_every == 0 or step == target:
-                _save_checkpoint(folder, unet, ema_unet, optim, step, generator, losses, config, ema_since)
+                _save_checkpoint(folder, unet, ema_unet, optim, step, generator, losses, config, ema_since, data.name)
         bar.close()
         rate = (step - start_step) / max(time.perf_counter() - t0, 1e-9)
     else:

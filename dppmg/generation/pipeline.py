@@ -79,7 +79,7 @@ class DPPMGPipeline:
         from dppmg.generation.text_backbone import build_text_backbone
 
         texts = data.items["text"].tolist()
-        text_model, tokenizer = build_text_backbone(texts, config.text, generator, cache_dir, progress)
+        text_model, tokenizer = build_text_backbone(texts, config.text, generator, cache_dir, progress, dataset=data.name)
         backbone = train_image_backbone(data, config.image, generator, cache_dir, progress)
         # With cross-modal sharing a generator's prompt also holds the other modality's tokens: they
         # must be words of its tokenizer too (with their own embeddings there), not split into sub-words.

@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.generation.config import TextBackboneConfig
-from dppmg.io import atomic_dir, stable_hash
+from dppmg import cache
+from dppmg.io import stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -48,7 +49,7 @@ def load_smollm2(cache_dir: str | os.PathLike | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target = resolve_cache_dir(cache_dir) / "backbones" / "smollm2-135m-instruct"
-    if not (target / "config.json").is_file():
+    if not cache.reuse(target, "SmolLM2 weights"):
         folder = smollm2_dir()
         tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
         quantized = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
@@ -58,7 +59,7 @@ def load_smollm2(cache_dir: str | os.PathLike | None = None):
         model = AutoModelForCausalLM.from_config(config)
         model.load_state_dict(quantized.state_dict())
         model.tie_weights()
-        with atomic_dir(target) as tmp:
+        with cache.entry(target) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
     return AutoModelForCausalLM.from_pretrained(target), AutoTokenizer.from_pretrained(target)
@@ -131,12 +132,13 @@ def backbone_key(config: TextBackboneConfig, texts: Sequence[str]) -> str:
 
 
 def build_text_backbone(texts: Sequence[str], config: TextBackboneConfig, generator: torch.Generator,
-                        cache_dir: str | os.PathLike | None = None, progress: bool = True):
-    """The catalogue-adapted text backbone ``(model, tokenizer)``; trained once, then loaded from cache."""
+                        cache_dir: str | os.PathLike | None = None, progress: bool = True, dataset: str | None = None):
+    """The catalogue-adapted text backbone ``(model, tokenizer)``; trained once, then loaded from cache
+    (``dataset``: the name its cache entry is filed under)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = resolve_cache_dir(cache_dir) / "text_backbone" / f"{config.kind}-{backbone_key(config, texts)}"
-    if (folder / "done.json").is_file():
+    if cache.reuse(folder, "text backbone"):
         model = AutoModelForCausalLM.from_pretrained(folder)
         return model.eval().requires_grad_(False), AutoTokenizer.from_pretrained(folder)
     if config.kind == "tiny-gpt2":
@@ -172,7 +174,7 @@ def build_text_backbone(texts: Sequence[str], config: TextBackboneConfig, genera
         optim.step()
     if config.kind != "tiny-gpt2":
         model = model.merge_and_unload()  # the catalogue adaptation becomes part of the frozen backbone
-    with atomic_dir(folder) as tmp:
+    with cache.entry(folder, dataset) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "done.json").write_text('{"adapt_steps": %d}\n' % config.adapt_steps)

@@ -28,7 +28,8 @@ from dppmg.generation.config import Stage2Config
 from dppmg.generation.image_backbone import diffusion_loss, images_to_tensor, train_scheduler
 from dppmg.generation.pipeline import PIPELINE_VERSION, DPPMGPipeline
 from dppmg.generation.text_backbone import causal_lm_loss
-from dppmg.io import atomic_dir, atomic_write_json, read_versioned_json
+from dppmg import cache
+from dppmg.io import atomic_write_json, read_versioned_json
 from dppmg.preference.checkpoint import Stage1Checkpoint
 from dppmg.seeding import check_seed
 
@@ -74,13 +75,13 @@ def cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stage
                        cache_dir: str | os.PathLike | None, progress: bool) -> tuple[list[float], dict[str, Any]]:
     """Train the text-token embeddings, or load them (they depend on the text side only)."""
     folder = text_tokens_dir(stage1, pipe.config, pipe.text_tokens.tokens, seed, cache_dir)
-    if (folder / "losses.json").is_file():
+    if cache.reuse(folder, "Stage 2 text tokens"):
         state = torch.load(folder / "text_tokens.pt")
         pipe.text_tokens.weight.data.copy_(state["weight"])
         saved = read_versioned_json(folder / "losses.json", PIPELINE_VERSION, "cached text tokens")
         return saved["losses"], saved["validation"]
     losses, validation = train_text_tokens(pipe, data, torch.Generator().manual_seed(seed), progress)
-    with atomic_dir(folder) as tmp:
+    with cache.entry(folder, data.name) as tmp:
         torch.save({"tokens": pipe.text_tokens.tokens, "weight": pipe.text_tokens.weight.detach()}, tmp / "text_tokens.pt")
         atomic_write_json(tmp / "losses.json", {"version": PIPELINE_VERSION, "losses": losses,
                                                 "validation": validation})
@@ -187,13 +188,10 @@ def train_image_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: to
 
 
 def check_user_ids(user_ids: Sequence[Any], data: InteractionData) -> list[str]:
-    known = set(data.users["user_id"])
-    out = [str(u) for u in user_ids]
-    unknown = [u for u in out if u not in known]
-    if unknown:
-        raise ConfigError(f"unknown user id(s) {unknown[:5]} for dataset {data.name!r} "
-                          f"(ids look like {data.users['user_id'].iloc[0]!r})")
-    return out
+    """``user_ids`` as strings; raise naming the ones the processed ``data`` does not have."""
+    from dppmg.data.datasets import check_user_ids_known
+
+    return check_user_ids_known(user_ids, set(data.users["user_id"]), data.name, "processed data")
 
 
 def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
@@ -211,16 +209,14 @@ def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: s
     seed = check_seed(seed)
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
     folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method, **(stage1_overrides or {})), cache_dir)
-    if not folder1.is_dir():
-        raise DPPMGError(f"no stage-1 checkpoint for {dataset} at preset {preset}, seed {seed}: run `dppmg "
-                         f"preference fit --dataset {dataset} --preset {preset} --seed {seed} --method {stage1_method}` first")
     stage1 = load_stage1(folder1, data)
     config = config or stage2_config(preset, dataset)
     folder = pipeline_dir(stage1, config, seed, cache_dir)
-    if (folder / "pipeline.json").is_file():
+    if cache.reuse(folder, "Stage 2 pipeline"):
         pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir).with_generation_settings(config)
     else:
         pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
-        pipe.save_pretrained(folder)
+        with cache.entry(folder, dataset) as tmp:
+            pipe.save_pretrained(tmp)
     pipe.meta["folder"] = str(folder)
     return pipe, data

@@ -8,6 +8,7 @@ Checkpoint folder (``<cache>/stage1/<dataset>/<method>-<preset>-seed<S>-<key>/``
     tokens.json        per-user token table {user_id: {modality: [token, ...]}}
     item_codes.npz     each item's own codes per modality (what a token "means")
     metrics.json       the result JSON (schema dppmg.result/v1) with provenance
+    manifest.json      every file's size and SHA-256, written last (:mod:`dppmg.cache`)
 
 The token table is the only contract between Stage 1 and the generators of Stage 2.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from dppmg import cache
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
-from dppmg.io import atomic_path, atomic_write_json, read_versioned_json, stable_hash
+from dppmg.io import atomic_write_json, read_versioned_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 from dppmg.preference.config import CHECKPOINT_VERSION, Stage1Config
 from dppmg.preference.quantize import codes_to_tokens
@@ -43,27 +46,40 @@ def checkpoint_dir(config: Stage1Config, cache_dir: str | os.PathLike | None = N
             / f"{config.method}-{config.preset}-seed{config.seed}-{config.key}")
 
 
-def save_stage1(result, data: InteractionData, folder: Path) -> Path:
-    """Write the checkpoint folder of a :class:`~dppmg.preference.train.Stage1Result` (each file
-    atomically)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / "config.json", {"config": result.config.to_dict(), "data": data_signature(data),
+def rebuild_command(folder: str | os.PathLike) -> str:
+    """The ``dppmg preference fit`` command that writes the checkpoint folder ``folder``."""
+    folder = Path(folder)
+    match = re.fullmatch(r"(?P<method>.+)-(?P<preset>[^-]+)-seed(?P<seed>\d+)-[0-9a-f]+", folder.name)
+    if match is None:
+        return f"dppmg preference fit --dataset {folder.parent.name}"
+    return (f"dppmg preference fit --dataset {folder.parent.name} --method {match['method']} "
+            f"--preset {match['preset']} --seed {match['seed']}")
+
+
+def save_stage1(result, data: InteractionData, folder: Path, record: dict[str, Any] | None = None) -> Path:
+    """Write the checkpoint folder of a :class:`~dppmg.preference.train.Stage1Result` as one cache
+    entry (:func:`dppmg.cache.entry`: written aside, sealed, swapped in), with the result JSON
+    ``record`` as ``metrics.json`` if given."""
+    from dppmg.results import write_result
+
+    with cache.entry(folder, data.name) as tmp:
+        atomic_write_json(tmp / "config.json", {"config": result.config.to_dict(), "data": data_signature(data),
                                                 "version": CHECKPOINT_VERSION})
-    if result.fit is not None:
-        with atomic_path(folder / "preference.pt") as tmp:
-            torch.save(result.fit.model.state_dict(), tmp)
-    for m, quantizer in result.quantizers.items():
-        with atomic_path(folder / f"quantizer_{m}.pt") as tmp:
-            torch.save(quantizer.state_dict(), tmp)
-    if result.user_codes:
-        user_ids = data.users["user_id"].tolist()
-        tokens = {m: codes_to_tokens(m, codes) for m, codes in result.user_codes.items()}
-        table = {uid: {m: tokens[m][u] for m in tokens} for u, uid in enumerate(user_ids)}
-        atomic_write_json(folder / "tokens.json", {"modalities": list(tokens), "users": table})
-        with atomic_path(folder / "item_codes.npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **{f"item_{m}": c for m, c in result.item_codes.items()},
-                     **{f"user_{m}": c for m, c in result.user_codes.items()},
-                     **{f"pref_{m}": p for m, p in result.preferences.items()})
+        if result.fit is not None:
+            torch.save(result.fit.model.state_dict(), tmp / "preference.pt")
+        for m, quantizer in result.quantizers.items():
+            torch.save(quantizer.state_dict(), tmp / f"quantizer_{m}.pt")
+        if result.user_codes:
+            user_ids = data.users["user_id"].tolist()
+            tokens = {m: codes_to_tokens(m, codes) for m, codes in result.user_codes.items()}
+            table = {uid: {m: tokens[m][u] for m in tokens} for u, uid in enumerate(user_ids)}
+            atomic_write_json(tmp / "tokens.json", {"modalities": list(tokens), "users": table})
+            with open(tmp / "item_codes.npz", "wb") as fh:
+                np.savez(fh, **{f"item_{m}": c for m, c in result.item_codes.items()},
+                         **{f"user_{m}": c for m, c in result.user_codes.items()},
+                         **{f"pref_{m}": p for m, p in result.preferences.items()})
+        if record is not None:
+            write_result(tmp / "metrics.json", record)
     return folder
 
 
@@ -88,8 +104,10 @@ class Stage1Checkpoint:
 
 
 def load_stage1(folder: str | os.PathLike, data: InteractionData) -> Stage1Checkpoint:
-    """Load a checkpoint folder; raise if it was trained on another dataset, split or config version."""
+    """Load a checkpoint folder; raise naming the command that rebuilds it if it is absent or damaged,
+    and if it was trained on another dataset, split or config version."""
     folder = Path(folder)
+    cache.require(folder, "stage-1 checkpoint", rebuild_command(folder))
     meta = read_versioned_json(folder / "config.json", CHECKPOINT_VERSION, "stage-1 checkpoint",
                                "run `dppmg preference fit` first")
     expected = data_signature(data)
@@ -99,7 +117,9 @@ def load_stage1(folder: str | os.PathLike, data: InteractionData) -> Stage1Check
                              f"{meta['data'].get(key)!r} != {value!r}); retrain with `dppmg preference fit`")
     tokens_file = folder / "tokens.json"
     if not tokens_file.is_file():
-        raise DPPMGError(f"{folder}: method {meta['config']['method']!r} has no preference tokens")
+        raise DPPMGError(f"{folder}: Stage 1 method {meta['config']['method']!r} ranks items but makes no preference "
+                         "tokens (it has no quantizer); the generators read the tokens of a quantized method "
+                         "such as 'dppmg' or 'shared'")
     tokens = json.loads(tokens_file.read_text())["users"]
     with np.load(folder / "item_codes.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}

@@ -26,9 +26,12 @@ ablation (one preference vector for both modalities) uses a single branch whose 
 from __future__ import annotations
 
 import copy
+import os
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -184,10 +187,36 @@ class FitResult:
     epoch_seconds: float
 
 
+# Epochs between training checkpoints; resuming from one gives the same model as not stopping.
+CHECKPOINT_EVERY_EPOCHS = 5
+
+
+def _save_training_state(folder: Path, state: dict[str, Any], dataset: str) -> None:
+    from dppmg import cache
+
+    with cache.entry(folder, dataset) as tmp:
+        torch.save(state, tmp / "train_state.pt")
+
+
+def _load_training_state(folder: Path | None) -> dict[str, Any] | None:
+    from dppmg import cache
+
+    if folder is None or not cache.reuse(folder, "stage-1 training checkpoint"):
+        return None
+    return torch.load(folder / "train_state.pt", weights_only=False)
+
+
 def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None, config: PreferenceConfig,
                    generator: torch.Generator, evaluator: RankingEvaluator | None = None,
-                   progress: bool = True) -> FitResult:
-    """Train with BPR and early stopping on valid Recall@20; return the best model."""
+                   progress: bool = True, resume_dir: str | os.PathLike | None = None) -> FitResult:
+    """Train with BPR and early stopping on valid Recall@20; return the best model.
+
+    Args:
+        resume_dir: folder of the training checkpoint, written every
+            :data:`CHECKPOINT_EVERY_EPOCHS` epochs (model, optimizer, generator, early-stopping
+            state); if it holds one, training resumes from it and ends exactly as an uninterrupted
+            run would. The caller removes it once the result is saved.
+    """
     evaluator = evaluator or RankingEvaluator(data)
     train_pairs = data.user_item_pairs("train")
     adjacency = normalized_adjacency(train_pairs, data.num_users, data.num_items)
@@ -199,7 +228,18 @@ def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None
     best_state, best_epoch, best_recall, best_valid = copy.deepcopy(model.state_dict()), 0, -1.0, {}
     history: list[dict[str, float]] = []
     epoch_times = []
-    bar = tqdm(range(1, config.max_epochs + 1), desc="preference", disable=not progress, leave=False)
+    first_epoch = 1
+    resume_dir = Path(resume_dir) if resume_dir is not None else None
+    saved = _load_training_state(resume_dir)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optim.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        best_state, best_epoch, best_recall, best_valid = (saved["best_state"], saved["best_epoch"],
+                                                           saved["best_recall"], saved["best_valid"])
+        history, epoch_times, first_epoch = saved["history"], saved["epoch_times"], saved["epoch"] + 1
+    bar = tqdm(range(first_epoch, config.max_epochs + 1), desc="preference", disable=not progress, leave=False,
+               initial=first_epoch - 1, total=config.max_epochs)
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()
@@ -225,16 +265,20 @@ def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None
             optim.step()
             total += float(loss.detach()) * len(users)
         epoch_times.append(time.perf_counter() - t0)
-        if epoch % config.eval_every:
-            continue
-        valid = evaluator.evaluate(model.score_all(), "valid")
-        history.append({"epoch": epoch, "loss": total / len(pairs), **{f"valid_{k}": v for k, v in valid.items()}})
-        bar.set_postfix(loss=f"{total / len(pairs):.4f}", r20=f"{valid['recall@20']:.4f}")
-        if valid["recall@20"] > best_recall:
-            best_recall, best_epoch, best_valid = valid["recall@20"], epoch, valid
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= config.patience * config.eval_every:
-            break
+        if epoch % config.eval_every == 0:
+            valid = evaluator.evaluate(model.score_all(), "valid")
+            history.append({"epoch": epoch, "loss": total / len(pairs), **{f"valid_{k}": v for k, v in valid.items()}})
+            bar.set_postfix(loss=f"{total / len(pairs):.4f}", r20=f"{valid['recall@20']:.4f}")
+            if valid["recall@20"] > best_recall:
+                best_recall, best_epoch, best_valid = valid["recall@20"], epoch, valid
+                best_state = copy.deepcopy(model.state_dict())
+            elif epoch - best_epoch >= config.patience * config.eval_every:
+                break
+        if resume_dir is not None and epoch % CHECKPOINT_EVERY_EPOCHS == 0 and epoch < config.max_epochs:
+            _save_training_state(resume_dir, {
+                "model": model.state_dict(), "optimizer": optim.state_dict(), "generator": generator.get_state(),
+                "best_state": best_state, "best_epoch": best_epoch, "best_recall": best_recall,
+                "best_valid": best_valid, "history": history, "epoch_times": epoch_times, "epoch": epoch}, data.name)
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(model, best_epoch, best_valid, history, float(np.median(epoch_times)))

@@ -9,6 +9,7 @@ training interactions (per modality), and therefore the tokens of the "average u
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,16 @@ class Stage1Result:
 
 
 def run_stage1(data: InteractionData, features: dict[str, np.ndarray] | None, config: Stage1Config,
-               generator: torch.Generator, progress: bool = True) -> Stage1Result:
-    """Train, quantize and evaluate; returns metrics (with per-user test values for paired tests)."""
+               generator: torch.Generator, progress: bool = True,
+               resume_dir: str | os.PathLike | None = None) -> Stage1Result:
+    """Train, quantize and evaluate; returns metrics (with per-user test values for paired tests).
+    ``resume_dir``: where the preference model's training checkpoint is kept (see
+    :func:`~dppmg.preference.model.fit_preference`)."""
     evaluator = RankingEvaluator(data)
     if config.preference is None:
         return Stage1Result(config, _ranking_block(evaluator, popularity_scores(data)))
-    fit = fit_preference(data, features, config.preference, generator, evaluator, progress=progress)
+    fit = fit_preference(data, features, config.preference, generator, evaluator, progress=progress,
+                         resume_dir=resume_dir)
     reps = fit.model.preferences()
     has_train = evaluator.train.any(dim=1)
     reps = {m: (cold_start_fill(p, has_train), q) for m, (p, q) in reps.items()}
@@ -97,6 +102,11 @@ def _ranking_block(evaluator: RankingEvaluator, scores: torch.Tensor) -> dict[st
                               "recall@20": np.round(per_user["recall@20"], 6).tolist()}}
 
 
+def training_dir(folder: Path) -> Path:
+    """Where the training checkpoint of the Stage 1 checkpoint ``folder`` is kept until it is saved."""
+    return folder.with_name(folder.name + ".training")
+
+
 def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root: str | None = None,
                  cache_dir: str | os.PathLike | None = None, output_json: str | os.PathLike | None = None,
                  progress: bool = True, preference: dict[str, Any] | None = None,
@@ -124,13 +134,15 @@ def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root
         with StageTimer("features") as t:
             features = extract_features(data, cache_dir=cache_dir, progress=progress)
         timings.append(t.record)
+    folder = checkpoint_dir(config, cache_dir)
+    training = training_dir(folder)
     with StageTimer("train_and_evaluate") as t:
-        result = run_stage1(data, features, config, generators.torch, progress=progress)
+        result = run_stage1(data, features, config, generators.torch, progress=progress, resume_dir=training)
     timings.append(t.record)
-    folder = save_stage1(result, data, checkpoint_dir(config, cache_dir))
     record = make_result("preference", dataset, method, preset, seed, result.metrics, config, timings)
     record["metrics"]["checkpoint"] = str(folder)
-    write_result(folder / "metrics.json", record)
+    save_stage1(result, data, folder, record)
+    shutil.rmtree(training, ignore_errors=True)
     if output_json is not None:
         write_result(output_json, record)
     return record, folder

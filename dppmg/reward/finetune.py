@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from dppmg import cache
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.generation.config import sampling_settings
@@ -185,7 +186,7 @@ def reward_dir(stage2_folder: Path, config: RewardConfig, seed: int, cache_dir: 
                image_sampling: dict[str, Any]) -> Path:
     """Cache folder of one fine-tuning. ``image_sampling`` (:func:`image_sampling_settings`) is in
     the key: the images the reward scores depend on it, and Stage 2's folder leaves it out."""
-    key = stable_hash(REWARD_VERSION, config.to_dict(), image_sampling, str(stage2_folder), seed)
+    key = stable_hash(REWARD_VERSION, config.to_dict(), image_sampling, stage2_folder.name, seed)
     return resolve_cache_dir(cache_dir) / "stage3" / f"{stage2_folder.name}-{key}"
 
 
@@ -203,7 +204,7 @@ def load_or_fine_tune(pipe, data: InteractionData, config: RewardConfig, preset:
 
     timings = timings if timings is not None else []
     folder = reward_dir(Path(pipe.meta["folder"]), config, seed, cache_dir, image_sampling=image_sampling_settings(pipe))
-    if (folder / "pipeline.json").is_file() and (folder / "reward_curves.json").is_file():
+    if cache.reuse(folder, "Stage 3 fine-tuned tokens"):
         # The backbones are already loaded: only the fine-tuned token embeddings are read.
         pipe.load_token_weights(folder)
         pipe.meta["folder"] = str(folder)
@@ -220,7 +221,8 @@ def load_or_fine_tune(pipe, data: InteractionData, config: RewardConfig, preset:
     if not all(np.isfinite(v).all() for v in curves.values()):
         raise DPPMGError(f"reward fine-tuning diverged (non-finite values); nothing saved to {folder}")
     pipe.meta = {**pipe.meta, "reward": {"config": config.to_dict(), "alignment": report["config"]}}
-    pipe.save_pretrained(folder)
-    atomic_write_json(folder / "reward_curves.json", curves)
+    with cache.entry(folder, data.name) as tmp:
+        pipe.save_pretrained(tmp)
+        atomic_write_json(tmp / "reward_curves.json", curves)
     pipe.meta["folder"] = str(folder)
     return pipe, {"config": config.to_dict(), "folder": str(folder), "curves": curves}

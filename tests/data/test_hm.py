@@ -69,3 +69,45 @@ def test_missing_photo_is_skipped_and_counted(hm_copy, tmp_path):
     (drop,) = [d for d in raw.drops if d.step == "join_images"]
     assert drop.items == 17_033 - len(list(images.rglob("*.jpg")))
     assert raw.items["image_path"].str.contains("/010/").all()
+
+
+def test_builder_round_trips_the_sample(hm_root, tmp_path):
+    """The sample as a Kaggle-format input gives back identical files."""
+    import filecmp
+
+    from dppmg.data.build import build_hm_sample, sample_customer_ids
+
+    assert len(sample_customer_ids()) == 1364
+    out = tmp_path / "hm-sample"
+    counts = build_hm_sample(hm_root, out, progress=False)
+    assert counts == {"customers": 1364, "purchases": 31662, "articles": 17033, "images": 17033,
+                      "articles_without_image": 0}
+    for name in ("transactions_train.csv", "customers.csv", "articles.csv"):
+        assert filecmp.cmp(hm_root / name, out / name, shallow=False), name
+    built = sorted(p.relative_to(out) for p in (out / "images").rglob("*.jpg"))
+    assert built == sorted(p.relative_to(hm_root) for p in (hm_root / "images").rglob("*.jpg"))
+    for rel in built[::500]:
+        assert filecmp.cmp(hm_root / rel, out / rel, shallow=False), rel
+
+
+def test_builder_downscales_large_photos_and_names_bad_input(tmp_path):
+    from PIL import Image
+
+    from dppmg.data.build import build_hm_sample
+    from dppmg.errors import DatasetError
+
+    kaggle = tmp_path / "kaggle"
+    (kaggle / "images" / "010").mkdir(parents=True)
+    (kaggle / "transactions_train.csv").write_text(
+        "t_dat,customer_id,article_id,price,sales_channel_id\n2019-01-01,a,0108775015,0.01,2\n2019-01-02,b,0108775044,0.02,1\n")
+    (kaggle / "customers.csv").write_text("customer_id,age\na,30\nb,40\n")
+    (kaggle / "articles.csv").write_text("article_id,prod_name\n0108775015,Strap top\n0108775044,Other\n")
+    Image.new("RGB", (1166, 1750), (200, 10, 10)).save(kaggle / "images" / "010" / "0108775015.jpg")
+    counts = build_hm_sample(kaggle, tmp_path / "out", customer_ids=["a"], progress=False)
+    assert counts["purchases"] == 1 and counts["articles"] == 1 and counts["images"] == 1
+    with Image.open(tmp_path / "out" / "images" / "010" / "0108775015.jpg") as im:
+        assert im.size == (120, 180) and im.mode == "RGB"
+    with pytest.raises(DatasetError, match="no purchase of the sample"):
+        build_hm_sample(kaggle, tmp_path / "out2", customer_ids=["zzz"], progress=False)
+    with pytest.raises(DatasetError, match="does not exist"):
+        build_hm_sample(tmp_path / "nowhere", tmp_path / "out3", progress=False)

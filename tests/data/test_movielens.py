@@ -170,3 +170,36 @@ def test_poster_map_naming_an_unknown_item(tmp_path, movielens_root):
     (root / "posters" / "ml100k_to_ml1m.csv").write_text(mapping + "99999,1,Nothing (1999),Nothing (1999)\n")
     with pytest.raises(DatasetError, match=r"ml100k_to_ml1m\.csv, line 1668: ml100k_id '99999' is not in"):
         load_movielens_100k(root)
+
+
+def test_missing_posters_folder_is_an_error_in_every_command(ml1m_root, capsys):
+    """No poster for any movie: every command stops at processing, naming the folder (no table of
+    zeros, no IndexError later)."""
+    import shutil
+
+    from dppmg.cli import main
+
+    shutil.rmtree(ml1m_root / "posters")
+    root = ["--dataset", "movielens-1m", "--data-root", str(ml1m_root.parent), "--preset", "smoke"]
+    for command in (["data", "stats"], ["data", "features"], ["preference", "fit", "--method", "popularity"]):
+        assert main([*command, *root]) == 2, command
+        err = capsys.readouterr().err
+        assert "no poster found for any of the 3 movies under" in err and "posters" in err, command
+
+
+def test_a_step_that_leaves_nothing_is_named(ml1m_root):
+    from dppmg.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="no users or items are left after the processing step .*k-core"):
+        load_dataset("movielens-1m", data_root=ml1m_root.parent, positive_threshold=None, min_user_interactions=50)
+
+
+def test_id_hint_sorts_numerically(ml1m_root, capsys):
+    from dppmg.cli import main
+
+    # Users 2000, 635 and 1000: a string sort would show '1000' first.
+    rows = [f"{u}::{i}::5::{978300000 + k}" for k, (u, i) in enumerate((u, i) for u in (2000, 635, 1000) for i in (1, 3))]
+    (ml1m_root / "ml-1m" / "ratings.dat").write_text("\n".join(rows) + "\n", encoding="latin-1")
+    assert main(["generate", "--dataset", "movielens-1m", "--data-root", str(ml1m_root.parent), "--users", "7",
+                 "--out", str(ml1m_root.parent / "o")]) == 2
+    assert "ids look like '635', '1000', '2000'" in capsys.readouterr().err

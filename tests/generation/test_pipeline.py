@@ -238,3 +238,12 @@ def test_generate_cli_bad_input(stage1, tmp_path, capsys):
     assert main(["generate", "--dataset", "synthetic", "--preset", "smoke", "--users", "zz",
                  "--out", str(tmp_path / "o")]) == 2
     assert "unknown user id(s) ['zz']" in capsys.readouterr().err
+    # Checked against the source files before anything is loaded or trained: the cache stays empty.
+    empty = tmp_path / "empty-cache"
+    assert main(["generate", "--dataset", "synthetic", "--preset", "small", "--users", "u99999",
+                 "--out", str(tmp_path / "o"), "--cache-dir", str(empty)]) == 2
+    assert "ids look like 'u00000', 'u00001', 'u00002'" in capsys.readouterr().err
+    assert not empty.exists() or not any(empty.rglob("*"))
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--dataset", "synthetic", "--users", "-3"])
+    assert "argument --users: expected a positive integer, got -3" in capsys.readouterr().err

@@ -61,12 +61,12 @@ def test_tokens_cli(smoke_run, capsys):
 
 def test_tokens_cli_bad_input(smoke_run, capsys):
     assert main(["tokens", "--dataset", "synthetic", "--preset", "smoke", "--user", "nobody"]) == 2
-    assert "unknown user id 'nobody'" in capsys.readouterr().err
+    assert "unknown user id(s) ['nobody']" in capsys.readouterr().err
     assert main(["tokens", "--dataset", "synthetic", "--preset", "smoke", "--user", "u00003", "--seed", "7"]) == 2
     assert "run `dppmg preference fit" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["preference", "fit", "--dataset", "synthetic", "--seed", "one"])
-    assert "invalid int value: 'one'" in capsys.readouterr().err
+    assert "a seed is an integer in [0, 2**32), got 'one'" in capsys.readouterr().err
 
 
 def test_config_errors():
@@ -85,3 +85,56 @@ def test_popularity_baseline_runs(session_cache, tmp_path):
                              output_json=tmp_path / "pop.json", progress=False)
     assert json.loads((tmp_path / "pop.json").read_text())["method"] == "popularity"
     assert record["metrics"]["test"]["recall@20"] > 0
+
+
+def test_ctrl_c_during_preference_fit_resumes_to_the_same_metrics(tmp_path, monkeypatch, capsys):
+    """Ctrl-C mid-training: one line, exit 130; the rerun resumes from the last checkpoint (epoch 5)
+    and ends with the metrics of a run that was never interrupted."""
+    import dppmg.preference.model as model_module
+    from dppmg.cli import main
+    from dppmg.results import read_result
+
+    args = ["preference", "fit", "--dataset", "synthetic", "--preset", "smoke", "--seed", "0"]
+    clean = tmp_path / "clean.json"
+    # One cache for the three runs (features extracted once): a finished run leaves no checkpoint.
+    assert main([*args, "--cache-dir", str(tmp_path / "c2"), "--out", str(clean)]) == 0
+
+    real_sample, calls = model_module.sample_negatives, {"n": 0}
+    batches_per_epoch = None
+
+    def interrupted_at_epoch_7(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 6 * batches_per_epoch + 1:
+            raise KeyboardInterrupt
+        return real_sample(*a, **k)
+
+    from dppmg.config import stage1_config
+    from dppmg.data import load_dataset
+
+    data = load_dataset("synthetic", preset="smoke", cache_dir=tmp_path / "c2")
+    batch = stage1_config("synthetic", "smoke", 0, "dppmg").preference.batch_size
+    batches_per_epoch = -(-len(data.user_item_pairs("train")) // batch)
+    monkeypatch.setattr(model_module, "sample_negatives", interrupted_at_epoch_7)
+    capsys.readouterr()
+    assert main([*args, "--cache-dir", str(tmp_path / "c2")]) == 130
+    err = [line for line in capsys.readouterr().err.splitlines() if "dppmg:" in line]
+    assert len(err) == 1 and "interrupted `dppmg preference fit" in err[0] and "resumes" in err[0]
+    assert list((tmp_path / "c2" / "stage1" / "synthetic").glob("*.training"))
+
+    monkeypatch.setattr(model_module, "sample_negatives", real_sample)
+    resumed_calls = {"n": 0}
+
+    def counting(*a, **k):
+        resumed_calls["n"] += 1
+        return real_sample(*a, **k)
+
+    monkeypatch.setattr(model_module, "sample_negatives", counting)
+    resumed = tmp_path / "resumed.json"
+    assert main([*args, "--cache-dir", str(tmp_path / "c2"), "--out", str(resumed)]) == 0
+    a, b = read_result(clean)["metrics"], read_result(resumed)["metrics"]
+    assert a["best_epoch"] == b["best_epoch"]
+    assert [h["valid_recall@20"] for h in a["history"]] == pytest.approx([h["valid_recall@20"] for h in b["history"]])
+    assert a["test"] == pytest.approx(b["test"]) and a["quantized_test"] == pytest.approx(b["quantized_test"])
+    total_epochs = a["history"][-1]["epoch"]
+    assert resumed_calls["n"] == (total_epochs - 5) * batches_per_epoch  # it did not start again
+    assert not list((tmp_path / "c2" / "stage1" / "synthetic").glob("*.training"))
