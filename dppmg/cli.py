@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--kaggle-dir", required=True, help="the unzipped competition folder (transactions_train.csv, ...)")
     build.add_argument("--data-root", default=None, help=f"where hm-sample/ is written (default ${DATA_DIR_ENV})")
     build.add_argument("--out", default=None, help="write the sample here instead of <data root>/hm-sample")
+    build.add_argument("--customers", default=None,
+                       help="a file of customer ids, one per line (default: the shipped 1,364 of the sample)")
 
     pref = commands.add_parser("preference", help="stage 1: graph preference model and preference tokens")
     pref_cmd = pref.add_subparsers(dest="preference_command", required=True)
@@ -425,7 +427,10 @@ def run_data(args: argparse.Namespace) -> int:
         from dppmg.paths import resolve_data_root
 
         out = Path(args.out) if args.out else resolve_data_root(args.data_root, required=True) / "hm-sample"
-        counts = build_hm_sample(args.kaggle_dir, out)
+        from dppmg.data.build import read_customer_ids
+
+        customers = read_customer_ids(Path(args.customers)) if args.customers else None
+        counts = build_hm_sample(args.kaggle_dir, out, customers)
         print(f"wrote {out}: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
         return 0
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir,

@@ -31,10 +31,23 @@ SAMPLE_IMAGE_SIZE = (120, 180)  # width, height
 JPEG_QUALITY = 90
 
 
+def _ids(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
 def sample_customer_ids() -> list[str]:
     """The 1,364 customer ids of the H&M sample (shipped with the package)."""
-    text = resources.files("dppmg.data").joinpath("hm_sample_customers.txt").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return _ids(resources.files("dppmg.data").joinpath("hm_sample_customers.txt").read_text(encoding="utf-8"))
+
+
+def read_customer_ids(path: Path) -> list[str]:
+    """Customer ids from a text file, one per line (``#`` starts a comment line)."""
+    if not path.is_file():
+        raise DatasetError(f"--customers {path}: no such file")
+    ids = _ids(path.read_text(encoding="utf-8"))
+    if not ids:
+        raise DatasetError(f"--customers {path}: no customer id in it")
+    return ids
 
 
 def _read_filtered(path: Path, column: str, keep: set[str], progress: bool = True,

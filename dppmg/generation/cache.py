@@ -1,7 +1,7 @@
 """Where Stage 2's trained token embeddings are cached, under keys of what determines them.
 
-Keys name the Stage 1 checkpoint by its dataset and folder name, not its absolute path, so a cache
-folder can be moved or copied whole.
+Keys name the Stage 1 checkpoint by its dataset, folder name and tokens, not its absolute path,
+so a cache folder can be moved or copied whole.
 
 * ``<cache>/stage2/<dataset>-<stage1 folder>-<key>/``: a saved :class:`~dppmg.generation.pipeline.DPPMGPipeline`;
   the key holds the Stage 2 config without its image sampling and text generation settings
@@ -26,8 +26,10 @@ from dppmg.preference.checkpoint import Stage1Checkpoint
 
 
 def stage1_name(stage1: Stage1Checkpoint) -> str:
-    """The Stage 1 checkpoint as keys see it: ``<dataset>/<folder name>`` (the name holds its config key)."""
-    return f"{stage1.folder.parent.name}/{stage1.folder.name}"
+    """The Stage 1 checkpoint as keys see it: ``<dataset>/<folder name>`` (the name holds its config
+    key) and a hash of its users' tokens, so that a rebuilt checkpoint whose tokens differ (another
+    machine, another thread count) gets new Stage 2 entries instead of mismatched ones."""
+    return f"{stage1.folder.parent.name}/{stage1.folder.name}/{stable_hash(stage1.tokens)}"
 
 
 def pipeline_dir(stage1: Stage1Checkpoint, config: Stage2Config, seed: int,

@@ -107,6 +107,12 @@ def test_builder_downscales_large_photos_and_names_bad_input(tmp_path):
     assert counts["purchases"] == 1 and counts["articles"] == 1 and counts["images"] == 1
     with Image.open(tmp_path / "out" / "images" / "010" / "0108775015.jpg") as im:
         assert im.size == (120, 180) and im.mode == "RGB"
+    from dppmg.cli import main
+
+    (tmp_path / "ids.txt").write_text("# one id\nb\n")
+    assert main(["data", "build", "--dataset", "hm", "--kaggle-dir", str(kaggle), "--out", str(tmp_path / "cli"),
+                 "--customers", str(tmp_path / "ids.txt")]) == 0
+    assert (tmp_path / "cli" / "articles.csv").read_text() == "article_id,prod_name\n0108775044,Other\n"
     with pytest.raises(DatasetError, match="no purchase of the sample"):
         build_hm_sample(kaggle, tmp_path / "out2", customer_ids=["zzz"], progress=False)
     with pytest.raises(DatasetError, match="does not exist"):

@@ -89,8 +89,21 @@ def test_popularity_baseline_runs(session_cache, tmp_path):
 
 def test_ctrl_c_during_preference_fit_resumes_to_the_same_metrics(tmp_path, monkeypatch, capsys):
     """Ctrl-C mid-training: one line, exit 130; the rerun resumes from the last checkpoint (epoch 5)
-    and ends with the metrics of a run that was never interrupted."""
+    and ends with the metrics of a run that was never interrupted. One thread: with two, CPU sums
+    differ in their last bits from run to run and the quantizer's k-means amplifies them."""
+    import torch
+
     import dppmg.preference.model as model_module
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _interrupt_and_resume(tmp_path, monkeypatch, capsys, model_module)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _interrupt_and_resume(tmp_path, monkeypatch, capsys, model_module):
     from dppmg.cli import main
     from dppmg.results import read_result
 
@@ -134,7 +147,7 @@ def test_ctrl_c_during_preference_fit_resumes_to_the_same_metrics(tmp_path, monk
     a, b = read_result(clean)["metrics"], read_result(resumed)["metrics"]
     assert a["best_epoch"] == b["best_epoch"]
     assert [h["valid_recall@20"] for h in a["history"]] == pytest.approx([h["valid_recall@20"] for h in b["history"]])
-    assert a["test"] == pytest.approx(b["test"]) and a["quantized_test"] == pytest.approx(b["quantized_test"])
+    assert a["test"] == b["test"] and a["quantized_test"] == b["quantized_test"]
     total_epochs = a["history"][-1]["epoch"]
     assert resumed_calls["n"] == (total_epochs - 5) * batches_per_epoch  # it did not start again
     assert not list((tmp_path / "c2" / "stage1" / "synthetic").glob("*.training"))
