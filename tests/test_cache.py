@@ -112,13 +112,17 @@ def test_truncated_stage2_tokens_are_named_and_rebuilt(trained_cache, smoke_stag
     assert cache.problem(target.parent) is None
 
 
-def test_truncated_unet_is_named_and_retrained(trained_cache, smoke_stage2, capsys):
+def test_truncated_unet_is_named_and_retrained(trained_cache, smoke_synthetic, capsys):
+    from dppmg.config import image_backbone_config
+    from dppmg.generation.image_backbone import train_image_backbone
+
     target = _one(trained_cache, "image_backbone/*/unet_ema/diffusion_pytorch_model.safetensors")
     target.write_bytes(target.read_bytes()[:1000])
-    shutil.rmtree(_stage2_file(trained_cache, smoke_stage2, ""))  # so that Stage 2 assembles the backbone again
-    _load_pipeline(trained_cache)
+    backbone = train_image_backbone(smoke_synthetic, image_backbone_config("smoke", "synthetic"),
+                                    torch.Generator().manual_seed(0), trained_cache, progress=False)
     err = capsys.readouterr().err
     assert "image backbone checkpoint" in err and "diffusion_pytorch_model.safetensors has 1,000 bytes" in err
+    assert len(backbone.losses) == image_backbone_config("smoke", "synthetic").train_steps
     assert cache.problem(target.parents[1]) is None
 
 
@@ -135,6 +139,8 @@ def test_damaged_stage1_tokens_name_the_command(trained_cache, capsys, damage):
     assert code == 2 and len(err) == 1
     assert "tokens.json" in err[0] and ("is missing" in err[0] or "bytes" in err[0])
     assert "dppmg preference fit --dataset synthetic --method dppmg --preset smoke --seed 0" in err[0]
+    if damage == "delete":
+        return
     # A command that trains rebuilds it instead.
     from dppmg.train import train_dppmg
 
