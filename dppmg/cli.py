@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--cache-dir", default=None, help="cache folder (default $DPPMG_CACHE_DIR or ~/.cache/dppmg)")
         if name == "clear":
             sub.add_argument("--damaged", action="store_true", help="remove only the entries `verify` reports")
+            sub.add_argument("--all", action="store_true", help="every entry of every stage (needed without --stage)")
     return parser
 
 
@@ -257,6 +258,11 @@ def run_cache(args: argparse.Namespace) -> int:
     root = cache_dir(args.cache_dir)
     stages = tuple(args.stage or STAGES)
     if args.cache_command == "clear":
+        if not (args.stage or args.damaged or args.all):
+            from dppmg.errors import ConfigError
+
+            raise ConfigError("cache clear removes trained models (an image backbone takes hours at small): "
+                              "name --stage S [S ...], or pass --damaged or --all")
         removed = clear(root, stages, args.dataset, only_damaged=args.damaged)
         freed = sum(e.bytes for e in removed)
         for e in removed:

@@ -183,3 +183,5 @@ def test_cache_verify_and_clear_commands(trained_cache, capsys):
     assert not list((trained_cache / "stage1" / "synthetic").iterdir())
     with pytest.raises(SystemExit):
         main(["cache", "clear", "--stage", "nonsense", *root])
+    assert main(["cache", "clear", *root]) == 2  # everything only with --all
+    assert "name --stage" in capsys.readouterr().err and any((trained_cache / "image_backbone").iterdir())
