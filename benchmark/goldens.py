@@ -220,7 +220,8 @@ def suite_results(preset: str, seeds: tuple[int, ...], results_dir: Path, data_r
         return found
     single_threaded()
     run_suite(suite, preset, seeds=list(seeds), datasets=datasets, methods=methods, data_root=data_root,
-              results_dir=results_dir, executor="inline", resume=keep == "any", log=log)
+              results_dir=results_dir, runner="inline", threads=1, progress=False, resume=keep == "any",
+              log=log)
     return existing()
 
 

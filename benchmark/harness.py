@@ -2,7 +2,8 @@
 
     python -m benchmark run --suite reproduce --preset small [--datasets synthetic hm] [--seeds 0 1 2]
                            [--methods dppmg lightgcn] [--data-root PATH] [--results-dir results]
-                           [--resume | --tables-only]
+                           [--resume | --tables-only] [--runner notebook|inline]
+                           [--executor local|pool|submitit --workers N [--cluster local|slurm ...]]
 
 For every stage x dataset x method x seed the stage's notebook is executed with those parameters
 (the methods of a stage are the registered methods of its suite, :mod:`dppmg.registry`;
@@ -12,12 +13,16 @@ The tables are then rebuilt from those JSON files into ``results/<preset>/<table
 together with a timing profile (table and bar chart). With ``--resume`` a run whose JSON already
 exists and validates is not executed again; with ``--tables-only`` nothing is executed and the
 tables are rebuilt from the runs already there (missing ones are listed and left out).
+
+Before it starts, the run prints its plan (cells per stage, kept results, the estimated time:
+:mod:`benchmark.plan`); while it runs, one progress bar counts the cells. Cells run where
+``--executor`` says (:mod:`benchmark.executors`: here, a local process pool, or submitit jobs on
+SLURM); a cell that fails is reported with its log and the others go on.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import datetime as _dt
 import os
 import sys
@@ -27,7 +32,11 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from tqdm.auto import tqdm
+
 from benchmark.claims import claims_table
+from benchmark.executors import EXECUTORS, RUNNERS, Cell, make_executor
+from benchmark.plan import Estimator, describe, plan_table
 from benchmark.suites import SUITES, Stage
 from benchmark.tables import TABLE_BUILDERS, timing_table
 from dppmg.config import DATASETS, PRESETS
@@ -56,16 +65,13 @@ def run_path(results_dir: Path, preset: str, stage: Stage, dataset: str, method:
     return results_dir / "runs" / preset / stage.name / f"{dataset}__{method}__seed{seed}"
 
 
-EXECUTORS = ("notebook", "inline")
-
-
 def execute_stage(stage: Stage, params: dict[str, Any], notebook_out: Path, kernel_name: str,
-                  executor: str = "notebook") -> None:
+                  runner: str = "notebook") -> None:
     """Run one cell of a suite: its notebook with papermill (``notebook``, the executed notebook is
     kept beside the result), or the notebook's one stage function in this process (``inline``:
     no kernel start per cell, for quick checks)."""
     notebook_out.parent.mkdir(parents=True, exist_ok=True)
-    if executor == "inline":
+    if runner == "inline":
         import benchmark.stages
 
         getattr(benchmark.stages, f"{stage.name}_stage")(**params)
@@ -82,17 +88,49 @@ def write_table(frame: pd.DataFrame, stem: Path, note: str) -> None:
     atomic_write_text(stem.with_suffix(".md"), f"# {stem.name}\n\n{note}\n\n{body}\n")
 
 
+class CellsFailed(DPPMGError):
+    """Some cells of a run failed; the others finished and the tables were written without them."""
+
+
+def plan_cells(suite: str, preset: str, datasets: list[str], seeds: list[int] | None, methods: list[str] | None,
+               root: Path | None, results_dir: Path) -> list[tuple[Stage, list[Cell]]]:
+    """Every cell of the suite, stage by stage, in table order."""
+    figure_dir = results_dir / preset / "figures"
+    plan = []
+    for stage in SUITES[suite]:
+        cells = []
+        for dataset in datasets:
+            for method in [m for m in stage.methods if methods is None or m == "-" or m in methods]:
+                for seed in seeds or stage.seeds_for(preset):
+                    base = run_path(results_dir, preset, stage, dataset, method, seed)
+                    params = {"dataset": dataset, "preset": preset, "seed": seed, "method": method,
+                              "data_root": str(root) if root else None, "output_json": str(base.with_suffix(".json")),
+                              "figure_dir": str(figure_dir)}
+                    cells.append(Cell(stage, params, base))
+        plan.append((stage, cells))
+    return plan
+
+
 def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, seeds: list[int] | None = None,
               methods: list[str] | None = None, data_root: str | None = None,
               results_dir: str | os.PathLike = "results", resume: bool = False, tables_only: bool = False,
-              kernel_name: str = "python3", executor: str = "notebook", log: Callable[[str], None] = functools.partial(print, flush=True)
+              kernel_name: str = "python3", runner: str = "notebook", executor: str = "local", workers: int = 1,
+              threads: int | None = None, cluster: str | None = None, job_parameters: dict[str, Any] | None = None,
+              progress: bool = True, dry_run: bool = False, log: Callable[[str], None] | None = None
               ) -> dict[str, Path]:
     """Run ``suite`` at ``preset`` (only ``methods``, if given, in the stages that run per method);
-    return the written table files by name."""
+    return the written table files by name.
+
+    Args:
+        runner: how one cell runs (``notebook`` or ``inline``).
+        executor / workers / cluster / job_parameters: where cells run (:mod:`benchmark.executors`).
+        threads: torch threads per cell (default: all cores for ``local``, cores / workers otherwise).
+        dry_run: print the plan and return without running anything.
+    """
     if suite not in SUITES:
         raise ConfigError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
+    if runner not in RUNNERS:
+        raise ConfigError(f"unknown runner {runner!r}; expected one of {', '.join(RUNNERS)}")
     if methods is not None:
         known = {m for stage in SUITES[suite] for m in stage.methods}
         unknown = [m for m in methods if m not in known]
@@ -108,57 +146,97 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
     root = resolve_data_root(data_root)
     results_dir = Path(results_dir).resolve()
     figure_dir = results_dir / preset / "figures"
+    runs = None if tables_only else make_executor(
+        executor, workers=workers, cluster=cluster, parameters=job_parameters,
+        folder=results_dir / "runs" / preset / "_submitit")
+    if threads is None and runs is not None and runs.workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // runs.workers)
+    plan = plan_cells(suite, preset, datasets, seeds, methods, root, results_dir)
+
+    # What is already there: kept (resume / tables-only), left out, or to run.
+    kept: dict[Path, dict[str, Any]] = {}
+    missing: dict[str, list[str]] = {stage.name: [] for stage, _ in plan}
+    say = log or tqdm.write
+    to_run: dict[str, list[Cell]] = {}
+    for stage, cells in plan:
+        to_run[stage.name] = []
+        for cell in cells:
+            if (resume or tables_only) and cell.out_json.is_file():
+                try:
+                    kept[cell.out_json] = read_result(cell.out_json, stage=stage.name, dataset=cell.params["dataset"])
+                    continue
+                except DPPMGError as exc:
+                    if tables_only:
+                        raise
+                    say(f"{cell.label}: re-running, existing result unusable ({exc})")
+            if tables_only:
+                say(f"{cell.label}: no result, left out of the tables")
+                missing[stage.name].append(f"{cell.label} (no result)")
+                continue
+            to_run[stage.name].append(cell)
+    if runs is not None:
+        rows = [(stage.name, [c for c in cells if c.out_json in kept], to_run[stage.name]) for stage, cells in plan]
+        table, total = plan_table(rows, Estimator(results_dir, preset), runs.workers)
+        say(describe(table, total, {"suite": suite, "preset": preset, "datasets": " ".join(datasets),
+                                    "executor": f"{runs.name} ({runs.workers} worker{'s' * (runs.workers > 1)})",
+                                    "runner": runner}))
+    if dry_run:
+        return {}
+    n_run = sum(len(c) for c in to_run.values())
+    bar = tqdm(total=n_run, desc=f"{suite} ({preset})", unit="cell", disable=not progress or n_run == 0,
+               dynamic_ncols=True)
     written: dict[str, Path] = {}
     all_results: list[dict[str, Any]] = []
-    for stage in SUITES[suite]:
-        stage_results = []
-        for dataset in datasets:
-            for method in [m for m in stage.methods if methods is None or m == "-" or m in methods]:
-                for seed in seeds or stage.seeds_for(preset):
-                    base = run_path(results_dir, preset, stage, dataset, method, seed)
-                    out_json = base.with_suffix(".json")
-                    if tables_only and not out_json.is_file():
-                        log(f"[{stage.name}] {dataset} {method} seed {seed}: no result, left out of the tables")
+    try:
+        for stage, cells in plan:
+            finished: dict[Path, dict[str, Any]] = {}
+            for outcome in (runs.run(to_run[stage.name], runner, kernel_name, threads) if to_run[stage.name] else ()):
+                bar.update(1)
+                cell = outcome.cell
+                where = f"; log: {outcome.log}" if outcome.log else ""
+                if outcome.error is None:
+                    try:
+                        finished[cell.out_json] = read_result(cell.out_json, stage=stage.name,
+                                                              dataset=cell.params["dataset"])
+                        say(f"{cell.label}: done in {outcome.seconds:.1f} s")
                         continue
-                    if (resume or tables_only) and out_json.is_file():
-                        try:
-                            stage_results.append(read_result(out_json, stage=stage.name, dataset=dataset))
-                            log(f"[{stage.name}] {dataset} {method} seed {seed}: kept {out_json}")
-                            continue
-                        except DPPMGError as exc:
-                            if tables_only:
-                                raise
-                            log(f"[{stage.name}] {dataset}: re-running, existing result unusable ({exc})")
-                    params = {"dataset": dataset, "preset": preset, "seed": seed, "method": method,
-                              "data_root": str(root) if root else None, "output_json": str(out_json),
-                              "figure_dir": str(figure_dir)}
-                    t0 = time.perf_counter()
-                    log(f"[{stage.name}] {dataset} {method} seed {seed}: executing {stage.notebook}")
-                    execute_stage(stage, params, base.with_suffix(".ipynb"), kernel_name, executor)
-                    stage_results.append(read_result(out_json, stage=stage.name, dataset=dataset))
-                    log(f"[{stage.name}] {dataset} {method} seed {seed}: done in {time.perf_counter() - t0:.1f} s")
-        if tables_only and not stage_results:
-            log(f"[{stage.name}] no results under {results_dir / 'runs' / preset / stage.name}: tables not rebuilt")
-            continue
-        all_results += stage_results
-        note = _note(suite, preset, len(stage_results))
-        for name, frame in TABLE_BUILDERS[stage.name](stage_results).items():
-            stem = results_dir / preset / name
-            write_table(frame, stem, note)
-            written[name] = stem.with_suffix(".md")
+                    except DPPMGError as exc:
+                        outcome.error = str(exc)
+                say(f"{cell.label}: FAILED after {outcome.seconds:.1f} s: {outcome.error}{where}")
+                missing[stage.name].append(f"{cell.label} (failed{where})")
+            # Plan order, whatever order the cells finished in: the tables do not depend on the executor.
+            stage_results = [r for c in cells for r in (kept.get(c.out_json), finished.get(c.out_json)) if r]
+            if tables_only and not stage_results:
+                say(f"[{stage.name}] no results under {results_dir / 'runs' / preset / stage.name}: tables not rebuilt")
+                continue
+            all_results += stage_results
+            note = _note(suite, preset, len(stage_results), missing[stage.name])
+            for name, frame in TABLE_BUILDERS[stage.name](stage_results).items():
+                stem = results_dir / preset / name
+                write_table(frame, stem, note)
+                written[name] = stem.with_suffix(".md")
+    finally:
+        bar.close()
+    gone = [m for ms in missing.values() for m in ms]
     if any(stage.name in ("preference", "evaluation") for stage in SUITES[suite]):
-        preference_runs = runs_on_disk(results_dir, preset, "preference", log)
-        evaluation_runs = runs_on_disk(results_dir, preset, "evaluation", log)
+        preference_runs = runs_on_disk(results_dir, preset, "preference", say)
+        evaluation_runs = runs_on_disk(results_dir, preset, "evaluation", say)
         claims = claims_table(preference_runs, evaluation_runs)
         stem = results_dir / preset / "claims"
-        write_table(claims, stem, _note(suite, preset, len(preference_runs) + len(evaluation_runs))
+        write_table(claims, stem, _note(suite, preset, len(preference_runs) + len(evaluation_runs), gone)
                     + " Built from every valid run under `runs/`: see `benchmark/claims.py` for the rules.")
         written["claims"] = stem.with_suffix(".md")
     timing = timing_table(all_results)
-    write_table(timing, results_dir / preset / f"timing_{suite}", _note(suite, preset, len(all_results)))
+    write_table(timing, results_dir / preset / f"timing_{suite}", _note(suite, preset, len(all_results), gone))
     written[f"timing_{suite}"] = results_dir / preset / f"timing_{suite}.md"
     if len(timing):
         timing_profile(timing, figure_dir / f"timing_{suite}.png", f"Timing profile: suite {suite}, preset {preset}")
+    if gone:
+        say(f"{len(gone)} cell(s) missing from the tables: " + "; ".join(gone))
+    failed = [m for m in gone if "(failed" in m]
+    if failed:
+        raise CellsFailed(f"{len(failed)} cell(s) failed (the tables were written without them; rerun with "
+                          f"--resume to run only what is missing): " + "; ".join(failed))
     return written
 
 
@@ -173,12 +251,14 @@ def runs_on_disk(results_dir: Path, preset: str, stage: str, log: Callable[[str]
     return out
 
 
-def _note(suite: str, preset: str, n: int) -> str:
+def _note(suite: str, preset: str, n: int, missing: list[str] | None = None) -> str:
     git = git_state()
     sha = (git["git_sha"] or "unknown")[:10] + (" (dirty)" if git["git_dirty"] else "")
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     note = (f"_Generated by `python -m benchmark run --suite {suite} --preset {preset}` from {n} result "
             f"file(s) at {sha}, {when}. Do not edit by hand._")
+    if missing:
+        note += f"\n\n**Missing cells ({len(missing)}), left out of this table:** " + "; ".join(missing)
     return f"{SMOKE_NOTE}\n\n{note}" if preset == "smoke" else note
 
 
@@ -199,6 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--tables-only", action="store_true",
                      help="execute nothing: rebuild the tables from the results already there")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    run.add_argument("--dry-run", action="store_true", help="print the plan (cells, kept results, estimates) and stop")
+    scaling = sub.add_parser("scaling", help="Stage 1 epoch time against the number of training interactions")
+    scaling.add_argument("--preset", default="small", choices=PRESETS)
+    scaling.add_argument("--methods", nargs="+", default=None, help="Stage 1 methods (default: every registered one that trains a model)")
+    scaling.add_argument("--epochs", type=int, default=3, help="epochs timed per point (median reported)")
+    scaling.add_argument("--data-root", default=None, help="default $DPPMG_DATA_DIR")
+    scaling.add_argument("--fixture-root", default=None,
+                         help="where the ML-1M-size fixture is written (default: under the cache folder)")
+    scaling.add_argument("--results-dir", default="results")
     for name, help_ in (("goldens", "write the golden metrics of a preset (only with --update)"),
                         ("check", "run the preset's suite for seed 0 and compare it with the goldens")):
         cmd = sub.add_parser(name, help=help_)
@@ -213,10 +302,30 @@ def build_parser() -> argparse.ArgumentParser:
                              help="check only this suite's stages (default: all of the goldens)")
             cmd.add_argument("--datasets", nargs="+", default=None, help="check only these datasets")
             cmd.add_argument("--methods", nargs="+", default=None, help="check only these methods")
-    run.add_argument("--executor", default="notebook", choices=EXECUTORS,
-                     help="notebook: each cell through its papermill notebook (kept under runs/); "
-                          "inline: the stage functions in this process (faster, no notebooks)")
+    run.add_argument("--runner", default="notebook", choices=RUNNERS,
+                     help="how a cell runs: notebook (its papermill notebook, kept under runs/) or "
+                          "inline (the stage function, no kernel start; faster, no notebooks)")
+    run.add_argument("--executor", default="local", choices=EXECUTORS,
+                     help="where cells run: local (one after the other, here), pool (--workers local "
+                          "processes) or submitit (SLURM jobs, or local subprocesses with --cluster local)")
+    run.add_argument("--workers", type=int, default=1, help="cells at once (pool, submitit); default 1")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch threads per cell (default: all cores for local, cores / workers otherwise)")
+    run.add_argument("--cluster", default="auto", choices=("auto", "local", "slurm"),
+                     help="submitit's backend (auto: SLURM where sbatch exists)")
+    run.add_argument("--slurm-partition", default=None, help="submitit: the SLURM partition")
+    run.add_argument("--timeout-min", type=int, default=24 * 60, help="submitit: time limit per cell job")
+    run.add_argument("--cpus-per-task", type=int, default=None, help="submitit: CPUs per cell job")
+    run.add_argument("--mem-gb", type=float, default=None, help="submitit: memory per cell job")
+    run.add_argument("--gpus-per-node", type=int, default=None, help="submitit: GPUs per cell job")
     return parser
+
+
+def _job_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """submitit's job parameters from the command line (only the ones given)."""
+    named = {"slurm_partition": args.slurm_partition, "timeout_min": args.timeout_min,
+             "cpus_per_task": args.cpus_per_task, "mem_gb": args.mem_gb, "gpus_per_node": args.gpus_per_node}
+    return {k: v for k, v in named.items() if v is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +338,15 @@ def main(argv: list[str] | None = None) -> int:
                 print("benchmark: error: goldens are written only with --update (on purpose)", file=sys.stderr)
                 return 2
             print(f"goldens: {update(args.preset, results_dir=args.results_dir, goldens_dir=args.goldens_dir, data_root=args.data_root)}")
+            return 0
+        if args.command == "scaling":
+            from benchmark.scaling import run_scaling
+
+            written = run_scaling(args.preset, methods=args.methods, epochs=args.epochs,
+                                  data_root=args.data_root, fixture_root=args.fixture_root,
+                                  results_dir=args.results_dir)
+            for name, path in written.items():
+                print(f"{name}: {path}")
             return 0
         if args.command == "check":
             from benchmark.goldens import check
@@ -247,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         written = run_suite(args.suite, args.preset, datasets=args.datasets, seeds=args.seeds,
                             methods=args.methods, data_root=args.data_root, results_dir=args.results_dir,
                             resume=args.resume, tables_only=args.tables_only, kernel_name=args.kernel,
-                            executor=args.executor)
+                            runner=args.runner, executor=args.executor, workers=args.workers,
+                            threads=args.threads, cluster=args.cluster, job_parameters=_job_parameters(args),
+                            dry_run=args.dry_run)
     except DPPMGError as exc:
         print(f"benchmark: error: {exc}", file=sys.stderr)
         return 2

@@ -249,19 +249,20 @@ def load_or_train_alignment(data: InteractionData, config: AlignmentConfig, cach
     folder = alignment_dir(data, config, cache_dir)
     image_feats, text_feats = alignment_features(data, cache_dir, progress)
     model = AlignmentModel(config, image_feats.shape[1], text_feats.shape[1])
-    if cache.reuse(folder, f"{config.role} alignment model"):
-        model.load_state_dict(torch.load(folder / "model.pt"))
-        model.eval().requires_grad_(False)
-        return model, json.loads((folder / "report.json").read_text())
-    train_items = training_items(data, config)
-    model, history = train_alignment(image_feats, text_feats, train_items, config, progress)
-    heldout = heldout_items(data, config.heldout_fraction)
-    report = {"dataset": data.name, "config": dataclasses.asdict(config), "training_items": int(len(train_items)),
-              "heldout_retrieval": retrieval_report(model, image_feats, text_feats, heldout),
-              "train_retrieval_sample": retrieval_report(model, image_feats, text_feats, train_items[:len(heldout)]),
-              "history": history,
-              "temperature": float(1 / model.log_inv_temperature.exp())}
-    with cache.entry(folder, data.name) as tmp:
-        torch.save(model.state_dict(), tmp / "model.pt")
-        atomic_write_json(tmp / "report.json", report)
-    return model, report
+    with cache.lock(folder, f"{config.role} alignment model"):
+        if cache.reuse(folder, f"{config.role} alignment model"):
+            model.load_state_dict(torch.load(folder / "model.pt"))
+            model.eval().requires_grad_(False)
+            return model, json.loads((folder / "report.json").read_text())
+        train_items = training_items(data, config)
+        model, history = train_alignment(image_feats, text_feats, train_items, config, progress)
+        heldout = heldout_items(data, config.heldout_fraction)
+        report = {"dataset": data.name, "config": dataclasses.asdict(config), "training_items": int(len(train_items)),
+                  "heldout_retrieval": retrieval_report(model, image_feats, text_feats, heldout),
+                  "train_retrieval_sample": retrieval_report(model, image_feats, text_feats, train_items[:len(heldout)]),
+                  "history": history,
+                  "temperature": float(1 / model.log_inv_temperature.exp())}
+        with cache.entry(folder, data.name) as tmp:
+            torch.save(model.state_dict(), tmp / "model.pt")
+            atomic_write_json(tmp / "report.json", report)
+        return model, report

@@ -151,6 +151,42 @@ def reuse(folder: str | os.PathLike, what: str) -> bool:
     return False
 
 
+_locks: dict[str, "filelock.FileLock"] = {}
+
+
+@contextlib.contextmanager
+def lock(folder: str | os.PathLike, what: str = "cache entry") -> Iterator[None]:
+    """Hold the build lock of the entry ``folder`` (the file ``<folder>.lock``) for the block.
+
+    Processes that share a cache (the harness's process pool, submitit jobs on a cluster, two
+    terminals) take it around "load it, or build it and write it": the first builds, the others
+    wait and then load the sealed entry, so nothing is computed twice or written half. Re-entrant
+    within a process; released if the process dies. Locks nest only from an entry to the entries it
+    is built from, never back, so they cannot deadlock.
+    """
+    import filelock
+
+    path = Path(folder)
+    key = str(path.resolve())
+    held = _locks.get(key)
+    if held is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        held = _locks[key] = filelock.FileLock(str(path.with_name(path.name + ".lock")))
+    if not held.is_locked:
+        try:
+            held.acquire(timeout=0)
+        except filelock.Timeout:
+            print(f"dppmg: cache: waiting for {what} {path} (another process is building it)",
+                  file=sys.stderr, flush=True)
+            held.acquire()
+    else:
+        held.acquire()
+    try:
+        yield
+    finally:
+        held.release()
+
+
 def require(folder: str | os.PathLike, what: str, rebuild: str) -> Path:
     """Check an entry this command only loads; raise :class:`CacheError` naming the command that
     (re)builds it if it is absent or damaged."""

@@ -114,6 +114,29 @@ def training_curves(history: list[dict], path: str | os.PathLike, title: str) ->
     return save_figure(fig, path)
 
 
+def scaling_figure(table, fits, path: str | os.PathLike, title: str) -> Path:
+    """Epoch time against training interactions per method (points and the fitted line
+    ``t = a + b n``; :mod:`benchmark.scaling`), linear axes so a straight line means linear cost."""
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for k, (method, group) in enumerate(table.groupby("method", sort=False)):
+        colour = f"C{k}"
+        x, y = group["train interactions"].to_numpy(float), group["epoch seconds"].to_numpy(float)
+        ax.plot(x, y, "o", color=colour)
+        fit = fits[fits["method"] == method].iloc[0]
+        xs = np.linspace(0, x.max() * 1.05, 50)
+        ax.plot(xs, fit["intercept s"] + fit["seconds per 100k interactions"] * xs / 1e5, "-", color=colour,
+                label=f"{method}: {fit['seconds per 100k interactions']:.2f} s / 100k, R² {fit['R2']:.3f}, "
+                      f"log-log slope {fit['log-log slope']:.2f}")
+    ax.set_xlabel("training interactions")
+    ax.set_ylabel("seconds per epoch (median)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def short_id(user_id: object, keep: int = 8) -> str:
     """An id short enough for a caption: H&M's 64-character hashes become their first ``keep``
     characters and an ellipsis (unique enough to find the user again)."""

@@ -50,11 +50,12 @@ def train_dppmg(dataset: str, preset: str, seed: int, *, data_root: str | None =
     timings: list[dict[str, Any]] = []
     info: dict[str, Any] = {"timings": timings, "overrides": overrides}
     folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method, **stage1_overrides), cache_dir)
-    if not cache.reuse(folder1, "stage-1 checkpoint"):
-        with StageTimer("stage1") as t:
-            fit_and_save(dataset, preset, seed, stage1_method, data_root=data_root, cache_dir=cache_dir,
-                         progress=progress, **stage1_overrides)
-        timings.append(t.record)
+    with cache.lock(folder1, "stage-1 checkpoint"):
+        if not cache.reuse(folder1, "stage-1 checkpoint"):
+            with StageTimer("stage1") as t:
+                fit_and_save(dataset, preset, seed, stage1_method, data_root=data_root, cache_dir=cache_dir,
+                             progress=progress, **stage1_overrides)
+            timings.append(t.record)
     with StageTimer("stage2") as t:
         pipe, data = load_or_train_pipeline(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir,
                                             progress=progress, stage1_method=stage1_method,

@@ -169,6 +169,7 @@ def evaluator_dir(data: InteractionData, config: PreferenceEvaluatorConfig,
 def _fit(data: InteractionData, feats: dict[str, np.ndarray], config: PreferenceEvaluatorConfig,
          progress: bool) -> tuple[ContentPreferenceModel, dict[str, Any]]:
     from dppmg.preference.model import sample_negatives
+    from dppmg.preference.ranking import SparseInteractions
 
     generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng():
@@ -182,6 +183,7 @@ def _fit(data: InteractionData, feats: dict[str, np.ndarray], config: Preference
     pooled = {m: pooled_histories(x[m], pairs, data.num_users) for m in MODALITIES}
     train, valid = _split_matrix(data, "train"), _split_matrix(data, "valid")
     pair_t = torch.as_tensor(pairs)
+    train_pairs = SparseInteractions(pairs, data.num_users, data.num_items)
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history, best, best_state, since = [], -1.0, copy.deepcopy(model.state_dict()), 0
     for epoch in tqdm(range(1, config.epochs + 1), desc="preference evaluator", disable=not progress, leave=False):
@@ -191,7 +193,7 @@ def _fit(data: InteractionData, feats: dict[str, np.ndarray], config: Preference
         for start in range(0, len(pairs), config.batch_size):
             batch = pair_t[order[start:start + config.batch_size]]
             users, pos = batch[:, 0], batch[:, 1]
-            neg = sample_negatives(users, train, generator)
+            neg = sample_negatives(users, train_pairs, generator)
             s_pos = s_neg = 0.0
             for m in MODALITIES:
                 sums, counts = pooled[m]
@@ -260,14 +262,15 @@ def load_or_train_preference_evaluator(data: InteractionData, config: Preference
     """
     feats = preference_evaluator_features(data, cache_dir, progress)
     folder = evaluator_dir(data, config, cache_dir)
-    if cache.reuse(folder, "preference evaluator"):
+    with cache.lock(folder, "preference evaluator"):
+        if cache.reuse(folder, "preference evaluator"):
+            return load_preference_evaluator(folder, data, feats, report_test)
+        model, fit = _fit(data, feats, config, progress)
+        with cache.entry(folder, data.name) as tmp:
+            torch.save(model.state_dict(), tmp / "model.pt")
+            atomic_write_json(tmp / "meta.json", {"version": EVALUATOR_VERSION, "config": dataclasses.asdict(config),
+                                                 "data": data_signature(data), "fit": fit})
         return load_preference_evaluator(folder, data, feats, report_test)
-    model, fit = _fit(data, feats, config, progress)
-    with cache.entry(folder, data.name) as tmp:
-        torch.save(model.state_dict(), tmp / "model.pt")
-        atomic_write_json(tmp / "meta.json", {"version": EVALUATOR_VERSION, "config": dataclasses.asdict(config),
-                                             "data": data_signature(data), "fit": fit})
-    return load_preference_evaluator(folder, data, feats, report_test)
 
 
 def load_preference_evaluator(folder: str | os.PathLike, data: InteractionData,

@@ -308,58 +308,59 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
     optim = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=1e-4)
     step, losses, ema_since = 0, [], 0
     ema_unet = None
-    if cache.reuse(folder, "image backbone checkpoint") and (folder / "state.pt").is_file():
-        from diffusers import UNet2DConditionModel
+    with cache.lock(folder, "image backbone"):
+        if cache.reuse(folder, "image backbone checkpoint") and (folder / "state.pt").is_file():
+            from diffusers import UNet2DConditionModel
 
-        unet = UNet2DConditionModel.from_pretrained(folder / "unet")
-        optim = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=1e-4)
-        state = torch.load(folder / "state.pt", weights_only=False)
-        optim.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        step, losses = state["step"], state["losses"]
-        # A checkpoint written before weight averaging existed starts its average where it resumes.
-        ema_since = state.get("ema_since", step)
-        if (folder / "unet_ema").is_dir():
-            ema_unet = UNet2DConditionModel.from_pretrained(folder / "unet_ema")
-    if ema_unet is None:
-        ema_unet = copy.deepcopy(unet)
-    ema_unet.requires_grad_(False)
-    if step < config.train_steps:
-        images = images_to_tensor(load_image_array(data, config.width, config.height, cache_dir=cache_dir))
-        texts = data.items["text"].tolist()
-        cond_full = conditioner.encode(texts).half()
-        cond_short = conditioner.encode(texts, max_tokens=config.short_text_tokens).half()
-        empty = conditioner.encode([""])
-        scheduler = train_scheduler(config)
-        target = config.train_steps if max_steps_this_call is None else min(config.train_steps, step + max_steps_this_call)
-        unet.train()
-        t0, start_step = time.perf_counter(), step
-        bar = tqdm(total=target - step, desc=f"image backbone ({data.name})", disable=not progress, leave=False)
-        while step < target:
-            idx = torch.randint(len(images), (config.batch_size,), generator=generator)
-            short = torch.rand(len(idx), generator=generator) < config.short_text_prob
-            cond = cond_full[idx].float().where(short, cond_short[idx].float())
-            drop = torch.rand(len(idx), generator=generator) < config.cond_dropout
-            cond = cond.where(drop, empty)
-            loss = diffusion_loss(unet, scheduler, images[idx], cond, generator)
-            optim.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-            optim.step()
-            step += 1
-            _update_ema(ema_unet, unet, config.ema_decay, step - ema_since)
-            losses.append(float(loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-            if step % config.checkpoint_every == 0 or step == target:
-                _save_checkpoint(folder, unet, ema_unet, optim, step, generator, losses, config, ema_since, data.name)
-        bar.close()
-        rate = (step - start_step) / max(time.perf_counter() - t0, 1e-9)
-    else:
-        rate = None
-    del unet, optim
-    ema_unet.eval().requires_grad_(False)
-    return ImageBackbone(ema_unet, conditioner, config, folder, losses, rate)
+            unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+            optim = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=1e-4)
+            state = torch.load(folder / "state.pt", weights_only=False)
+            optim.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            step, losses = state["step"], state["losses"]
+            # A checkpoint written before weight averaging existed starts its average where it resumes.
+            ema_since = state.get("ema_since", step)
+            if (folder / "unet_ema").is_dir():
+                ema_unet = UNet2DConditionModel.from_pretrained(folder / "unet_ema")
+        if ema_unet is None:
+            ema_unet = copy.deepcopy(unet)
+        ema_unet.requires_grad_(False)
+        if step < config.train_steps:
+            images = images_to_tensor(load_image_array(data, config.width, config.height, cache_dir=cache_dir))
+            texts = data.items["text"].tolist()
+            cond_full = conditioner.encode(texts).half()
+            cond_short = conditioner.encode(texts, max_tokens=config.short_text_tokens).half()
+            empty = conditioner.encode([""])
+            scheduler = train_scheduler(config)
+            target = config.train_steps if max_steps_this_call is None else min(config.train_steps, step + max_steps_this_call)
+            unet.train()
+            t0, start_step = time.perf_counter(), step
+            bar = tqdm(total=target - step, desc=f"image backbone ({data.name})", disable=not progress, leave=False)
+            while step < target:
+                idx = torch.randint(len(images), (config.batch_size,), generator=generator)
+                short = torch.rand(len(idx), generator=generator) < config.short_text_prob
+                cond = cond_full[idx].float().where(short, cond_short[idx].float())
+                drop = torch.rand(len(idx), generator=generator) < config.cond_dropout
+                cond = cond.where(drop, empty)
+                loss = diffusion_loss(unet, scheduler, images[idx], cond, generator)
+                optim.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+                optim.step()
+                step += 1
+                _update_ema(ema_unet, unet, config.ema_decay, step - ema_since)
+                losses.append(float(loss.detach()))
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+                if step % config.checkpoint_every == 0 or step == target:
+                    _save_checkpoint(folder, unet, ema_unet, optim, step, generator, losses, config, ema_since, data.name)
+            bar.close()
+            rate = (step - start_step) / max(time.perf_counter() - t0, 1e-9)
+        else:
+            rate = None
+        del unet, optim
+        ema_unet.eval().requires_grad_(False)
+        return ImageBackbone(ema_unet, conditioner, config, folder, losses, rate)
 
 
 def save_sample_grid(backbone: ImageBackbone, data: InteractionData, path: str | os.PathLike, n: int = 8,

@@ -49,19 +49,20 @@ def load_smollm2(cache_dir: str | os.PathLike | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target = resolve_cache_dir(cache_dir) / "backbones" / "smollm2-135m-instruct"
-    if not cache.reuse(target, "SmolLM2 weights"):
-        folder = smollm2_dir()
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
-        quantized = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
-        config = quantized.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config  # the weights are dequantized on load
-        model = AutoModelForCausalLM.from_config(config)
-        model.load_state_dict(quantized.state_dict())
-        model.tie_weights()
-        with cache.entry(target) as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+    with cache.lock(target, "SmolLM2 weights"):
+        if not cache.reuse(target, "SmolLM2 weights"):
+            folder = smollm2_dir()
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
+            quantized = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
+            config = quantized.config
+            if hasattr(config, "quantization_config"):
+                del config.quantization_config  # the weights are dequantized on load
+            model = AutoModelForCausalLM.from_config(config)
+            model.load_state_dict(quantized.state_dict())
+            model.tie_weights()
+            with cache.entry(target) as tmp:
+                model.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
     return AutoModelForCausalLM.from_pretrained(target), AutoTokenizer.from_pretrained(target)
 
 
@@ -138,45 +139,46 @@ def build_text_backbone(texts: Sequence[str], config: TextBackboneConfig, genera
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = resolve_cache_dir(cache_dir) / "text_backbone" / f"{config.kind}-{backbone_key(config, texts)}"
-    if cache.reuse(folder, "text backbone"):
-        model = AutoModelForCausalLM.from_pretrained(folder)
-        return model.eval().requires_grad_(False), AutoTokenizer.from_pretrained(folder)
-    if config.kind == "tiny-gpt2":
-        from transformers import GPT2Config, GPT2LMHeadModel
+    with cache.lock(folder, "text backbone"):
+        if cache.reuse(folder, "text backbone"):
+            model = AutoModelForCausalLM.from_pretrained(folder)
+            return model.eval().requires_grad_(False), AutoTokenizer.from_pretrained(folder)
+        if config.kind == "tiny-gpt2":
+            from transformers import GPT2Config, GPT2LMHeadModel
 
-        tokenizer = train_bpe_tokenizer(texts, config.vocab_size)
-        torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=max(128, config.max_length),
-                                           n_embd=config.n_embd, n_layer=config.n_layer, n_head=config.n_head,
-                                           bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
-        params = model.parameters()
-    else:
-        from peft import LoraConfig, get_peft_model
-
-        if config.kind == "smollm2":
-            model, tokenizer = load_smollm2(cache_dir)
+            tokenizer = train_bpe_tokenizer(texts, config.vocab_size)
+            torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
+            model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=max(128, config.max_length),
+                                               n_embd=config.n_embd, n_layer=config.n_layer, n_head=config.n_head,
+                                               bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
+            params = model.parameters()
         else:
-            model = AutoModelForCausalLM.from_pretrained(config.model_path)
-            tokenizer = AutoTokenizer.from_pretrained(config.model_path)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                 target_modules=list(config.lora_targets), lora_dropout=0.0))
-        params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=config.lr)
-    model.train()
-    texts = list(texts)
-    for _ in tqdm(range(config.adapt_steps), desc=f"text backbone ({config.kind})", disable=not progress, leave=False):
-        idx = torch.randint(len(texts), (config.batch_size,), generator=generator).tolist()
-        loss = causal_lm_loss(model, tokenizer, [""] * len(idx), [texts[i] for i in idx], config.max_length)
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-    if config.kind != "tiny-gpt2":
-        model = model.merge_and_unload()  # the catalogue adaptation becomes part of the frozen backbone
-    with cache.entry(folder, dataset) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "done.json").write_text('{"adapt_steps": %d}\n' % config.adapt_steps)
-    model.zero_grad(set_to_none=True)
-    return model.eval().requires_grad_(False), tokenizer
+            from peft import LoraConfig, get_peft_model
+
+            if config.kind == "smollm2":
+                model, tokenizer = load_smollm2(cache_dir)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(config.model_path)
+                tokenizer = AutoTokenizer.from_pretrained(config.model_path)
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                     target_modules=list(config.lora_targets), lora_dropout=0.0))
+            params = [p for p in model.parameters() if p.requires_grad]
+        optim = torch.optim.AdamW(params, lr=config.lr)
+        model.train()
+        texts = list(texts)
+        for _ in tqdm(range(config.adapt_steps), desc=f"text backbone ({config.kind})", disable=not progress, leave=False):
+            idx = torch.randint(len(texts), (config.batch_size,), generator=generator).tolist()
+            loss = causal_lm_loss(model, tokenizer, [""] * len(idx), [texts[i] for i in idx], config.max_length)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+        if config.kind != "tiny-gpt2":
+            model = model.merge_and_unload()  # the catalogue adaptation becomes part of the frozen backbone
+        with cache.entry(folder, dataset) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "done.json").write_text('{"adapt_steps": %d}\n' % config.adapt_steps)
+        model.zero_grad(set_to_none=True)
+        return model.eval().requires_grad_(False), tokenizer

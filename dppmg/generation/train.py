@@ -75,17 +75,18 @@ def cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stage
                        cache_dir: str | os.PathLike | None, progress: bool) -> tuple[list[float], dict[str, Any]]:
     """Train the text-token embeddings, or load them (they depend on the text side only)."""
     folder = text_tokens_dir(stage1, pipe.config, pipe.text_tokens.tokens, seed, cache_dir)
-    if cache.reuse(folder, "Stage 2 text tokens"):
-        state = torch.load(folder / "text_tokens.pt")
-        pipe.text_tokens.weight.data.copy_(state["weight"])
-        saved = read_versioned_json(folder / "losses.json", PIPELINE_VERSION, "cached text tokens")
-        return saved["losses"], saved["validation"]
-    losses, validation = train_text_tokens(pipe, data, torch.Generator().manual_seed(seed), progress)
-    with cache.entry(folder, data.name) as tmp:
-        torch.save({"tokens": pipe.text_tokens.tokens, "weight": pipe.text_tokens.weight.detach()}, tmp / "text_tokens.pt")
-        atomic_write_json(tmp / "losses.json", {"version": PIPELINE_VERSION, "losses": losses,
-                                                "validation": validation})
-    return losses, validation
+    with cache.lock(folder, "Stage 2 text tokens"):
+        if cache.reuse(folder, "Stage 2 text tokens"):
+            state = torch.load(folder / "text_tokens.pt")
+            pipe.text_tokens.weight.data.copy_(state["weight"])
+            saved = read_versioned_json(folder / "losses.json", PIPELINE_VERSION, "cached text tokens")
+            return saved["losses"], saved["validation"]
+        losses, validation = train_text_tokens(pipe, data, torch.Generator().manual_seed(seed), progress)
+        with cache.entry(folder, data.name) as tmp:
+            torch.save({"tokens": pipe.text_tokens.tokens, "weight": pipe.text_tokens.weight.detach()}, tmp / "text_tokens.pt")
+            atomic_write_json(tmp / "losses.json", {"version": PIPELINE_VERSION, "losses": losses,
+                                                    "validation": validation})
+        return losses, validation
 
 
 class _KeepBest:
@@ -212,11 +213,12 @@ def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: s
     stage1 = load_stage1(folder1, data)
     config = config or stage2_config(preset, dataset)
     folder = pipeline_dir(stage1, config, seed, cache_dir)
-    if cache.reuse(folder, "Stage 2 pipeline"):
-        pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir).with_generation_settings(config)
-    else:
-        pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
-        with cache.entry(folder, dataset) as tmp:
-            pipe.save_pretrained(tmp)
+    with cache.lock(folder, "Stage 2 pipeline"):
+        if cache.reuse(folder, "Stage 2 pipeline"):
+            pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir).with_generation_settings(config)
+        else:
+            pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
+            with cache.entry(folder, dataset) as tmp:
+                pipe.save_pretrained(tmp)
     pipe.meta["folder"] = str(folder)
     return pipe, data

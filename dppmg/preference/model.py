@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError
 from dppmg.preference.config import PreferenceConfig
-from dppmg.preference.ranking import RankingEvaluator
+from dppmg.preference.ranking import RankingEvaluator, SparseInteractions, factor_scorer
 
 def normalized_adjacency(train_pairs: np.ndarray, num_users: int, num_items: int) -> torch.Tensor:
     """Â = D^{-1/2} A D^{-1/2} of the bipartite graph, as a sparse CSR tensor.
@@ -132,13 +132,18 @@ class ModalPreferenceGNN(nn.Module):
 
     def forward(self, with_layer0: bool = False) -> dict[str, tuple[torch.Tensor, ...]]:
         """Per branch: (p_u for all users, q_i for all items) after propagation, plus the layer-0
-        user and item embeddings when ``with_layer0`` (for the regulariser, without recomputing them)."""
+        user and item embeddings when ``with_layer0`` (for the regulariser, without recomputing them).
+
+        All branches share Â, so they are propagated as one (n, d * branches) matrix: one sparse
+        product per layer instead of one per branch and layer (the columns never mix).
+        """
+        branches = self.config.branches
+        x0 = {b: torch.cat([self.user_emb[b].weight, self.item_input(b)]) for b in branches}
+        x = propagate(self.adjacency, torch.cat([x0[b] for b in branches], dim=1), self.config.num_layers)
         out = {}
-        for b in self.config.branches:
-            x0 = torch.cat([self.user_emb[b].weight, self.item_input(b)])
-            x = propagate(self.adjacency, x0, self.config.num_layers)
-            reps = (x[: self.num_users], x[self.num_users:])
-            out[b] = reps + (x0[: self.num_users], x0[self.num_users:]) if with_layer0 else reps
+        for b, xb in zip(branches, x.split(self.config.dim, dim=1)):
+            reps = (xb[: self.num_users], xb[self.num_users:])
+            out[b] = reps + (x0[b][: self.num_users], x0[b][self.num_users:]) if with_layer0 else reps
         return out
 
     @torch.no_grad()
@@ -148,25 +153,32 @@ class ModalPreferenceGNN(nn.Module):
 
     @torch.no_grad()
     def score_all(self, reps: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+        """The dense (users, items) score matrix (small data; evaluation uses :meth:`scorer`)."""
         reps = reps or self.preferences()
         return sum(p @ q.T for p, q in reps.values())
 
+    def scorer(self):
+        """A :data:`~dppmg.preference.ranking.UserScorer` over the current preferences."""
+        return factor_scorer(self.preferences())
 
-def sample_negatives(users: torch.Tensor, train: torch.Tensor, generator: torch.Generator,
+
+def sample_negatives(users: torch.Tensor, train: SparseInteractions, generator: torch.Generator,
                      tries: int = 5) -> torch.Tensor:
     """Uniform items not in each user's training set.
 
     Rejection sampling for ``tries`` rounds, then an exact draw among the user's remaining items for
     the (rare) rows that still collide; users who interacted with every item keep a positive.
     """
-    neg = torch.randint(train.shape[1], users.shape, generator=generator)
+    neg = torch.randint(train.num_items, users.shape, generator=generator)
     for _ in range(tries):
-        clash = train[users, neg]
+        clash = train.contains(users, neg)
         if not clash.any():
             return neg
-        neg[clash] = torch.randint(train.shape[1], (int(clash.sum()),), generator=generator)
-    for row in torch.nonzero(train[users, neg]).flatten().tolist():
-        free = torch.nonzero(~train[users[row]]).flatten()
+        neg[clash] = torch.randint(train.num_items, (int(clash.sum()),), generator=generator)
+    for row in torch.nonzero(train.contains(users, neg)).flatten().tolist():
+        taken = torch.zeros(train.num_items, dtype=torch.bool)
+        taken[train.row(int(users[row]))] = True
+        free = torch.nonzero(~taken).flatten()
         if len(free):
             neg[row] = free[torch.randint(len(free), (1,), generator=generator)]
     return neg
@@ -206,6 +218,18 @@ def _load_training_state(folder: Path | None) -> dict[str, Any] | None:
     return torch.load(folder / "train_state.pt", weights_only=False)
 
 
+def epoch_batch_size(num_train: int, config: PreferenceConfig) -> int:
+    """The batch size of an epoch over ``num_train`` interactions: ``config.batch_size``, grown so
+    that an epoch takes at most ``config.max_steps_per_epoch`` steps.
+
+    Every step propagates the whole graph (cost ∝ interactions), so with a fixed batch an epoch
+    costs ∝ interactions²; bounding the steps keeps it linear. Each user's interactions still
+    appear once per epoch, spread over about as many steps as on MovieLens-100K, where the bound
+    does not bind.
+    """
+    return max(config.batch_size, -(-num_train // config.max_steps_per_epoch))
+
+
 def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None, config: PreferenceConfig,
                    generator: torch.Generator, evaluator: RankingEvaluator | None = None,
                    progress: bool = True, resume_dir: str | os.PathLike | None = None) -> FitResult:
@@ -225,6 +249,7 @@ def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None
     model = ModalPreferenceGNN(data.num_users, data.num_items, feats, adjacency, config)
     optim = torch.optim.Adam(model.parameters(), lr=config.lr)
     pairs = torch.as_tensor(train_pairs, dtype=torch.long)
+    batch_size = epoch_batch_size(len(pairs), config)
     best_state, best_epoch, best_recall, best_valid = copy.deepcopy(model.state_dict()), 0, -1.0, {}
     history: list[dict[str, float]] = []
     epoch_times = []
@@ -245,19 +270,24 @@ def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None
         t0 = time.perf_counter()
         order = torch.randperm(len(pairs), generator=generator)
         total = 0.0
-        for start in range(0, len(pairs), config.batch_size):
-            batch = pairs[order[start:start + config.batch_size]]
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[order[start:start + batch_size]]
             users, pos = batch[:, 0], batch[:, 1]
             neg = sample_negatives(users, evaluator.train, generator)
             reps = model(with_layer0=True)
             s_pos = s_neg = 0.0
             loss = torch.zeros(())
+            # Each row's count in the batch: the L2 term Σ_batch ||e^{(0)}||² without gathering rows
+            # (a gather's backward is a scatter over all rows; this is a dense product instead).
+            user_count = torch.bincount(users, minlength=data.num_users).float()
+            item_count = torch.bincount(torch.cat([pos, neg]), minlength=data.num_items).float()
             for p, q, u0, i0 in reps.values():
-                bp, bn = (p[users] * q[pos]).sum(1), (p[users] * q[neg]).sum(1)
+                pu, qi = p[users], q[torch.cat([pos, neg])]
+                bp, bn = (pu * qi[:len(pos)]).sum(1), (pu * qi[len(pos):]).sum(1)
                 s_pos, s_neg = s_pos + bp, s_neg + bn
                 if len(reps) > 1:
                     loss = loss + config.modal_loss_weight * bpr(bp, bn)
-                reg = u0[users].pow(2).sum() + i0[pos].pow(2).sum() + i0[neg].pow(2).sum()
+                reg = user_count @ u0.pow(2).sum(1) + item_count @ i0.pow(2).sum(1)
                 loss = loss + config.l2 * reg / len(users)
             loss = loss + bpr(s_pos, s_neg)
             optim.zero_grad()
@@ -266,7 +296,7 @@ def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None
             total += float(loss.detach()) * len(users)
         epoch_times.append(time.perf_counter() - t0)
         if epoch % config.eval_every == 0:
-            valid = evaluator.evaluate(model.score_all(), "valid")
+            valid = evaluator.evaluate(model.scorer(), "valid")
             history.append({"epoch": epoch, "loss": total / len(pairs), **{f"valid_{k}": v for k, v in valid.items()}})
             bar.set_postfix(loss=f"{total / len(pairs):.4f}", r20=f"{valid['recall@20']:.4f}")
             if valid["recall@20"] > best_recall:

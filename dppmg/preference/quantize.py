@@ -144,12 +144,14 @@ def train_quantizer(x: torch.Tensor, config: QuantizerConfig, generator: torch.G
     model.init_codebooks(x, generator)
     optim = torch.optim.Adam(model.parameters(), lr=config.lr)
     last_used = torch.zeros(config.levels, config.codebook_size)
+    # At most max_steps_per_epoch steps: on many users the batch grows (an epoch stays linear in them).
+    batch_size = max(config.batch_size, -(-len(x) // config.max_steps_per_epoch))
     history = []
     for epoch in tqdm(range(1, config.epochs + 1), desc="quantizer", disable=not progress, leave=False):
         model.train()
         order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), config.batch_size):
-            out = model(x[order[start:start + config.batch_size]])
+        for start in range(0, len(x), batch_size):
+            out = model(x[order[start:start + batch_size]])
             optim.zero_grad()
             out["loss"].backward()
             optim.step()

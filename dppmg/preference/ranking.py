@@ -53,7 +53,11 @@ def ranking_metrics_per_user(scores: torch.Tensor, targets: torch.Tensor, exclud
     if exclude is not None:
         scores[exclude] = -torch.inf
     has_target = targets.any(dim=1)
-    scores, targets = scores[has_target], targets[has_target]
+    return _metrics_of_ranked(scores[has_target], targets[has_target], ks)
+
+
+def _metrics_of_ranked(scores: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Per-row Recall@K / NDCG@K of rows that all have targets (excluded items already at -inf)."""
     n_targets = targets.sum(dim=1).float()
     kmax = min(max(ks), scores.shape[1])
     top = torch.topk(scores, kmax, dim=1).indices
@@ -70,8 +74,102 @@ def ranking_metrics_per_user(scores: torch.Tensor, targets: torch.Tensor, exclud
     return out
 
 
+# Up to this many (user, item) cells, membership is a bitmap lookup (64 MB at most).
+DENSE_LOOKUP_CELLS = 1 << 26
+
+
+class SparseInteractions:
+    """One split's (user, item) pairs as a CSR structure: ``indptr`` (n_users + 1) and ``indices``.
+
+    Memory is linear in the number of interactions (a dense (users, items) matrix is not: 100k
+    users x 50k items would be 5 GB of booleans).
+
+    Args:
+        pairs: int (n, 2) array of (user, item) indices.
+        num_users / num_items: the sizes of the index spaces.
+    """
+
+    def __init__(self, pairs: np.ndarray, num_users: int, num_items: int):
+        self.num_users, self.num_items = num_users, num_items
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        keys = np.unique(pairs[:, 0] * num_items + pairs[:, 1])
+        self.keys = torch.as_tensor(keys)
+        users = keys // num_items
+        self.indices = torch.as_tensor(keys % num_items)
+        self.indptr = torch.as_tensor(np.searchsorted(users, np.arange(num_users + 1)))
+        self._bitmap: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def counts(self) -> torch.Tensor:
+        """Interactions per user."""
+        return self.indptr[1:] - self.indptr[:-1]
+
+    def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Bool tensor: is (users[k], items[k]) one of the pairs (a bitmap lookup where users x
+        items is at most :data:`DENSE_LOOKUP_CELLS`, else a binary search, O(k log n))."""
+        query = users.long() * self.num_items + items.long()
+        if self.num_users * self.num_items <= DENSE_LOOKUP_CELLS:
+            if self._bitmap is None:
+                self._bitmap = torch.zeros(self.num_users * self.num_items, dtype=torch.bool)
+                self._bitmap[self.keys] = True
+            return self._bitmap[query]
+        if not len(self.keys):
+            return torch.zeros_like(query, dtype=torch.bool)
+        pos = torch.searchsorted(self.keys, query).clamp(max=len(self.keys) - 1)
+        return self.keys[pos] == query
+
+    def row(self, user: int) -> torch.Tensor:
+        return self.indices[self.indptr[user]:self.indptr[user + 1]]
+
+    def block(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row positions within ``users``, item indices) of the pairs of a block of users."""
+        starts, ends = self.indptr[users], self.indptr[users + 1]
+        lengths = ends - starts
+        rows = torch.repeat_interleave(torch.arange(len(users)), lengths)
+        offsets = torch.arange(int(lengths.sum())) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+        return rows, self.indices[torch.repeat_interleave(starts, lengths) + offsets]
+
+    def dense_block(self, users: torch.Tensor) -> torch.Tensor:
+        """Bool (len(users), num_items) matrix of a block of users."""
+        out = torch.zeros(len(users), self.num_items, dtype=torch.bool)
+        rows, cols = self.block(users)
+        out[rows, cols] = True
+        return out
+
+
+# Scores of a block of users for all items: (user indices) -> float (len(users), num_items), a
+# tensor of its own (the evaluation masks it in place).
+UserScorer = Callable[[torch.Tensor], torch.Tensor]
+# Users per block of the batched evaluation: bounds its memory to ~64 MB of scores.
+SCORE_BLOCK_FLOATS = 16_000_000
+
+
+def dense_scorer(scores: torch.Tensor) -> UserScorer:
+    """A :data:`UserScorer` over a precomputed (users, items) score matrix (indexing copies the rows)."""
+    return lambda users: scores[users]
+
+
+def factor_scorer(reps: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> UserScorer:
+    """A :data:`UserScorer` for s(u, i) = Σ_m <p_u^m, q_i^m> that never builds the full matrix."""
+
+    def score(users: torch.Tensor) -> torch.Tensor:
+        total = None
+        for p, q in reps.values():
+            block = p[users] @ q.T
+            total = block if total is None else total.add_(block)
+        return total
+
+    return score
+
+
 class RankingEvaluator:
-    """Holds the target and exclusion matrices of a dataset's valid and test splits.
+    """Full-ranking evaluation of a dataset's valid and test splits, batched over users.
+
+    Scores are computed for blocks of users at a time and the known positives are masked from the
+    block's CSR rows, so time and memory are linear in users x items per block and in the number of
+    interactions, never in a dense (users, items) matrix of the whole split.
 
     Args:
         data: a processed, split dataset.
@@ -79,21 +177,51 @@ class RankingEvaluator:
 
     def __init__(self, data: InteractionData):
         n_u, n_i = data.num_users, data.num_items
-        self.train = interaction_matrix(data.user_item_pairs("train"), n_u, n_i)
-        self.valid = interaction_matrix(data.user_item_pairs("valid"), n_u, n_i)
-        self.test = interaction_matrix(data.user_item_pairs("test"), n_u, n_i)
+        self.num_users, self.num_items = n_u, n_i
+        self.train = SparseInteractions(data.user_item_pairs("train"), n_u, n_i)
+        self.valid = SparseInteractions(data.user_item_pairs("valid"), n_u, n_i)
+        self.test = SparseInteractions(data.user_item_pairs("test"), n_u, n_i)
+        self.known_before_test = SparseInteractions(
+            np.concatenate([data.user_item_pairs("train"), data.user_item_pairs("valid")]), n_u, n_i)
 
-    def targets_and_exclusions(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def has_train(self) -> torch.Tensor:
+        return self.train.counts() > 0
+
+    def _split(self, split: str) -> tuple[SparseInteractions, SparseInteractions]:
         if split == "valid":
             return self.valid, self.train
         if split == "test":
-            return self.test, self.train | self.valid
+            return self.test, self.known_before_test
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
 
-    def evaluate(self, scores: torch.Tensor, split: str, ks: tuple[int, ...] = KS) -> dict[str, float]:
-        targets, exclude = self.targets_and_exclusions(split)
-        return ranking_metrics(scores, targets, exclude, ks)
+    def evaluated_users(self, split: str) -> torch.Tensor:
+        """Indices of the users with at least one target in ``split`` (the rows of per-user values)."""
+        targets, _ = self._split(split)
+        return (targets.counts() > 0).nonzero().flatten()
 
-    def evaluate_fn(self, score_fn: Callable[[], torch.Tensor], split: str) -> dict[str, float]:
+    def per_user(self, scores: torch.Tensor | UserScorer, split: str, ks: tuple[int, ...] = KS) -> dict[str, np.ndarray]:
+        """One value per evaluated user (see :meth:`evaluated_users`) and metric.
+
+        Args:
+            scores: a dense (users, items) score matrix or a :data:`UserScorer`.
+        """
+        scorer = dense_scorer(scores) if isinstance(scores, torch.Tensor) else scores
+        targets, exclude = self._split(split)
+        users = self.evaluated_users(split)
+        block = max(1, SCORE_BLOCK_FLOATS // max(self.num_items, 1))
+        parts: list[dict[str, np.ndarray]] = []
         with torch.no_grad():
-            return self.evaluate(score_fn(), split)
+            for start in range(0, len(users), block):
+                chunk = users[start:start + block]
+                s = scorer(chunk).detach().float()
+                rows, cols = exclude.block(chunk)
+                s[rows, cols] = -torch.inf
+                parts.append(_metrics_of_ranked(s, targets.dense_block(chunk), ks))
+        names = [f"{m}@{k}" for k in ks for m in ("recall", "ndcg")]
+        return {n: np.concatenate([p[n] for p in parts]) if parts else np.zeros(0, dtype=np.float32) for n in names}
+
+    def evaluate(self, scores: torch.Tensor | UserScorer, split: str, ks: tuple[int, ...] = KS) -> dict[str, float]:
+        """Mean Recall@K and NDCG@K over the users with targets in ``split``."""
+        per_user = self.per_user(scores, split, ks)
+        return {name: float(values.mean()) if len(values) else 0.0 for name, values in per_user.items()}

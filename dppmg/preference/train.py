@@ -22,7 +22,7 @@ from dppmg.preference.checkpoint import checkpoint_dir, save_stage1
 from dppmg.preference.config import Stage1Config
 from dppmg.preference.model import FitResult, fit_preference, popularity_scores
 from dppmg.preference.quantize import ResidualQuantizer, quantizer_report, train_quantizer
-from dppmg.preference.ranking import RankingEvaluator, ranking_metrics_per_user
+from dppmg.preference.ranking import RankingEvaluator, UserScorer, factor_scorer
 from dppmg.preference.recovery import ground_truth_recovery
 
 
@@ -60,16 +60,17 @@ def run_stage1(data: InteractionData, features: dict[str, np.ndarray] | None, co
     fit = fit_preference(data, features, config.preference, generator, evaluator, progress=progress,
                          resume_dir=resume_dir)
     reps = fit.model.preferences()
-    has_train = evaluator.train.any(dim=1)
+    has_train = evaluator.has_train
     reps = {m: (cold_start_fill(p, has_train), q) for m, (p, q) in reps.items()}
-    scores = sum(p @ q.T for p, q in reps.values())
+    scores = factor_scorer(reps)
     metrics: dict[str, Any] = _ranking_block(evaluator, scores)
     metrics.update(best_epoch=fit.best_epoch, epoch_seconds=round(fit.epoch_seconds, 4),
                    cold_start_users=int((~has_train).sum()), history=fit.history)
     result = Stage1Result(config, metrics, fit=fit,
                           preferences={m: p.numpy() for m, (p, _) in reps.items()})
     if len(reps) > 1:
-        metrics["per_modality_test"] = {m: evaluator.evaluate(p @ q.T, "test") for m, (p, q) in reps.items()}
+        metrics["per_modality_test"] = {m: evaluator.evaluate(factor_scorer({m: (p, q)}), "test")
+                                        for m, (p, q) in reps.items()}
     if data.ground_truth is not None and {"text", "image"} <= set(reps):
         metrics["ground_truth_recovery"] = ground_truth_recovery(
             data, {m: p.numpy() for m, (p, _) in reps.items()}, {m: q.numpy() for m, (_, q) in reps.items()},
@@ -84,20 +85,21 @@ def run_stage1(data: InteractionData, features: dict[str, np.ndarray] | None, co
             result.item_codes[m] = quantizer.encode(q).numpy()
             reconstructed[m] = quantizer.decode(torch.as_tensor(result.user_codes[m]))
             metrics["quantizer"][m] = {**quantizer_report(quantizer, p), "history": history}
-        quant_scores = sum(reconstructed[m] @ q.T for m, (_, q) in reps.items())
-        quant_test = evaluator.evaluate(quant_scores, "test")
-        metrics["quantized_valid"] = evaluator.evaluate(quant_scores, "valid")
+        quant_scores = factor_scorer({m: (reconstructed[m], q) for m, (_, q) in reps.items()})
+        quantized = _ranking_block(evaluator, quant_scores)
+        quant_test = quantized["test"]
+        metrics["quantized_valid"] = quantized["valid"]
         metrics["quantized_test"] = quant_test
-        metrics["quantized_test_per_user"] = _ranking_block(evaluator, quant_scores)["test_per_user"]
+        metrics["quantized_test_per_user"] = quantized["test_per_user"]
         metrics["quantized_recall_kept"] = quant_test["recall@20"] / max(metrics["test"]["recall@20"], 1e-12)
     return result
 
 
-def _ranking_block(evaluator: RankingEvaluator, scores: torch.Tensor) -> dict[str, Any]:
-    targets, exclude = evaluator.targets_and_exclusions("test")
-    per_user = ranking_metrics_per_user(scores, targets, exclude)
-    has_target = targets.any(dim=1).nonzero().flatten()
-    return {"valid": evaluator.evaluate(scores, "valid"), "test": evaluator.evaluate(scores, "test"),
+def _ranking_block(evaluator: RankingEvaluator, scores: torch.Tensor | UserScorer) -> dict[str, Any]:
+    per_user = evaluator.per_user(scores, "test")
+    has_target = evaluator.evaluated_users("test")
+    test = {name: float(values.mean()) if len(values) else 0.0 for name, values in per_user.items()}
+    return {"valid": evaluator.evaluate(scores, "valid"), "test": test,
             "test_per_user": {"user_index": has_target.tolist(),
                               "recall@20": np.round(per_user["recall@20"], 6).tolist()}}
 
@@ -136,13 +138,16 @@ def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root
         timings.append(t.record)
     folder = checkpoint_dir(config, cache_dir)
     training = training_dir(folder)
-    with StageTimer("train_and_evaluate") as t:
-        result = run_stage1(data, features, config, generators.torch, progress=progress, resume_dir=training)
-    timings.append(t.record)
-    record = make_result("preference", dataset, method, preset, seed, result.metrics, config, timings)
-    record["metrics"]["checkpoint"] = str(folder)
-    save_stage1(result, data, folder, record)
-    shutil.rmtree(training, ignore_errors=True)
+    from dppmg import cache
+
+    with cache.lock(folder, "stage-1 checkpoint"):
+        with StageTimer("train_and_evaluate") as t:
+            result = run_stage1(data, features, config, generators.torch, progress=progress, resume_dir=training)
+        timings.append(t.record)
+        record = make_result("preference", dataset, method, preset, seed, result.metrics, config, timings)
+        record["metrics"]["checkpoint"] = str(folder)
+        save_stage1(result, data, folder, record)
+        shutil.rmtree(training, ignore_errors=True)
     if output_json is not None:
         write_result(output_json, record)
     return record, folder

@@ -204,25 +204,26 @@ def load_or_fine_tune(pipe, data: InteractionData, config: RewardConfig, preset:
 
     timings = timings if timings is not None else []
     folder = reward_dir(Path(pipe.meta["folder"]), config, seed, cache_dir, image_sampling=image_sampling_settings(pipe))
-    if cache.reuse(folder, "Stage 3 fine-tuned tokens"):
-        # The backbones are already loaded: only the fine-tuned token embeddings are read.
-        pipe.load_token_weights(folder)
+    with cache.lock(folder, "Stage 3 fine-tuned tokens"):
+        if cache.reuse(folder, "Stage 3 fine-tuned tokens"):
+            # The backbones are already loaded: only the fine-tuned token embeddings are read.
+            pipe.load_token_weights(folder)
+            pipe.meta["folder"] = str(folder)
+            curves = json.loads((folder / "reward_curves.json").read_text())
+            return pipe, {"config": config.to_dict(), "folder": str(folder), "curves": curves}
+        with StageTimer("alignment_reward_model") as t:
+            model, report = load_or_train_reward_model(data, preset, cache_dir, progress)
+            image_feats, text_feats = alignment_features(data, cache_dir, progress)
+        timings.append(t.record)
+        with StageTimer("stage3_reward_finetuning") as t:
+            reward = PreferenceReward(model, data, image_feats, text_feats, config)
+            curves = fine_tune_with_reward(pipe, data, reward, config, seed_everything(seed).torch, progress)
+        timings.append(t.record)
+        if not all(np.isfinite(v).all() for v in curves.values()):
+            raise DPPMGError(f"reward fine-tuning diverged (non-finite values); nothing saved to {folder}")
+        pipe.meta = {**pipe.meta, "reward": {"config": config.to_dict(), "alignment": report["config"]}}
+        with cache.entry(folder, data.name) as tmp:
+            pipe.save_pretrained(tmp)
+            atomic_write_json(tmp / "reward_curves.json", curves)
         pipe.meta["folder"] = str(folder)
-        curves = json.loads((folder / "reward_curves.json").read_text())
         return pipe, {"config": config.to_dict(), "folder": str(folder), "curves": curves}
-    with StageTimer("alignment_reward_model") as t:
-        model, report = load_or_train_reward_model(data, preset, cache_dir, progress)
-        image_feats, text_feats = alignment_features(data, cache_dir, progress)
-    timings.append(t.record)
-    with StageTimer("stage3_reward_finetuning") as t:
-        reward = PreferenceReward(model, data, image_feats, text_feats, config)
-        curves = fine_tune_with_reward(pipe, data, reward, config, seed_everything(seed).torch, progress)
-    timings.append(t.record)
-    if not all(np.isfinite(v).all() for v in curves.values()):
-        raise DPPMGError(f"reward fine-tuning diverged (non-finite values); nothing saved to {folder}")
-    pipe.meta = {**pipe.meta, "reward": {"config": config.to_dict(), "alignment": report["config"]}}
-    with cache.entry(folder, data.name) as tmp:
-        pipe.save_pretrained(tmp)
-        atomic_write_json(tmp / "reward_curves.json", curves)
-    pipe.meta["folder"] = str(folder)
-    return pipe, {"config": config.to_dict(), "folder": str(folder), "curves": curves}

@@ -109,8 +109,10 @@ def test_result_validation(tmp_path, suite_run):
 def test_evaluation_suite_at_smoke(tmp_path, session_cache):
     from dppmg.registry import method_names
 
+    # Through notebooks in a pool of two processes: cells build the shared backbones and Stage 1
+    # model under the cache's file locks (the first builds, the other waits and loads).
     written = run_suite("evaluation", "smoke", datasets=["synthetic"], seeds=[0], results_dir=tmp_path,
-                        log=lambda m: None)
+                        executor="pool", workers=2, progress=False, log=lambda m: None)
     table = pd.read_csv(tmp_path / "smoke/generation.csv").set_index("method")
     assert list(table.index) == method_names(suite="evaluation")
     assert list(table.index)[:3] == ["nonpersonalized", "dppmg-no-reward", "dppmg"]

@@ -67,3 +67,23 @@ def test_propagation_torch_geometric(benchmark, graph):
     _, edge_index, n = graph
     model = LightGCN(n, embedding_dim=64, num_layers=2)
     benchmark(lambda: model.get_embedding(edge_index).pow(2).sum().backward())
+
+
+@pytest.fixture(scope="module")
+def ml1m_size(session_cache, tmp_path_factory):
+    from benchmark.fixtures import write_movielens_1m_format
+
+    root = write_movielens_1m_format(tmp_path_factory.mktemp("ml1m-root"), progress=False)
+    data = load_dataset("movielens-1m", data_root=root, cache_dir=session_cache)
+    return data, extract_features(data, cache_dir=session_cache, progress=False)
+
+
+@pytest.mark.parametrize("method", ["dppmg", "lightgcn", "mf-bpr"])
+def test_training_epoch_ml1m_size(benchmark, ml1m_size, method):
+    """One epoch on the ML-1M-size fixture (about 414k training interactions); the scaling table
+    itself comes from ``python -m benchmark scaling``."""
+    from benchmark.scaling import epoch_profile
+
+    data, feats = ml1m_size
+    row = benchmark.pedantic(lambda: epoch_profile(data, feats, method, "small", epochs=2), rounds=1, iterations=1)
+    benchmark.extra_info.update(row)

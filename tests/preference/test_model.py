@@ -10,9 +10,9 @@ import torch
 
 from dppmg.errors import ConfigError
 from dppmg.preference.config import PreferenceConfig
-from dppmg.preference.model import (ModalPreferenceGNN, fit_preference, normalized_adjacency, propagate,
-                                    sample_negatives)
-from dppmg.preference.ranking import RankingEvaluator
+from dppmg.preference.model import (ModalPreferenceGNN, epoch_batch_size, fit_preference, normalized_adjacency,
+                                    propagate, sample_negatives)
+from dppmg.preference.ranking import RankingEvaluator, SparseInteractions
 from dppmg.preference.train import cold_start_fill
 
 
@@ -69,11 +69,32 @@ def test_shared_ablation_has_one_user_vector():
 
 
 def test_negatives_avoid_training_items():
-    train = torch.zeros(3, 50, dtype=torch.bool)
-    train[0, :45] = True
+    dense = torch.zeros(3, 50, dtype=torch.bool)
+    dense[0, :45] = True
+    train = SparseInteractions(dense.nonzero().numpy(), 3, 50)
     users = torch.zeros(200, dtype=torch.long)
-    neg = sample_negatives(users, train, torch.Generator().manual_seed(0), tries=20)
-    assert not train[users, neg].any()
+    for tries in (20, 0):  # 0: every clash goes to the exact draw among the user's free items
+        neg = sample_negatives(users, train, torch.Generator().manual_seed(0), tries=tries)
+        assert not dense[users, neg].any()
+
+
+def test_epoch_steps_are_bounded_so_an_epoch_is_linear_in_the_data():
+    config = PreferenceConfig(batch_size=100, max_steps_per_epoch=4)
+    assert epoch_batch_size(350, config) == 100  # 4 steps: the bound does not bind
+    assert epoch_batch_size(401, config) == 101  # would be 5 steps: the batch grows instead
+    assert -(-40_000 // epoch_batch_size(40_000, config)) == 4
+
+
+def test_branches_propagated_together_equal_each_alone():
+    pairs, n_u, n_i = random_graph()
+    adjacency = normalized_adjacency(pairs, n_u, n_i)
+    torch.manual_seed(0)
+    feats = {"text": torch.randn(n_i, 12), "image": torch.randn(n_i, 20)}
+    model = ModalPreferenceGNN(n_u, n_i, feats, adjacency, PreferenceConfig(dim=8))
+    together = model()
+    for branch, (p, q) in together.items():
+        alone = propagate(adjacency, torch.cat([model.user_emb[branch].weight, model.item_input(branch)]), 2)
+        assert torch.allclose(torch.cat([p, q]), alone, atol=1e-6)
 
 
 def test_config_validation():

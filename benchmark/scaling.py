@@ -1,0 +1,167 @@
+"""Stage 1's cost against the size of the data: epoch time per number of training interactions.
+
+    python -m benchmark scaling --preset small [--methods M [M ...]] [--epochs 3]
+                                [--data-root PATH] [--fixture-root PATH] [--results-dir results]
+
+Points: the synthetic world, H&M and MovieLens-100K (where the data root has them) and an
+ML-1M-size data set that the benchmark samples itself (:mod:`benchmark.fixtures`, no download),
+at 25 %, 50 % and 100 % of its training interactions. For each point and method a few training
+epochs run without early stopping (single-threaded, so the figure does not depend on what else
+the machine runs); the median epoch and one full validation ranking are timed. The table
+``results/<preset>/scaling_stage1.md`` and the figure ``figures/scaling_stage1.png`` show them
+with a least-squares line through the origin-free fit ``t = a + b * interactions`` per method and
+its R², and the log-log slope over the points (1: linear; 2: the quadratic cost of running a
+full-graph propagation for every fixed-size batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dppmg.data.schema import InteractionData
+
+FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def trained_stage1_methods(preset: str = "small") -> tuple[str, ...]:
+    """The registered Stage 1 methods that train a model (popularity only counts), in table order."""
+    from dppmg.config import stage1_config
+    from dppmg.registry import method_names
+
+    return tuple(m for m in method_names(suite="preference")
+                 if stage1_config("synthetic", preset, 0, m).preference is not None)
+
+
+def subsample_train(data: InteractionData, fraction: float, seed: int = 0) -> InteractionData:
+    """``data`` with a uniform ``fraction`` of its training interactions (valid and test kept)."""
+    if fraction >= 1.0:
+        return data
+    inter = data.interactions
+    train = np.flatnonzero((inter["split"] == "train").to_numpy())
+    rng = np.random.default_rng(seed)
+    drop = rng.choice(train, size=len(train) - int(round(fraction * len(train))), replace=False)
+    return data.replace(interactions=inter.drop(inter.index[drop]))
+
+
+def scaling_points(preset: str, data_root: str | os.PathLike | None, fixture_root: str | os.PathLike,
+                   cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                   fixture_size: dict[str, int] | None = None, with_features: bool = True
+                   ) -> Iterator[tuple[str, InteractionData, dict[str, np.ndarray] | None]]:
+    """(label, data, features) of every point (features ``None`` unless ``with_features``)."""
+    from benchmark.fixtures import write_movielens_1m_format
+    from benchmark.harness import available_datasets
+    from dppmg.data import load_dataset
+    from dppmg.features import extract_features
+
+    def features(data: InteractionData) -> dict[str, np.ndarray] | None:
+        return extract_features(data, cache_dir=cache_dir, progress=progress) if with_features else None
+
+    for dataset in available_datasets(data_root):
+        data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
+        yield dataset, data, features(data)
+    root = write_movielens_1m_format(fixture_root, progress=progress, **(fixture_size or {}))
+    full = load_dataset("movielens-1m", preset=preset, data_root=root, cache_dir=cache_dir)
+    fixture_features = features(full)
+    for fraction in FRACTIONS:
+        yield f"ml-1m-size fixture ({fraction:.0%})", subsample_train(full, fraction), fixture_features
+
+
+def epoch_profile(data: InteractionData, features: dict[str, np.ndarray], method: str, preset: str,
+                  epochs: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Train ``method``'s Stage 1 model for ``epochs`` epochs (no early stopping) and time it."""
+    from dppmg.config import stage1_config
+    from dppmg.preference.model import epoch_batch_size, fit_preference
+    from dppmg.preference.ranking import RankingEvaluator
+
+    config = stage1_config(data.name, preset, seed, method).preference
+    config = dataclasses.replace(config, max_epochs=epochs, patience=epochs + 1)
+    evaluator = RankingEvaluator(data)
+    fit = fit_preference(data, features, config, torch.Generator().manual_seed(seed), evaluator, progress=False)
+    t0 = time.perf_counter()
+    evaluator.evaluate(fit.model.scorer(), "valid")
+    ranking = time.perf_counter() - t0
+    n_train = len(evaluator.train)
+    batch = epoch_batch_size(n_train, config)
+    return {"train interactions": n_train, "users": data.num_users, "items": data.num_items,
+            "batch size": batch, "steps per epoch": -(-n_train // batch),
+            "epoch seconds": round(fit.epoch_seconds, 4), "valid ranking seconds": round(ranking, 4)}
+
+
+def linear_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Least squares ``y = a + b x``, its R², and the log-log slope (growth exponent)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    b, a = np.polyfit(x, y, 1)
+    residual = y - (a + b * x)
+    r2 = 1.0 - float((residual ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-300))
+    exponent = float(np.polyfit(np.log(x), np.log(y), 1)[0])
+    return {"intercept s": float(a), "seconds per 100k interactions": float(b * 1e5), "R2": r2,
+            "log-log slope": exponent}
+
+
+def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None, epochs: int = 3,
+                data_root: str | os.PathLike | None = None, fixture_root: str | os.PathLike | None = None,
+                results_dir: str | os.PathLike = "results", cache_dir: str | os.PathLike | None = None,
+                progress: bool = True, fixture_size: dict[str, int] | None = None) -> dict[str, Path]:
+    """Profile every point and method; write the result JSONs, the table and the figure.
+
+    ``fixture_size``: overrides of :data:`benchmark.fixtures.ML1M_SIZE` (the tests use a tiny one).
+    """
+    from benchmark.harness import _note, write_table
+    from dppmg.config import stage1_config
+    from dppmg.paths import cache_dir as resolve_cache_dir
+    from dppmg.plotting import scaling_figure
+    from dppmg.provenance import StageTimer
+    from dppmg.results import make_result, write_result
+
+    trained = trained_stage1_methods(preset)
+    methods = tuple(methods) if methods else trained
+    unknown = [m for m in methods if m not in trained]
+    if unknown:
+        from dppmg.errors import ConfigError
+
+        raise ConfigError(f"scaling: {', '.join(unknown)} is not a trained Stage 1 method; expected some of "
+                          f"{', '.join(trained)}")
+    results_dir = Path(results_dir)
+    fixture_root = Path(fixture_root) if fixture_root else resolve_cache_dir(cache_dir) / "fixtures" / "ml-1m-size"
+    threads = torch.get_num_threads()
+    rows = []
+    try:
+        with_features = any(stage1_config("synthetic", preset, 0, m).preference.uses_features for m in methods)
+        for label, data, features in scaling_points(preset, data_root, fixture_root, cache_dir, progress,
+                                                    fixture_size, with_features):
+            for method in methods:
+                torch.set_num_threads(1)  # the timed epochs only (features are extracted with all cores)
+                with StageTimer("epochs") as timer:
+                    row = epoch_profile(data, features, method, preset, epochs=epochs)
+                torch.set_num_threads(threads)
+                row = {"data": label, "method": method, **row}
+                rows.append(row)
+                stem = label.split(" ")[0]
+                slug = label.replace(" ", "_").replace("(", "").replace(")", "").replace("%", "pct")
+                record = make_result("scaling", stem if stem in ("synthetic", "movielens", "hm") else "movielens-1m",
+                                     method, preset, 0, row, {"epochs": epochs, "threads": 1}, [timer.record])
+                write_result(results_dir / "runs" / preset / "scaling" / f"{slug}__{method}.json", record)
+                if progress:
+                    print(f"[scaling] {label} {method}: {row['epoch seconds']} s per epoch "
+                          f"({row['train interactions']:,} interactions, {row['steps per epoch']} steps)", flush=True)
+    finally:
+        torch.set_num_threads(threads)
+    table = pd.DataFrame(rows)
+    fits = pd.DataFrame([{"method": m, **linear_fit(g["train interactions"], g["epoch seconds"])}
+                         for m, g in table.groupby("method", sort=False)])
+    note = _note("scaling", preset, len(rows)).replace("benchmark run --suite scaling", "benchmark scaling")
+    written = {}
+    for name, frame in (("scaling_stage1", table), ("scaling_stage1_fit", fits)):
+        write_table(frame, results_dir / preset / name, note)
+        written[name] = results_dir / preset / f"{name}.md"
+    written["figure"] = scaling_figure(table, fits, results_dir / preset / "figures" / "scaling_stage1.png",
+                                       f"Stage 1 epoch time against training interactions ({preset}, 1 thread)")
+    return written
