@@ -46,13 +46,13 @@ def _positive_int(text: str) -> int:
 
 
 def _seed(text: str) -> int:
+    from dppmg.errors import ConfigError
+    from dppmg.seeding import check_seed
+
     try:
-        value = int(text)
-    except ValueError:
+        return check_seed(int(text))
+    except (ValueError, ConfigError):
         raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**32), got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**32), got {value}")
-    return value
 
 
 def _common(parser: argparse.ArgumentParser, from_config: bool = False) -> None:

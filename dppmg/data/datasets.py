@@ -149,8 +149,9 @@ def source_user_ids(dataset: str, data_root: str | os.PathLike | None = None, pr
 
     if dataset == "synthetic":
         from dppmg.config import data_config
+        from dppmg.data.synthetic import user_id
 
-        return {f"u{u:05d}" for u in range(data_config("synthetic", preset).synthetic.num_users)}
+        return {user_id(u) for u in range(data_config("synthetic", preset).synthetic.num_users)}
     folder = dataset_dir(dataset, data_root)
     if dataset == "hm":
         path, kwargs = folder / "transactions_train.csv", {"usecols": ["customer_id"], "dtype": str}

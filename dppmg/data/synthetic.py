@@ -119,6 +119,11 @@ def render_item(colour: str, shape: str, pattern: str, rng: np.random.Generator,
     return canvas
 
 
+def user_id(index: int) -> str:
+    """The synthetic world's id of user ``index`` (``u00042``)."""
+    return f"u{index:05d}"
+
+
 def generate_synthetic(config: SyntheticConfig, image_dir: Path) -> InteractionData:
     """Build the synthetic world for ``config`` and render its images into ``image_dir``."""
     rng = np.random.default_rng(config.seed)
@@ -147,7 +152,7 @@ def generate_synthetic(config: SyntheticConfig, image_dir: Path) -> InteractionD
         chosen = np.argsort(-(utility[u] + gumbel))[: lengths[u]]
         rng.shuffle(chosen)
         times = start[u] + np.cumsum(rng.exponential(86400.0, size=len(chosen))).astype(np.int64)
-        rows.extend((f"u{u:05d}", f"i{i:05d}", int(t)) for i, t in zip(chosen, times))
+        rows.extend((user_id(u), f"i{i:05d}", int(t)) for i, t in zip(chosen, times))
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
     interactions["rating"] = np.nan
     interactions["source_row"] = np.arange(1, len(interactions) + 1)
@@ -171,7 +176,7 @@ def generate_synthetic(config: SyntheticConfig, image_dir: Path) -> InteractionD
     items = pd.DataFrame(item_rows)
     items["description"] = items["text"]
     users = pd.DataFrame({
-        "user_id": [f"u{u:05d}" for u in range(n_users)],
+        "user_id": [user_id(u) for u in range(n_users)],
         "pref_colour": [colours[c] for c in user_colour], "pref_shape": [SHAPES[s] for s in user_shape],
         "pref_style": [STYLES[s] for s in user_style], "divergent": divergent,
     })

@@ -210,12 +210,20 @@ def _save_training_state(folder: Path, state: dict[str, Any], dataset: str) -> N
         torch.save(state, tmp / "train_state.pt")
 
 
-def _load_training_state(folder: Path | None) -> dict[str, Any] | None:
+def _load_training_state(folder: Path | None, signature: dict[str, Any]) -> dict[str, Any] | None:
+    """The saved training state in ``folder`` if it was written for the data of ``signature``."""
+    import shutil
+
     from dppmg import cache
 
     if folder is None or not cache.reuse(folder, "stage-1 training checkpoint"):
         return None
-    return torch.load(folder / "train_state.pt", weights_only=False)
+    state = torch.load(folder / "train_state.pt", weights_only=False)
+    if state.get("data") != signature:
+        cache.report_rebuild("stage-1 training checkpoint", folder, "it was written for other data")
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return state
 
 
 def epoch_batch_size(num_train: int, config: PreferenceConfig) -> int:
@@ -255,7 +263,10 @@ def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None
     epoch_times = []
     first_epoch = 1
     resume_dir = Path(resume_dir) if resume_dir is not None else None
-    saved = _load_training_state(resume_dir)
+    from dppmg.preference.checkpoint import data_signature
+
+    signature = data_signature(data) if resume_dir is not None else {}
+    saved = _load_training_state(resume_dir, signature)
     if saved is not None:
         model.load_state_dict(saved["model"])
         optim.load_state_dict(saved["optimizer"])
@@ -308,7 +319,8 @@ def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None
             _save_training_state(resume_dir, {
                 "model": model.state_dict(), "optimizer": optim.state_dict(), "generator": generator.get_state(),
                 "best_state": best_state, "best_epoch": best_epoch, "best_recall": best_recall,
-                "best_valid": best_valid, "history": history, "epoch_times": epoch_times, "epoch": epoch}, data.name)
+                "best_valid": best_valid, "history": history, "epoch_times": epoch_times, "epoch": epoch,
+                "data": signature}, data.name)
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(model, best_epoch, best_valid, history, float(np.median(epoch_times)))

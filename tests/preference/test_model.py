@@ -123,3 +123,14 @@ def test_cold_start_users_get_the_mean_preference():
     prefs = torch.tensor([[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]])
     out = cold_start_fill(prefs, torch.tensor([True, True, False]))
     assert out[2].tolist() == [2.0, 1.0] and out[0].tolist() == [1.0, 0.0]
+
+
+def test_a_training_checkpoint_of_other_data_is_not_resumed(tmp_path, capsys):
+    from dppmg.preference.model import _load_training_state, _save_training_state
+
+    folder = tmp_path / "dppmg-small-seed0-abc.training"
+    _save_training_state(folder, {"epoch": 5, "data": {"train": "old"}}, "synthetic")
+    assert _load_training_state(folder, {"train": "old"})["epoch"] == 5
+    assert _load_training_state(folder, {"train": "new"}) is None
+    assert "written for other data; rebuilding it" in capsys.readouterr().err
+    assert not folder.exists()
