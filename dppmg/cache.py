@@ -286,6 +286,8 @@ def clear(cache_root: str | os.PathLike, stages: tuple[str, ...] = STAGES, datas
             continue
         if item.path.is_dir():
             shutil.rmtree(item.path)
+            # Its build lock goes with it (a process building the entry again makes a new one).
+            item.path.with_name(item.path.name + ".lock").unlink(missing_ok=True)
         else:
             item.path.unlink()
             sidecar = item.path.with_suffix(".json")
