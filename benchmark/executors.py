@@ -197,8 +197,17 @@ class SubmititExecutor:
             raise ConfigError("the submitit executor needs the submitit package: "
                               "pip install 'dppmg[cluster]' (or pip install submitit)") from exc
         self.workers = workers
-        self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-        self.executor.update_parameters(**{"timeout_min": 24 * 60, "name": "dppmg-cell", **(parameters or {})})
+        self._submitit, self._folder, self._cluster = submitit, folder, cluster
+        self._parameters = {"timeout_min": 24 * 60, "name": "dppmg-cell", **(parameters or {})}
+        self._executor = None
+
+    @property
+    def executor(self):
+        """submitit's executor, made on first use: it creates its job folder, which a dry run must not."""
+        if self._executor is None:
+            self._executor = self._submitit.AutoExecutor(folder=str(self._folder), cluster=self._cluster)
+            self._executor.update_parameters(**self._parameters)
+        return self._executor
 
     def run(self, cells: list[Cell], runner: str, kernel_name: str, threads: int | None) -> Iterator[Outcome]:
         pending = list(cells)

@@ -17,7 +17,6 @@ entry.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,15 @@ DEFAULT_CELL_SECONDS: dict[str, dict[str, float]] = {
 
 
 def _earlier_runs(results_dir: Path, preset: str) -> dict[tuple[str, str, str], list[float]]:
+    """Wall times of the result files under ``results/runs/<preset>/``, read from their provenance
+    and keys only (a `small` result holds per-user arrays the plan has no use for)."""
+    from dppmg.results import read_result_summary
+
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for path in (results_dir / "runs" / preset).glob("*/*.json"):
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-            key = (result["stage"], result["dataset"], result["method"])
-            times[key].append(float(result["provenance"]["wall_time_s"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+        summary = read_result_summary(path)
+        if summary is not None:
+            times[(summary["stage"], summary["dataset"], summary["method"])].append(summary["wall_time_s"])
     return times
 
 
@@ -70,9 +70,9 @@ class Estimator:
     def seconds(self, cell: Cell) -> tuple[float, str]:
         p = cell.params
         for name, times in self.sources:
-            for key in ((cell.stage.name, p["dataset"], p["method"]),):
-                if times.get(key):
-                    return sum(times[key]) / len(times[key]), name
+            same_method = times.get((cell.stage.name, p["dataset"], p["method"]))
+            if same_method:
+                return sum(same_method) / len(same_method), name
             same_dataset = [t for (s, d, _), ts in times.items() if s == cell.stage.name and d == p["dataset"] for t in ts]
             if same_dataset:
                 return sum(same_dataset) / len(same_dataset), name

@@ -144,10 +144,9 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
                 torch.set_num_threads(threads)
                 row = {"data": label, "method": method, **row}
                 rows.append(row)
-                stem = label.split(" ")[0]
                 slug = label.replace(" ", "_").replace("(", "").replace(")", "").replace("%", "pct")
-                record = make_result("scaling", stem if stem in ("synthetic", "movielens", "hm") else "movielens-1m",
-                                     method, preset, 0, row, {"epochs": epochs, "threads": 1}, [timer.record])
+                record = make_result("scaling", data.name, method, preset, 0, row, {"epochs": epochs, "threads": 1},
+                                     [timer.record])
                 write_result(results_dir / "runs" / preset / "scaling" / f"{slug}__{method}.json", record)
                 if progress:
                     print(f"[scaling] {label} {method}: {row['epoch seconds']} s per epoch "

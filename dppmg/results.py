@@ -66,3 +66,16 @@ def read_result(path: str | os.PathLike, **expect: str) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise DPPMGError(f"{path}: unreadable result file ({exc})") from exc
     return validate_result(result, source=str(path), **expect)
+
+
+def read_result_summary(path: str | os.PathLike) -> dict[str, Any] | None:
+    """``stage``, ``dataset``, ``method``, ``seed`` and ``wall_time_s`` of a result file, or None
+    where it is unreadable or of another schema (the plan's estimates skip such files)."""
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        if result.get("schema") != SCHEMA:
+            return None
+        return {"stage": result["stage"], "dataset": result["dataset"], "method": result["method"],
+                "seed": result["seed"], "wall_time_s": float(result["provenance"]["wall_time_s"])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

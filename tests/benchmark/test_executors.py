@@ -119,3 +119,13 @@ def test_a_shared_cache_entry_is_built_once_while_the_other_process_waits(tmp_pa
     assert counter.read_text() == "built\n"
     assert [out.strip() for out, _ in outputs] == ["42", "42"]
     assert sum("waiting for test entry" in err for _, err in outputs) == 1
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, shared_cache):
+    pytest.importorskip("submitit")
+    lines: list[str] = []
+    assert run_suite("preference", "smoke", results_dir=tmp_path / "dry", executor="submitit", workers=2,
+                     dry_run=True, log=lines.append, **SUITE) == {}
+    assert any("submitit (2 workers)" in line for line in lines)
+    # No job folder, no run, no table: a dry run only reads.
+    assert not (tmp_path / "dry").exists()

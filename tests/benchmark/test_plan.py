@@ -1,0 +1,46 @@
+"""The printed plan's estimates: earlier runs first, then the committed profile, then defaults."""
+
+from __future__ import annotations
+
+import json
+
+from benchmark.executors import Cell
+from benchmark.plan import DEFAULT_CELL_SECONDS, Estimator
+from benchmark.suites import EVALUATION_STAGE
+from dppmg.results import make_result, read_result_summary, write_result
+
+
+def _cell(tmp_path, dataset, method, seed=0):
+    params = {"dataset": dataset, "method": method, "seed": seed, "preset": "small"}
+    return Cell(EVALUATION_STAGE, params, tmp_path / "runs" / "small" / "evaluation" / f"{dataset}__{method}__{seed}")
+
+
+def _write_run(tmp_path, dataset, method, seed, wall_time):
+    result = make_result("evaluation", dataset, method, "small", seed, {"per_user": list(range(1000))}, {}, [])
+    result["provenance"]["wall_time_s"] = wall_time
+    return write_result(_cell(tmp_path, dataset, method, seed).out_json, result)
+
+
+def test_estimates_come_from_earlier_runs_then_the_dataset_then_defaults(tmp_path):
+    _write_run(tmp_path, "hm", "dppmg", 0, 100.0)
+    _write_run(tmp_path, "hm", "dppmg", 1, 300.0)
+    _write_run(tmp_path, "hm", "nonpersonalized", 0, 40.0)
+    estimator = Estimator(tmp_path, "small")
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg")) == (200.0, "earlier runs")
+    # No run of the method: the mean over the dataset's runs of that stage.
+    assert estimator.seconds(_cell(tmp_path, "hm", "real-test-item")) == (440.0 / 3, "earlier runs")
+    assert estimator.seconds(_cell(tmp_path, "movielens", "dppmg")) == (
+        DEFAULT_CELL_SECONDS["small"]["evaluation"], "default")
+
+
+def test_result_summary_skips_unreadable_and_older_files(tmp_path):
+    good = _write_run(tmp_path, "hm", "dppmg", 2, 12.5)
+    assert read_result_summary(good) == {"stage": "evaluation", "dataset": "hm", "method": "dppmg", "seed": 2,
+                                         "wall_time_s": 12.5}
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({**json.loads(good.read_text()), "schema": "dppmg.result/v1"}))
+    assert read_result_summary(broken) is None
+    assert read_result_summary(older) is None
+    assert read_result_summary(tmp_path / "absent.json") is None
