@@ -143,3 +143,15 @@ def test_selection_suite_at_smoke(tmp_path, session_cache):
     assert dims.set_index("candidate").loc[best, "chosen"] == "yes"
     result = read_result(tmp_path / "runs/smoke/selection/synthetic__-__seed0.json", stage="selection")
     assert all(s["seed"] == 0 for s in result["metrics"]["selections"])
+
+
+def test_table_note_names_the_commits_its_results_came_from():
+    from benchmark.harness import _note, result_commits
+
+    runs = [{"provenance": {"git_sha": "a" * 40, "git_dirty": False}},
+            {"provenance": {"git_sha": "a" * 40, "git_dirty": False}},
+            {"provenance": {"git_sha": "b" * 40, "git_dirty": True}}]
+    assert result_commits(runs) == {"a" * 10: 2, "b" * 10 + " (dirty)": 1}
+    note = _note("evaluation", "small", runs)
+    assert "from 3 result file(s)" in note
+    assert f"Results computed at {'a' * 10} (2), {'b' * 10} (dirty) (1)." in note
