@@ -45,7 +45,7 @@ from dppmg.errors import ConfigError, DPPMGError
 from dppmg.io import atomic_write_text
 from dppmg.paths import resolve_data_root
 from dppmg.plotting import SMOKE_NOTE, timing_profile
-from dppmg.provenance import git_state
+from dppmg.provenance import CODE_STATE_AT_START
 from dppmg.results import read_result
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent / "notebooks"
@@ -99,8 +99,11 @@ def plan_cells(suite: str, preset: str, datasets: list[str], seeds: list[int] | 
     plan = []
     for stage in SUITES[suite]:
         cells = []
+        wanted = [m for m in stage.methods if methods is None or m == "-" or m in methods]
+        if stage.groups and not wanted:  # --methods named none of this stage's groups: run them all
+            wanted = list(stage.groups)
         for dataset in datasets:
-            for method in [m for m in stage.methods if methods is None or m == "-" or m in methods]:
+            for method in wanted:
                 for seed in seeds or stage.seeds_for(preset):
                     base = run_path(results_dir, preset, stage, dataset, method, seed)
                     params = {"dataset": dataset, "preset": preset, "seed": seed, "method": method,
@@ -256,7 +259,7 @@ def _note(suite: str, preset: str, results: int | list[dict[str, Any]], missing:
     """The header of a generated table: the command, how many results, the commit now and, where
     the results came from other commits or from a dirty tree, which (runs kept with ``--resume``
     may come from several sessions)."""
-    git = git_state()
+    git = CODE_STATE_AT_START
     sha = (git["git_sha"] or "unknown")[:10] + (" (dirty)" if git["git_dirty"] else "")
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     n = results if isinstance(results, int) else len(results)
@@ -290,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", nargs="+", default=None, help="default: synthetic + real ones present")
     run.add_argument("--seeds", nargs="+", type=int, default=None, help="override each stage's seeds")
     run.add_argument("--methods", nargs="+", default=None,
-                     help="run only these registered methods (default: every method of each stage's suite)")
+                     help="run only these registered methods (default: every method of each stage's suite); "
+                          "for the selection stage, only these groups of settings (preference, sampling)")
     run.add_argument("--data-root", default=None, help="default $DPPMG_DATA_DIR")
     run.add_argument("--results-dir", default="results")
     how = run.add_mutually_exclusive_group()

@@ -27,9 +27,9 @@ from benchmark.executors import Cell
 
 # Seconds per cell where no earlier run says otherwise (see the module docstring).
 DEFAULT_CELL_SECONDS: dict[str, dict[str, float]] = {
-    "smoke": {"dataset_stats": 3, "features": 35, "selection": 100, "preference": 4, "evaluation": 10},
-    "small": {"dataset_stats": 10, "features": 120, "selection": 3600, "preference": 120, "evaluation": 900},
-    "paper": {"dataset_stats": 20, "features": 600, "selection": 14400, "preference": 900, "evaluation": 3600},
+    "smoke": {"dataset_stats": 3, "features": 35, "selection": 50, "preference": 4, "evaluation": 10},
+    "small": {"dataset_stats": 10, "features": 120, "selection": 1800, "preference": 120, "evaluation": 900},
+    "paper": {"dataset_stats": 20, "features": 600, "selection": 7200, "preference": 900, "evaluation": 3600},
 }
 
 

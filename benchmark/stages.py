@@ -81,14 +81,15 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
 
 def selection_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
                     data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
-                    method: str = "-") -> dict[str, Any]:
-    """Every setting of :mod:`dppmg.evaluation.selection`, chosen on the validation split."""
+                    method: str = "preference") -> dict[str, Any]:
+    """The settings of one group of :mod:`dppmg.evaluation.selection` (``method``: ``preference``
+    or ``sampling``), chosen on the validation split."""
     from dppmg.config import selection_config
     from dppmg.evaluation.selection import run_selections
 
     seed = check_seed(seed)
-    with StageTimer("selections") as timer:
-        selections = run_selections(dataset, preset, seed, data_root=data_root)
+    with StageTimer(f"selection_{method}") as timer:
+        selections = run_selections(dataset, preset, seed, data_root=data_root, groups=(method,))
     config = {"selection": selection_config(preset, dataset).to_dict()}
     result = make_result("selection", dataset, method, preset, seed, {"selections": selections}, config,
                          [timer.record])

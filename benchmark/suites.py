@@ -3,7 +3,8 @@
 A stage is one parameterized notebook under ``benchmark/notebooks``; its parameters are always
 ``dataset, preset, seed, method, data_root, output_json, figure_dir``. The methods of a stage are
 the registered methods (:mod:`dppmg.registry`, plugins included) whose ``suites`` name it, in
-table order; stages without methods run once per dataset with ``method = "-"``.
+table order; the selection stage runs once per group of settings (its ``groups``, passed as
+``method``); other stages run once per dataset with ``method = "-"``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ class Stage:
         notebook: the notebook under ``benchmark/notebooks`` it executes.
         seeds: its default seeds; ``smoke`` runs the first only (it checks that the code runs).
         per_method: run once per registered method of the suite ``name`` (else once, method "-").
+        groups: run once per group instead (the cell's ``method`` names the group), e.g. the
+            selection stage's groups of settings.
     """
 
     name: str
     notebook: str
     seeds: tuple[int, ...] = (0,)
     per_method: bool = False
+    groups: tuple[str, ...] = ()
 
     def seeds_for(self, preset: str) -> tuple[int, ...]:
         return self.seeds[:1] if preset == "smoke" else self.seeds
@@ -34,6 +38,8 @@ class Stage:
     def methods(self) -> tuple[str, ...]:
         from dppmg.registry import method_names
 
+        if self.groups:
+            return self.groups
         return tuple(method_names(suite=self.name)) if self.per_method else ("-",)
 
 
@@ -41,8 +47,10 @@ DATA_STAGES = (
     Stage("dataset_stats", "dataset_stats.ipynb"),
     Stage("features", "features.ipynb"),
 )
-# Settings chosen on the validation split (dppmg.evaluation.selection), on seed 0.
-SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,))
+# Settings chosen on the validation split (dppmg.evaluation.selection), on seed 0: Stage 1's
+# preference dimension first (it needs Stage 1 only), then the image sampling settings (they need
+# the trained Stage 2 pipeline), as two cells per dataset.
+SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,), groups=("preference", "sampling"))
 PREFERENCE_STAGE = Stage("preference", "preference.ipynb", seeds=(0, 1, 2), per_method=True)
 # Stages 1-3 and the evaluation of every generation method, ablation, control and reference.
 EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb", seeds=(0, 1, 2), per_method=True)

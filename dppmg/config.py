@@ -103,7 +103,8 @@ DATASET_TABLE: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     # The synthetic world's images are flat colour shapes on plain backgrounds: far fewer steps learn
     # them. Its image does not read the text: its texts name the colour and shape, and that world
     # scores the image preference on its own.
-    ("synthetic", "small"): {"image_backbone": {"train_steps": 800}},
+    # Guidance 6: chosen on the validation users (results/small/selection_image_guidance_scale.md).
+    ("synthetic", "small"): {"image_backbone": {"train_steps": 800, "guidance_scale": 6.0}},
 }
 
 _STAGE_CLASSES = {"synthetic": SyntheticConfig, "preference": PreferenceConfig, "quantizer": QuantizerConfig,

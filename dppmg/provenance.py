@@ -1,7 +1,7 @@
 """Provenance recorded in every result file.
 
 A result carries: the resolved config, the seed, the git sha and dirty flag of the code that
-produced it, the versions of the packages that matter, the device, the wall time and the peak
+produced it (taken when the process started), the versions of the packages that matter, the device, the wall time and the peak
 memory. :class:`StageTimer` measures the last two around a block of work.
 """
 
@@ -44,6 +44,12 @@ def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
         return {"git_sha": sha, "git_dirty": bool(status.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"git_sha": None, "git_dirty": None}
+
+
+# The code a process runs is the code it imported at its start: a long run must not take the sha or
+# the dirty flag of commits and edits made while it ran (a result written hours later would name
+# code it never ran).
+CODE_STATE_AT_START: dict[str, Any] = git_state()
 
 
 def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
@@ -120,7 +126,7 @@ def provenance(config: Any, seed: int | None, timings: list[dict[str, Any]] | No
     return {
         "config": to_jsonable_config(config),
         "seed": seed,
-        **git_state(),
+        **CODE_STATE_AT_START,
         "packages": package_versions(),
         "device": device_info(),
         "timings": timings or [],

@@ -129,16 +129,28 @@ def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Seque
              "configured": f"{configured.sampler}/{configured.sample_steps}"}]
 
 
+SELECTION_GROUPS = ("preference", "sampling")
+
+
 def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
-                   cache_dir: str | os.PathLike | None = None, progress: bool = False) -> list[dict[str, Any]]:
-    """Every selection of the module docstring for ``dataset`` at ``preset``."""
+                   cache_dir: str | os.PathLike | None = None, progress: bool = False,
+                   groups: Sequence[str] = SELECTION_GROUPS) -> list[dict[str, Any]]:
+    """The selections of the module docstring for ``dataset`` at ``preset``, by group:
+    ``preference`` (Stage 1's dimension; Stage 1 only) and ``sampling`` (guidance and sampler; the
+    trained Stage 2 pipeline)."""
     from dppmg.config import selection_config
 
+    unknown = [g for g in groups if g not in SELECTION_GROUPS]
+    if unknown:
+        raise DPPMGError(f"unknown selection group(s) {unknown}; expected some of {list(SELECTION_GROUPS)}")
     config = selection_config(preset, dataset)
-    if not config.preference_dims:
-        raise DPPMGError("the selection config has no preference dimension to compare")
-    out = [select_preference_dim(dataset, preset, seed, config.preference_dims, data_root=data_root,
-                                 cache_dir=cache_dir, progress=progress)]
-    out += select_sampling(dataset, preset, seed, config.guidance_scales, config.samplers, config.users,
-                           data_root=data_root, cache_dir=cache_dir, progress=progress)
+    out = []
+    if "preference" in groups:
+        if not config.preference_dims:
+            raise DPPMGError("the selection config has no preference dimension to compare")
+        out.append(select_preference_dim(dataset, preset, seed, config.preference_dims, data_root=data_root,
+                                         cache_dir=cache_dir, progress=progress))
+    if "sampling" in groups:
+        out += select_sampling(dataset, preset, seed, config.guidance_scales, config.samplers, config.users,
+                               data_root=data_root, cache_dir=cache_dir, progress=progress)
     return out

@@ -141,8 +141,13 @@ def test_selection_suite_at_smoke(tmp_path, session_cache):
     assert list(dims["candidate"]) == [16, 32] and (dims["chosen"] == "yes").sum() == 1
     best = dims.loc[dims.iloc[:, 3].idxmax(), "candidate"]
     assert dims.set_index("candidate").loc[best, "chosen"] == "yes"
-    result = read_result(tmp_path / "runs/smoke/selection/synthetic__-__seed0.json", stage="selection")
-    assert all(s["seed"] == 0 for s in result["metrics"]["selections"])
+    # One cell per group of settings: Stage 1's dimension, then the image sampling settings.
+    groups = {}
+    for group in ("preference", "sampling"):
+        result = read_result(tmp_path / f"runs/smoke/selection/synthetic__{group}__seed0.json", stage="selection")
+        groups[group] = {s["setting"] for s in result["metrics"]["selections"]}
+        assert all(s["seed"] == 0 for s in result["metrics"]["selections"])
+    assert groups == {"preference": {"preference.dim"}, "sampling": {"image.guidance_scale", "image.sampler"}}
 
 
 def test_table_note_names_the_commits_its_results_came_from():

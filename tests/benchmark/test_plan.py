@@ -44,3 +44,17 @@ def test_result_summary_skips_unreadable_and_older_files(tmp_path):
     assert read_result_summary(broken) is None
     assert read_result_summary(older) is None
     assert read_result_summary(tmp_path / "absent.json") is None
+
+
+def test_selection_cells_are_groups_of_settings_and_methods_can_pick_them(tmp_path):
+    from benchmark.harness import plan_cells
+
+    def selection_methods(methods):
+        plan = plan_cells("reproduce", "small", ["synthetic"], None, methods, None, tmp_path)
+        cells = next(cells for stage, cells in plan if stage.name == "selection")
+        return [c.params["method"] for c in cells]
+
+    assert selection_methods(None) == ["preference", "sampling"]
+    # --methods naming no group (a generation method, say) keeps every group of settings.
+    assert selection_methods(["dppmg"]) == ["preference", "sampling"]
+    assert selection_methods(["preference"]) == ["preference"]
