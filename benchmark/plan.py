@@ -5,7 +5,8 @@ Estimates per cell come, in this order, from
 
 1. the result files of earlier runs of the same (stage, dataset, method) under
    ``results/runs/<preset>/`` (their provenance's wall time, mean over seeds), then of the same
-   (stage, dataset);
+   (stage, dataset), or for a stage of groups (selection) of the same (stage, group) on any
+   dataset: its groups are different work;
 2. the committed timing profile ``results/<preset>/timing_*.csv`` (the same keys);
 3. :data:`DEFAULT_CELL_SECONDS`, per preset and stage, measured on a 2-core machine
    (the `smoke` suite's profile and the `small` timing tables); the plan says which it used.
@@ -27,9 +28,12 @@ from benchmark.executors import Cell
 
 # Seconds per cell where no earlier run says otherwise (see the module docstring).
 DEFAULT_CELL_SECONDS: dict[str, dict[str, float]] = {
-    "smoke": {"dataset_stats": 3, "features": 35, "selection": 50, "preference": 4, "evaluation": 10},
-    "small": {"dataset_stats": 10, "features": 120, "selection": 1800, "preference": 120, "evaluation": 900},
-    "paper": {"dataset_stats": 20, "features": 600, "selection": 7200, "preference": 900, "evaluation": 3600},
+    "smoke": {"dataset_stats": 3, "features": 35, "selection/preference": 10, "selection/sampling": 40,
+              "preference": 4, "evaluation": 10},
+    "small": {"dataset_stats": 10, "features": 120, "selection/preference": 120, "selection/sampling": 3600,
+              "preference": 120, "evaluation": 900},
+    "paper": {"dataset_stats": 20, "features": 600, "selection/preference": 900, "selection/sampling": 7200,
+              "preference": 900, "evaluation": 3600},
 }
 
 
@@ -73,11 +77,15 @@ class Estimator:
             same_method = times.get((cell.stage.name, p["dataset"], p["method"]))
             if same_method:
                 return sum(same_method) / len(same_method), name
-            same_dataset = [t for (s, d, _), ts in times.items() if s == cell.stage.name and d == p["dataset"] for t in ts]
-            if same_dataset:
-                return sum(same_dataset) / len(same_dataset), name
+            if cell.stage.groups:
+                similar = [t for (s, _, m), ts in times.items() if s == cell.stage.name and m == p["method"] for t in ts]
+            else:
+                similar = [t for (s, d, _), ts in times.items() if s == cell.stage.name and d == p["dataset"] for t in ts]
+            if similar:
+                return sum(similar) / len(similar), name
         default = DEFAULT_CELL_SECONDS.get(self.preset, DEFAULT_CELL_SECONDS["small"])
-        return float(default.get(cell.stage.name, 60)), "default"
+        key = f"{cell.stage.name}/{p['method']}" if cell.stage.groups else cell.stage.name
+        return float(default.get(key, 60)), "default"
 
 
 def _duration(seconds: float) -> str:

@@ -6,19 +6,19 @@ import json
 
 from benchmark.executors import Cell
 from benchmark.plan import DEFAULT_CELL_SECONDS, Estimator
-from benchmark.suites import EVALUATION_STAGE
+from benchmark.suites import EVALUATION_STAGE, SELECTION_STAGE
 from dppmg.results import make_result, read_result_summary, write_result
 
 
-def _cell(tmp_path, dataset, method, seed=0):
+def _cell(tmp_path, dataset, method, seed=0, stage=EVALUATION_STAGE):
     params = {"dataset": dataset, "method": method, "seed": seed, "preset": "small"}
-    return Cell(EVALUATION_STAGE, params, tmp_path / "runs" / "small" / "evaluation" / f"{dataset}__{method}__{seed}")
+    return Cell(stage, params, tmp_path / "runs" / "small" / stage.name / f"{dataset}__{method}__{seed}")
 
 
-def _write_run(tmp_path, dataset, method, seed, wall_time):
-    result = make_result("evaluation", dataset, method, "small", seed, {"per_user": list(range(1000))}, {}, [])
+def _write_run(tmp_path, dataset, method, seed, wall_time, stage=EVALUATION_STAGE):
+    result = make_result(stage.name, dataset, method, "small", seed, {"per_user": list(range(1000))}, {}, [])
     result["provenance"]["wall_time_s"] = wall_time
-    return write_result(_cell(tmp_path, dataset, method, seed).out_json, result)
+    return write_result(_cell(tmp_path, dataset, method, seed, stage).out_json, result)
 
 
 def test_estimates_come_from_earlier_runs_then_the_dataset_then_defaults(tmp_path):
@@ -31,6 +31,14 @@ def test_estimates_come_from_earlier_runs_then_the_dataset_then_defaults(tmp_pat
     assert estimator.seconds(_cell(tmp_path, "hm", "real-test-item")) == (440.0 / 3, "earlier runs")
     assert estimator.seconds(_cell(tmp_path, "movielens", "dppmg")) == (
         DEFAULT_CELL_SECONDS["small"]["evaluation"], "default")
+
+
+def test_a_selection_group_is_estimated_from_the_same_group_never_from_another(tmp_path):
+    _write_run(tmp_path, "synthetic", "sampling", 0, 7000.0, SELECTION_STAGE)
+    estimator = Estimator(tmp_path, "small")
+    assert estimator.seconds(_cell(tmp_path, "hm", "sampling", stage=SELECTION_STAGE)) == (7000.0, "earlier runs")
+    assert estimator.seconds(_cell(tmp_path, "synthetic", "preference", stage=SELECTION_STAGE)) == (
+        DEFAULT_CELL_SECONDS["small"]["selection/preference"], "default")
 
 
 def test_result_summary_skips_unreadable_and_older_files(tmp_path):
