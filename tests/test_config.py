@@ -60,10 +60,10 @@ def test_every_stage_resolves_for_every_preset_and_dataset():
 def test_dataset_rows_override_the_preset_and_overrides_override_both():
     from dppmg import config
 
-    assert config.preference_config("hm", "small").dim == 16
+    assert config.preference_config("hm", "paper").dim == 32
     assert config.preference_config("movielens", "small").dim == config.PRESET_TABLE["preference"]["small"]["dim"]
-    assert config.stage1_config("hm", "small", 0, "mf-bpr").preference.dim == 16  # like for like across methods
-    assert config.preference_config("hm", "small", dim=8).dim == 8
+    assert config.stage1_config("hm", "paper", 0, "mf-bpr").preference.dim == 32  # like for like across methods
+    assert config.preference_config("hm", "paper", dim=8).dim == 8
     assert config.stage2_config("small", "movielens").image_sees_generated_text == 12
     assert config.evaluation_config("small").users == 256 and config.evaluation_config("smoke").users == 8
 
