@@ -11,6 +11,10 @@ over seeds, and the verdict is
 * ``not measurable`` — the cell's reference (the users' real next items) fails the same test
   (:func:`benchmark.analysis.measurability`).
 
+A comparison over fewer seeds than the preset runs (a run still being accumulated) is
+``inconclusive`` whatever its p, and its note says how many seeds it has: the seed is the unit of
+replication, and a verdict stands on all of them.
+
 Claims of the form "X does not cost Y" are non-inferiority claims: ``reproduced`` when the lower
 end of the 95% interval over seeds lies above ``-margin``, ``contradicted`` when its upper end
 lies below it; the margins are :data:`QUANTIZATION_MARGIN` (of the unquantized Recall@20) and
@@ -35,7 +39,11 @@ COLUMNS = ("claim", "dataset", "modality", "metric", "comparison", "effect (mean
 
 
 def _row(claim: str, dataset: str, modality: str, metric: str, comparison: str, c: dict[str, Any] | None,
-         verdict_: str, note: str = "", p_key: str = "p_positive") -> dict[str, Any]:
+         verdict_: str, note: str = "", p_key: str = "p_positive", seeds_required: int = 1) -> dict[str, Any]:
+    if c is not None and c["seeds"] < seeds_required and verdict_ in ("reproduced", "contradicted"):
+        verdict_ = "inconclusive"
+    if c is not None and c["seeds"] < seeds_required:
+        note = f"{c['seeds']} of {seeds_required} seeds so far" + (f"; {note}" if note else "")
     if c is None:
         return dict(zip(COLUMNS, (claim, dataset, modality, metric, comparison, "", "", "", "", "missing",
                                   note or "no runs to compare")))
@@ -69,8 +77,16 @@ def _quantization(runs: dict[int, dict[str, Any]]) -> tuple[dict[str, Any] | Non
     return test, float(np.mean([runs[s]["metrics"]["test"]["recall@20"] for s in sorted(runs)]))
 
 
-def claims_table(preference_results: list[dict[str, Any]], evaluation_results: list[dict[str, Any]]) -> pd.DataFrame:
-    """The claims of the module docstring over whatever runs exist (a missing one reads "missing")."""
+def claims_table(preference_results: list[dict[str, Any]], evaluation_results: list[dict[str, Any]],
+                 seeds_required: int = 1) -> pd.DataFrame:
+    """The claims of the module docstring over whatever runs exist (a missing one reads "missing").
+
+    Args:
+        seeds_required: the seeds the preset runs; a comparison over fewer is ``inconclusive``.
+    """
+    import functools
+
+    row = functools.partial(_row, seeds_required=seeds_required)
     from baselines.nonpersonalized import NonPersonalized
     from benchmark.tables import ranking_per_user
     from dppmg.methods import DPPMG, DPPMGNoReward, DPPMGShuffledTokens, SharedPreference
@@ -82,12 +98,12 @@ def claims_table(preference_results: list[dict[str, Any]], evaluation_results: l
     for dataset, methods in sorted(by_dataset_method(preference_results).items()):
         if dppmg in methods and shared in methods:
             c = paired_comparison(methods[dppmg], methods[shared], ranking_per_user)
-            rows.append(_row("modal-specific preferences beat one shared preference", dataset, "-",
+            rows.append(row("modal-specific preferences beat one shared preference", dataset, "-",
                              "test Recall@20 (Stage 1)", f"{dppmg} - {shared}", c, comparison_verdict(c, True)))
         if dppmg in methods:
             c, full = _quantization(methods[dppmg])
             margin = QUANTIZATION_MARGIN * full
-            rows.append(_row("quantized tokens keep the ranking quality", dataset, "-", "test Recall@20 (Stage 1)",
+            rows.append(row("quantized tokens keep the ranking quality", dataset, "-", "test Recall@20 (Stage 1)",
                              "quantized - unquantized preferences", c, non_inferiority(c, margin),
                              f"non-inferiority margin {margin:.4f} ({QUANTIZATION_MARGIN:.0%} of the unquantized)",
                              p_key="p_negative"))
@@ -100,7 +116,7 @@ def claims_table(preference_results: list[dict[str, Any]], evaluation_results: l
             for other, label in ((nonpersonalized, "the non-personalized generators"), (shuffled, "shuffled tokens")):
                 if dppmg in methods and other in methods:
                     c = paired_comparison(methods[dppmg], methods[other], extract)
-                    rows.append(_row(f"DPPMG's {modality}s are more personalized than {label}", dataset, modality,
+                    rows.append(row(f"DPPMG's {modality}s are more personalized than {label}", dataset, modality,
                                      "personalization (targets): centred own-generation similarity",
                                      f"{dppmg} - {other}", c, comparison_verdict(c, measurable),
                                      cells[f"personalization/{modality}/targets"]["reason"]))
@@ -115,12 +131,12 @@ def claims_table(preference_results: list[dict[str, Any]], evaluation_results: l
                     margin = PERSONALIZATION_MARGIN * base["mean"]
                     v = non_inferiority(c, margin)
                     note = f"non-inferiority margin {margin:.4f} ({PERSONALIZATION_MARGIN:.0%} of Stage 2's effect)"
-                rows.append(_row("the reward does not cost personalization", dataset, modality,
+                rows.append(row("the reward does not cost personalization", dataset, modality,
                                  "personalization (targets): centred own-generation similarity",
                                  f"{dppmg} - {no_reward}", c, v, note, p_key="p_negative"))
         if dppmg in methods and no_reward in methods:
             c = paired_comparison(methods[dppmg], methods[no_reward], per_user_metric(("consistency", "evaluator")))
-            rows.append(_row("the reward raises cross-modal consistency", dataset, "-",
+            rows.append(row("the reward raises cross-modal consistency", dataset, "-",
                              "evaluator consistency of the generated pair", f"{dppmg} - {no_reward}", c,
                              comparison_verdict(c, cells["consistency"]["measurable"]), cells["consistency"]["reason"]))
     return pd.DataFrame(rows, columns=list(COLUMNS))

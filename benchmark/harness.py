@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from benchmark.claims import claims_table
 from benchmark.executors import EXECUTORS, RUNNERS, Cell, make_executor
 from benchmark.plan import Estimator, describe, plan_table
-from benchmark.suites import SUITES, Stage
+from benchmark.suites import EVALUATION_STAGE, SUITES, Stage
 from benchmark.tables import TABLE_BUILDERS, timing_table
 from dppmg.config import DATASETS, PRESETS
 from dppmg.data.datasets import REAL_DATASETS
@@ -226,7 +226,8 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
     if any(stage.name in ("preference", "evaluation") for stage in SUITES[suite]):
         preference_runs = runs_on_disk(results_dir, preset, "preference", say)
         evaluation_runs = runs_on_disk(results_dir, preset, "evaluation", say)
-        claims = claims_table(preference_runs, evaluation_runs)
+        claims = claims_table(preference_runs, evaluation_runs,
+                              seeds_required=len(EVALUATION_STAGE.seeds_for(preset)))
         stem = results_dir / preset / "claims"
         write_table(claims, stem, _note(suite, preset, preference_runs + evaluation_runs, gone)
                     + " Built from every valid run under `runs/`: see `benchmark/claims.py` for the rules.")

@@ -79,3 +79,21 @@ def test_unmeasurable_cells_are_marked_and_verdicts_need_every_seed():
     verdicts = tables["personalization"].set_index(["method", "modality", "view"])["verdict"]
     assert verdicts.loc[("dppmg", "image", "targets")] == "not measurable"
     assert verdicts.loc[("real-test-item", "image", "targets")] == "not shown"
+
+
+def test_a_claim_over_fewer_seeds_than_the_preset_runs_has_no_verdict_yet():
+    from benchmark.claims import claims_table
+
+    users = [f"u{i}" for i in range(12)]
+    runs = []
+    for seed in (0, 1):
+        runs.append(_evaluation_run("dppmg-no-reward", seed, users, [0.0] * 12))
+        runs.append(_evaluation_run("dppmg", seed, users, [0.1 + 0.01 * i for i in range(12)]))
+
+    def consistency_row(seeds_required):
+        table = claims_table([], runs, seeds_required=seeds_required).set_index("claim")
+        return table.loc["the reward raises cross-modal consistency"]
+
+    assert consistency_row(2)["verdict"] == "reproduced"
+    row = consistency_row(3)
+    assert row["verdict"] == "inconclusive" and row["note"].startswith("2 of 3 seeds so far")
