@@ -21,37 +21,16 @@ class NonPersonalized(GenerationMethod):
     order = 10
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True):
-        from dppmg.config import stage2_config
-        from dppmg.data import load_dataset
-        from dppmg.generation.image_backbone import train_image_backbone
-        from dppmg.generation.text_backbone import build_text_backbone
-        from dppmg.seeding import seed_everything
+        from dppmg.generation.backbones import load_backbones
 
-        data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
-        self.stage2 = stage2_config(preset, dataset)
-        generator = seed_everything(seed).torch
-        self.model, self.tokenizer = build_text_backbone(data.items["text"].tolist(), self.stage2.text, generator,
-                                                         cache_dir, progress)
-        self.backbone = train_image_backbone(data, self.stage2.image, generator, cache_dir, progress)
-        return data
+        self.backbones = load_backbones(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir,
+                                        progress=progress)
+        return self.backbones.data
 
     def generate(self, user_ids: Sequence[str], seed: int) -> list[dict[str, Any]]:
-        import torch
-        from PIL import Image
-
-        from dppmg.generation.prompts import text_prompt
-        from dppmg.generation.text_backbone import sample_in_batches
-
-        config, tok = self.stage2, self.tokenizer
-        prompt = tok(text_prompt([]), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
-        with torch.no_grad():
-            _, samples = sample_in_batches(self.model, tok, [prompt] * len(user_ids),
-                                           self.model.get_input_embeddings(), seed, config.text_batch_size,
-                                           max_new_tokens=config.max_new_tokens, top_p=config.top_p,
-                                           temperature=config.temperature)
-            images = self.backbone.generate([""] * len(user_ids), torch.Generator().manual_seed(seed))
-        texts = [tok.decode(row, skip_special_tokens=True).strip() for gen in samples for row in gen]
-        return [{"user_id": u, "text": t, "image": Image.fromarray(im)} for u, t, im in zip(user_ids, texts, images)]
+        texts = self.backbones.nonpersonalized_texts(len(user_ids), seed)
+        images = self.backbones.nonpersonalized_images(len(user_ids), seed)
+        return [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
 
     def config(self) -> dict[str, Any]:
-        return {"stage2": self.stage2.to_dict()}
+        return {"stage2": self.backbones.stage2.to_dict()}

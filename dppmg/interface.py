@@ -16,6 +16,12 @@ harness ``suites`` it runs in (set by :func:`dppmg.registry.register_method`).
 
 A generation method that also runs in the ranking table (DPPMG itself) sets ``preference`` and
 ``quantize`` too. Evaluation is shared (:func:`dppmg.evaluation.evaluate.evaluate`).
+
+* A **unimodal baseline** (:class:`UnimodalMethod`) personalizes one modality (``modalities``)
+  and takes the other from the shared backbones without user information, as ``nonpersonalized``
+  does, so every method returns both; the tables read its row for its own modality only. A
+  :class:`ModalityPair` joins a text and an image baseline: two separate models, the comparison a
+  multimodal method must beat on consistency.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ class Method:
     # trains, None for a method that trains none; and whether its preferences become tokens.
     preference: ClassVar[Mapping[str, Any] | None] = None
     quantize: ClassVar[bool] = False
+    # The modalities the method personalizes (a unimodal baseline's other modality carries no user
+    # information, and its tables' cells there are marked as not the method's).
+    modalities: ClassVar[tuple[str, ...]] = ("text", "image")
 
 
 class RankingMethod(Method):
@@ -67,3 +76,76 @@ class GenerationMethod(Method):
     def config(self) -> dict[str, Any]:
         """What to record as this method's resolved configuration in a result file."""
         return {}
+
+
+class UnimodalMethod(GenerationMethod):
+    """A personalized generator of one modality (``modality``: ``"text"`` or ``"image"``) on the
+    dataset's shared backbones (:mod:`dppmg.generation.backbones`); the other modality is their
+    non-personalized output. Subclasses implement :meth:`fit_modality` and :meth:`generate_modality`.
+    """
+
+    modality: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.modality:
+            cls.modalities = (cls.modality,)
+
+    def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True, **overrides):
+        from dppmg.generation.backbones import load_backbones
+
+        backbones = load_backbones(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir, progress=progress)
+        self.fit_on(backbones, preset, seed, cache_dir=cache_dir, progress=progress, **overrides)
+        return backbones.data
+
+    def fit_on(self, backbones, preset: str, seed: int, *, cache_dir=None, progress: bool = True, **overrides) -> None:
+        """Fit on already loaded ``backbones`` (a :class:`ModalityPair` shares one set)."""
+        if self.modality not in ("text", "image"):
+            raise NotImplementedError(f"{type(self).__name__}: modality must be 'text' or 'image'")
+        self.backbones = backbones
+        self.fit_modality(backbones, preset, seed, cache_dir=cache_dir, progress=progress, **overrides)
+
+    def fit_modality(self, backbones, preset: str, seed: int, *, cache_dir=None, progress: bool = True,
+                     **overrides) -> None:
+        raise NotImplementedError
+
+    def generate_modality(self, user_ids: Sequence[str], seed: int) -> list:
+        """Per user, the generated text (str) or image (32x48 RGB PIL image)."""
+        raise NotImplementedError
+
+    def generate(self, user_ids, seed):
+        user_ids = [str(u) for u in user_ids]
+        own = self.generate_modality(user_ids, seed)
+        if self.modality == "text":
+            texts, images = own, self.backbones.nonpersonalized_images(len(user_ids), seed)
+        else:
+            texts, images = self.backbones.nonpersonalized_texts(len(user_ids), seed), own
+        return [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
+
+
+class ModalityPair(GenerationMethod):
+    """Two separate unimodal models: ``text_method``'s texts with ``image_method``'s images, fitted
+    on one shared set of backbones. Each modality is generated without seeing the other."""
+
+    text_method: ClassVar[type[UnimodalMethod]]
+    image_method: ClassVar[type[UnimodalMethod]]
+
+    def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True, **overrides):
+        from dppmg.generation.backbones import load_backbones
+
+        if self.text_method.modality != "text" or self.image_method.modality != "image":
+            raise TypeError(f"{type(self).__name__}: text_method must be a text and image_method an image method")
+        backbones = load_backbones(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir, progress=progress)
+        self.parts = (self.text_method(), self.image_method())
+        for part in self.parts:
+            part.fit_on(backbones, preset, seed, cache_dir=cache_dir, progress=progress, **overrides)
+            self.info.setdefault("timings", []).extend(part.info.get("timings", []))
+        return backbones.data
+
+    def generate(self, user_ids, seed):
+        user_ids = [str(u) for u in user_ids]
+        texts, images = (part.generate_modality(user_ids, seed) for part in self.parts)
+        return [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
+
+    def config(self):
+        return {part.name: part.config() for part in self.parts}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dppmg import cache
 from dppmg.errors import ConfigError
 from dppmg.provenance import StageTimer
 from dppmg.seeding import check_seed
@@ -38,10 +37,9 @@ def train_dppmg(dataset: str, preset: str, seed: int, *, data_root: str | None =
     """Returns ``(pipeline, data, info)``; ``info`` holds the folders, the reward curves and the
     wall time / peak memory of every step that ran (``info["timings"]``). ``overrides`` maps a
     stage of :data:`OVERRIDE_STAGES` to config fields that replace the preset's."""
-    from dppmg.config import reward_config, stage1_config, stage2_config
+    from dppmg.config import reward_config, stage2_config
     from dppmg.generation.train import load_or_train_pipeline
-    from dppmg.preference.checkpoint import checkpoint_dir
-    from dppmg.preference.train import fit_and_save
+    from dppmg.preference.train import load_or_fit
     from dppmg.reward.finetune import load_or_fine_tune
 
     seed = check_seed(seed)
@@ -49,13 +47,8 @@ def train_dppmg(dataset: str, preset: str, seed: int, *, data_root: str | None =
     stage1_overrides = {k: overrides[k] for k in ("preference", "quantizer") if k in overrides}
     timings: list[dict[str, Any]] = []
     info: dict[str, Any] = {"timings": timings, "overrides": overrides}
-    folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method, **stage1_overrides), cache_dir)
-    with cache.lock(folder1, "stage-1 checkpoint"):
-        if not cache.reuse(folder1, "stage-1 checkpoint"):
-            with StageTimer("stage1") as t:
-                fit_and_save(dataset, preset, seed, stage1_method, data_root=data_root, cache_dir=cache_dir,
-                             progress=progress, **stage1_overrides)
-            timings.append(t.record)
+    _, folder1 = load_or_fit(dataset, preset, seed, stage1_method, data_root=data_root, cache_dir=cache_dir,
+                             progress=progress, timings=timings, **stage1_overrides)
     with StageTimer("stage2") as t:
         pipe, data = load_or_train_pipeline(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir,
                                             progress=progress, stage1_method=stage1_method,

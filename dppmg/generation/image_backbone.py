@@ -129,6 +129,12 @@ class TextConditioner:
                                 token_type_ids=torch.zeros_like(ids)).last_hidden_state
         return TextCondition(hidden, mask, pooled_embedding(hidden, mask))
 
+    def condition_with_tokens(self, prompts: Sequence[str], tokens) -> TextCondition:
+        """The condition of ``prompts`` whose new tokens take their rows from ``tokens`` (a
+        :class:`~dppmg.generation.injection.PreferenceTokenEmbedding`), differentiable in them."""
+        batch = self.tokenize(prompts)
+        return self.condition(batch, tokens(batch["input_ids"], self.model.get_input_embeddings()))
+
     @torch.no_grad()
     def encode(self, texts: Sequence[str], batch_size: int = 64, max_tokens: int | None = None) -> TextCondition:
         """Conditions of ``texts``, padded to ``max_text_tokens``; ``max_tokens`` truncates them shorter."""

@@ -111,9 +111,7 @@ class DPPMGPipeline:
         return self.text_tokens(input_ids, self.text_model.get_input_embeddings())
 
     def image_condition(self, prompts: Sequence[str]) -> TextCondition:
-        conditioner = self.image_backbone.conditioner
-        batch = conditioner.tokenize(prompts)
-        return conditioner.condition(batch, self.image_tokens(batch["input_ids"], conditioner.model.get_input_embeddings()))
+        return self.image_backbone.conditioner.condition_with_tokens(prompts, self.image_tokens)
 
     def with_token_table(self, token_table: dict[str, dict[str, list[str]]]) -> "DPPMGPipeline":
         """A shallow copy that conditions each user on ``token_table``'s row instead (same learned

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dppmg.errors import ConfigError, DPPMGError
@@ -106,21 +107,25 @@ def sample_in_batches(model, tokenizer, prompts: Sequence[torch.Tensor], embed, 
                       ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Sample continuations of ``prompts`` (1-D id tensors), ``batch_size`` at a time.
 
-    The prompts of one batch must have equal length (no padding). Batch ``b`` samples from the
-    torch RNG seeded with ``seed * 1_000_003 + b``, so a prompt's continuation depends on the seed
-    and on the prompts of its batch. ``embed`` maps ids to input embeddings. Returns, per batch, the
-    prompt ids ``(b, L)`` and the sampled new ids ``(b * num_return_sequences, T)``.
+    Prompts of one batch that differ in length are left-padded (masked out of attention, so
+    a prompt's positions start at its first real token); DPPMG's prompts all have the same length
+    and need none. Batch ``b`` samples from the torch RNG seeded with ``seed * 1_000_003 + b``, so a
+    prompt's continuation depends on the seed and on the prompts of its batch. ``embed`` maps ids
+    to input embeddings. Returns, per batch, the prompt ids ``(b, L)`` (left-padded) and the sampled
+    new ids ``(b * num_return_sequences, T)``.
     """
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out_prompts, samples = [], []
     for b, start in enumerate(range(0, len(prompts), batch_size)):
-        chunk = prompts[start:start + batch_size]
-        if len({len(p) for p in chunk}) > 1:
-            raise DPPMGError("the prompts of one sampling batch differ in length; use a batch size of 1")
-        ids = torch.stack(list(chunk))
+        chunk = list(prompts[start:start + batch_size])
+        if not all(len(p) for p in chunk):
+            raise DPPMGError("an empty prompt cannot be continued")
+        width = max(len(p) for p in chunk)
+        ids = torch.stack([F.pad(p, (width - len(p), 0), value=pad) for p in chunk])
+        mask = torch.stack([F.pad(torch.ones_like(p), (width - len(p), 0)) for p in chunk])
         with torch.random.fork_rng():
             torch.manual_seed(seed * 1_000_003 + b)
-            gen = model.generate(inputs_embeds=embed(ids), attention_mask=torch.ones_like(ids),
+            gen = model.generate(inputs_embeds=embed(ids), attention_mask=mask,
                                  max_new_tokens=max_new_tokens, do_sample=True, top_p=top_p, temperature=temperature,
                                  num_return_sequences=num_return_sequences, pad_token_id=pad)
         out_prompts.append(ids)

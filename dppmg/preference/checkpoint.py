@@ -125,3 +125,33 @@ def load_stage1(folder: str | os.PathLike, data: InteractionData) -> Stage1Check
         arrays = {k: npz[k] for k in npz.files}
     pick = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}  # noqa: E731
     return Stage1Checkpoint(folder, meta["config"], tokens, pick("item_"), pick("user_"), pick("pref_"))
+
+
+def load_scorer(folder: str | os.PathLike, data: InteractionData, cache_dir: str | os.PathLike | None = None):
+    """A :data:`~dppmg.preference.ranking.UserScorer` of the saved Stage 1 model in ``folder``
+    (any ranking method, quantized or not): the graph model rebuilt from its config and weights
+    over the cached item features, s(u, i) = Σ_m <p_u^m, q_i^m>; popularity (no model) ranks by
+    training counts. Users without training interactions get the mean preference, as in Stage 1."""
+    from dppmg.features import extract_features
+    from dppmg.preference.config import PreferenceConfig
+    from dppmg.preference.model import ModalPreferenceGNN, normalized_adjacency, popularity_scores
+    from dppmg.preference.ranking import RankingEvaluator, dense_scorer, factor_scorer
+    from dppmg.preference.train import cold_start_fill
+
+    folder = Path(folder)
+    cache.require(folder, "stage-1 checkpoint", rebuild_command(folder))
+    meta = read_versioned_json(folder / "config.json", CHECKPOINT_VERSION, "stage-1 checkpoint")
+    if meta["data"] != data_signature(data):
+        raise DPPMGError(f"{folder}: checkpoint was trained on other data than {data.name!r}; "
+                         f"rebuild it with `{rebuild_command(folder)}`")
+    if meta["config"]["preference"] is None:
+        return dense_scorer(popularity_scores(data))
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"]["preference"].items()}
+    config = PreferenceConfig(**fields)
+    features = extract_features(data, cache_dir=cache_dir, progress=False) if config.uses_features else {}
+    model = ModalPreferenceGNN(data.num_users, data.num_items, {m: torch.as_tensor(f) for m, f in features.items()},
+                               normalized_adjacency(data.user_item_pairs("train"), data.num_users, data.num_items),
+                               config)
+    model.load_state_dict(torch.load(folder / "preference.pt"))
+    has_train = RankingEvaluator(data).has_train
+    return factor_scorer({m: (cold_start_fill(p, has_train), q) for m, (p, q) in model.preferences().items()})

@@ -151,3 +151,26 @@ def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root
     if output_json is not None:
         write_result(output_json, record)
     return record, folder
+
+
+def load_or_fit(dataset: str, preset: str, seed: int, method: str, *, data_root: str | None = None,
+                cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                timings: list[dict[str, Any]] | None = None, **overrides: Any) -> tuple[dict[str, Any], Path]:
+    """The Stage 1 run of ``method`` (``overrides``: ``preference`` / ``quantizer`` config fields):
+    its result record and checkpoint folder, trained and saved only if the cache lacks them (the
+    wall time of a training that ran is appended to ``timings``)."""
+    from dppmg import cache
+    from dppmg.config import stage1_config
+    from dppmg.provenance import StageTimer
+    from dppmg.results import read_result
+
+    folder = checkpoint_dir(stage1_config(dataset, preset, seed, method, **overrides), cache_dir)
+    with cache.lock(folder, "stage-1 checkpoint"):
+        if cache.reuse(folder, "stage-1 checkpoint"):
+            return read_result(folder / "metrics.json"), folder
+        with StageTimer("stage1" if method == "dppmg" else f"stage1 {method}") as t:
+            record, folder = fit_and_save(dataset, preset, seed, method, data_root=data_root, cache_dir=cache_dir,
+                                          progress=progress, **overrides)
+        if timings is not None:
+            timings.append(t.record)
+    return record, folder

@@ -1,0 +1,85 @@
+"""PMG (Shen et al., WWW 2024, "PMG: Personalized Multimodal Generation with Large Language
+Models"), its keyword path: preference keywords from the user's history become the image prompt,
+and of N sampled candidates the one the reward model scores best against the keywords is kept.
+
+PMG has an LLM read the user's history and write preference keywords, conditions Stable Diffusion
+on them (with a soft preference embedding beside them) and picks among candidates by CLIP score
+against the keywords. Here:
+
+* **Keywords.** TF-IDF over the user's history texts (term counts in the history, inverse
+  document frequency over the catalogue texts, English stop words removed): the ``keywords``
+  highest-weighted words, highest first. This is the documented fallback for PMG's LLM step; the
+  135M-parameter LM of this suite does not follow a keyword-extraction instruction reliably.
+* **Image.** The keywords, comma-separated, are the text prompt of the shared image backbone
+  (the one DPPMG's image generator uses), sampled ``candidates`` times with different noise.
+* **Pick.** The candidate with the highest reward-model image-text score against the keyword
+  prompt, as PMG picks by CLIP score: the reward model is the suite's CLIP stand-in, never the
+  evaluator.
+
+PMG's soft-prompt part (a learned preference embedding appended to the keywords) has no released
+code and is not implemented. Its text is the non-personalized backbone's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from dppmg.interface import UnimodalMethod
+
+
+def history_keywords(histories: Sequence[np.ndarray], texts: Sequence[str], n: int) -> list[list[str]]:
+    """Per user, the ``n`` words of highest TF-IDF weight in their history texts (IDF over ``texts``)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b", sublinear_tf=True)
+    vectorizer.fit(texts)
+    vocabulary = vectorizer.get_feature_names_out()
+    docs = [" ".join(texts[i] for i in h) for h in histories]
+    weights = vectorizer.transform(docs).toarray()
+    out = []
+    for row in weights:
+        nonzero = np.flatnonzero(row)
+        order = nonzero[np.argsort(-row[nonzero], kind="stable")][:n]
+        out.append([str(vocabulary[j]) for j in order])
+    return out
+
+
+class PMG(UnimodalMethod):
+    name = "pmg"
+    description = "image: TF-IDF preference keywords as the prompt, best of N candidates by the reward model (PMG)"
+    kind = "generation"
+    order = 30
+    modality = "image"
+    keywords = 8
+    candidates = 4
+
+    def fit_modality(self, backbones, preset, seed, *, cache_dir=None, progress=True):
+        from dppmg.reward.model import load_or_train_reward_model
+
+        self.data = backbones.data
+        self.reward_model, _ = load_or_train_reward_model(self.data, preset, cache_dir, progress)
+
+    def prompts(self, user_ids: Sequence[str]) -> list[str]:
+        words = history_keywords(self.data.items_by_user(list(user_ids), "train"), self.data.items["text"].tolist(),
+                                 self.keywords)
+        return [", ".join(w) for w in words]
+
+    def generate_modality(self, user_ids: Sequence[str], seed: int) -> list:
+        from dppmg.features import encode_lowres_images, get_encoder
+
+        prompts = self.prompts(user_ids)
+        prompt_features = get_encoder("text").encode(prompts, progress=False)
+        cond = self.backbones.image.conditioner.encode(prompts)
+        pools, scores = [], []
+        for j in range(self.candidates):
+            images = self.backbones.images_from_condition(cond, seed * self.candidates + j)
+            pools.append(images)
+            scores.append(self.reward_model.score(encode_lowres_images(images), prompt_features))
+        best = np.argmax(np.stack(scores), axis=0)
+        return [pools[b][u] for u, b in enumerate(best)]
+
+    def config(self) -> dict[str, Any]:
+        return {"keywords": self.keywords, "keyword_source": "TF-IDF over history texts (IDF: catalogue)",
+                "candidates": self.candidates, "picked_by": "reward model image-text score against the keywords"}

@@ -1,0 +1,83 @@
+"""What each baseline claims to do, at ``smoke`` on the synthetic world (the common method tests
+in tests/test_methods.py check the shared schema and determinism)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dppmg.registry import get_method, get_spec
+
+
+@pytest.fixture(scope="module")
+def users(smoke_synthetic):
+    from dppmg.evaluation.personalization import sample_users
+
+    return sample_users(smoke_synthetic, 4, seed=0)
+
+
+def fitted(name, session_cache):
+    method = get_method(name)
+    method.fit("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    return method
+
+
+def test_retrieval_returns_the_validation_best_recommenders_top_item_outside_the_history(users, session_cache,
+                                                                                         smoke_synthetic):
+    method = fitted("retrieval", session_cache)
+    config = method.config()
+    assert config["recommender"] == max(config["valid_recall@20"], key=config["valid_recall@20"].get)
+    out = method.generate(users, seed=0)
+    texts = smoke_synthetic.items["text"].tolist()
+    for r, history in zip(out, smoke_synthetic.items_by_user(users, "train")):
+        assert r["item"] not in set(history.tolist())
+        assert r["text"] == texts[r["item"]]
+
+
+def test_lamp_prompt_holds_the_most_typical_history_texts():
+    from baselines.lamp import most_typical
+
+    features = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.8, 0.2]])
+    assert most_typical(np.array([0, 1, 2, 3]), features, 2).tolist() == [3, 1]
+    assert most_typical(np.zeros(0, dtype=np.int64), features, 2).tolist() == []
+
+
+def test_pmg_keywords_come_from_the_users_history():
+    from baselines.pmg import history_keywords
+
+    texts = ["red wool scarf", "red cotton shirt", "blue denim jacket", "green silk dress"]
+    words = history_keywords([np.array([0, 1]), np.array([2])], texts, 3)
+    assert words[0][0] == "red" and set(words[0]) <= {"red", "wool", "scarf", "cotton", "shirt"}
+    assert set(words[1]) <= {"blue", "denim", "jacket"}
+
+
+def test_unimodal_baselines_leave_the_other_modality_non_personalized(users, session_cache):
+    nonpersonalized = fitted("nonpersonalized", session_cache).generate(users, seed=2)
+    for name, other in (("lamp", "image"), ("textual-inversion", "text")):
+        assert get_spec(name).cls.modalities == (("text",) if other == "image" else ("image",))
+        out = fitted(name, session_cache).generate(users, seed=2)
+        if other == "image":
+            assert all(np.array_equal(np.asarray(a["image"]), np.asarray(b["image"]))
+                       for a, b in zip(out, nonpersonalized))
+        else:
+            assert [r["text"] for r in out] == [r["text"] for r in nonpersonalized]
+
+
+def test_a_pair_joins_its_text_and_image_methods(users, session_cache):
+    pair = fitted("pepler+textual-inversion", session_cache).generate(users, seed=3)
+    texts = fitted("pepler", session_cache).generate(users, seed=3)
+    images = fitted("textual-inversion", session_cache).generate(users, seed=3)
+    assert [r["text"] for r in pair] == [r["text"] for r in texts]
+    assert all(np.array_equal(np.asarray(a["image"]), np.asarray(b["image"])) for a, b in zip(pair, images))
+
+
+def test_per_user_tokens_are_each_users_own(session_cache, smoke_synthetic):
+    from dppmg.generation.backbones import load_backbones
+    from dppmg.generation.user_tokens import UserTokens
+
+    backbones = load_backbones("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    tokens = UserTokens(backbones, "text", 2, prefix="t")
+    users = smoke_synthetic.users["user_id"].tolist()
+    names = [t for u in users for t in tokens.token_of[u]]
+    assert len(names) == len(set(names)) == 2 * len(users)
+    assert tokens.text_prompt(users[0]) != tokens.text_prompt(users[1])
