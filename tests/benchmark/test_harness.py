@@ -115,7 +115,8 @@ def test_evaluation_suite_at_smoke(tmp_path, session_cache):
                         executor="pool", workers=2, progress=False, log=lambda m: None)
     table = pd.read_csv(tmp_path / "smoke/generation.csv").set_index("method")
     assert list(table.index) == method_names(suite="evaluation")
-    assert list(table.index)[:3] == ["nonpersonalized", "dppmg-no-reward", "dppmg"]
+    assert list(table.index)[0] == "nonpersonalized"
+    assert {"lamp", "pmg", "pepler", "textual-inversion", "retrieval", "dppmg-no-reward", "dppmg"} <= set(table.index)
     result = read_result(tmp_path / "runs/smoke/evaluation/synthetic__dppmg__seed0.json", stage="evaluation")
     mean = result["metrics"]["consistency"]["evaluator"]["mean"]
     assert float(table.loc["dppmg", "consistency (evaluator)"]) == pytest.approx(mean, abs=1e-4)  # one seed: no ± std

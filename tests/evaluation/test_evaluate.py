@@ -108,8 +108,13 @@ def test_results_from_elsewhere_are_rejected(evaluated, tmp_path):
 
 
 def test_unknown_method_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="unknown method 'gpt-magic' in suite 'evaluation'; registered: "
-                                          "nonpersonalized, dppmg-no-reward, dppmg,"):
+    import re
+
+    from dppmg.registry import method_names
+
+    registered = ", ".join(method_names(suite="evaluation"))
+    with pytest.raises(ConfigError, match=re.escape(f"unknown method 'gpt-magic' in suite 'evaluation'; "
+                                                    f"registered: {registered}")):
         evaluate("synthetic", "gpt-magic", "smoke", 0, tmp_path / "x.json")
 
 
