@@ -55,14 +55,16 @@ class LaMP(UnimodalMethod):
         self.data = data
         self.text_features = item_features(data, "text", cache_dir=cache_dir, progress=False)
 
-    def prompt(self, user_id: str) -> str:
+    def prompts(self, user_ids: Sequence[str]) -> list[str]:
         texts = self.data.items["text"].tolist()
-        history = self.data.items_by_user([user_id], "train")[0]
-        chosen = most_typical(history, self.text_features, self.k)
-        return f"Preferences: {' | '.join(leading_words(texts[i], self.words_per_item) for i in chosen)}\nItem:"
+        out = []
+        for history in self.data.items_by_user(list(user_ids), "train"):
+            chosen = most_typical(history, self.text_features, self.k)
+            out.append(f"Preferences: {' | '.join(leading_words(texts[i], self.words_per_item) for i in chosen)}\nItem:")
+        return out
 
     def generate_modality(self, user_ids: Sequence[str], seed: int) -> list[str]:
-        ids = [p[-self.max_prompt_tokens:] for p in self.backbones.prompt_ids([self.prompt(u) for u in user_ids])]
+        ids = [p[-self.max_prompt_tokens:] for p in self.backbones.prompt_ids(self.prompts(user_ids))]
         return self.backbones.texts_from_prompts(ids, seed)
 
     def config(self) -> dict[str, Any]:

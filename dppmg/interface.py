@@ -45,7 +45,7 @@ class Method:
     preference: ClassVar[Mapping[str, Any] | None] = None
     quantize: ClassVar[bool] = False
     # The modalities the method personalizes (a unimodal baseline's other modality carries no user
-    # information, and its tables' cells there are marked as not the method's).
+    # information; the main table, not yet built, is to read its row for these only).
     modalities: ClassVar[tuple[str, ...]] = ("text", "image")
 
 
