@@ -302,7 +302,7 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         frame = frame.loc[:, [c for c in frame.columns if (frame[c] != "").any()]]
     return {"generation": frame, "personalization": pd.DataFrame(personal), "measurability": pd.DataFrame(measure),
             "reward_vs_stage2": pd.DataFrame(paired), "alignment_models": pd.DataFrame(align),
-            "preference_evaluator": pd.DataFrame(prefs)}
+            "preference_evaluator": pd.DataFrame(prefs), "main_table": main_table(results)}
 
 
 REWARD_COMPARISONS = (
@@ -337,3 +337,133 @@ TABLE_BUILDERS: dict[str, Callable[[list[dict[str, Any]]], dict[str, pd.DataFram
     "selection": selection_tables,
     "evaluation": evaluation_tables,
 }
+
+
+# ----- the main table ------------------------------------------------------------------------
+# (label, modality the column is about or None, path of the per-seed value, per-user values for the
+# paired test or None, higher is better)
+MAIN_COLUMNS = (
+    ("image personalization (targets)", "image", ("personalization", "image", "targets", "statistic"),
+     lambda r: personalization_per_user(r, "image"), True),
+    ("text personalization (targets)", "text", ("personalization", "text", "targets", "statistic"),
+     lambda r: personalization_per_user(r, "text"), True),
+    ("image identification AUC (pref. evaluator)", "image", ("personalization", "image", "evaluator", "auc"),
+     lambda r: personalization_per_user(r, "image", "evaluator", "auc"), True),
+    ("text identification AUC (pref. evaluator)", "text", ("personalization", "text", "evaluator", "auc"),
+     lambda r: personalization_per_user(r, "text", "evaluator", "auc"), True),
+    ("consistency (evaluator)", None, ("consistency", "evaluator", "mean"),
+     per_user_metric(("consistency", "evaluator")), True),
+    ("KID", "image", ("quality", "kid", "mean"), None, False),
+    ("distinct-2", "text", ("diversity", "distinct_2"), None, True),
+)
+# The cell of the measurability check a column's values mean something only where it passes.
+MAIN_MEASURABILITY = {
+    "image personalization (targets)": "personalization/image/targets",
+    "text personalization (targets)": "personalization/text/targets",
+    "image identification AUC (pref. evaluator)": "personalization/image/evaluator",
+    "text identification AUC (pref. evaluator)": "personalization/text/evaluator",
+    "consistency (evaluator)": "consistency",
+}
+STRONGEST_BASELINE_ROW = "dppmg - strongest baseline"
+
+
+def _registered() -> dict[str, Any]:
+    from dppmg.registry import methods
+
+    return {s.name: s for s in methods(suite="evaluation")}
+
+
+def _personalizes(spec: Any, modality: str | None) -> bool:
+    return spec is None or modality is None or modality in spec.cls.modalities
+
+
+def _seed_level_test(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]], path: tuple[str, ...],
+                     higher_is_better: bool) -> dict[str, Any] | None:
+    """``a - b`` of one value per seed (a metric with no per-user values, such as KID), paired by
+    seed; the one-sided p in ``a``'s favour from a paired t-test over the seeds."""
+    from scipy import stats
+
+    seeds = sorted(set(a) & set(b))
+    pairs = [(node(a[s]["metrics"], path), node(b[s]["metrics"], path)) for s in seeds]
+    pairs = [(float(x), float(y)) for x, y in pairs if x is not None and y is not None]
+    if not pairs:
+        return None
+    diff = np.array([x - y for x, y in pairs])
+    p = float("nan")
+    if len(diff) >= 2 and diff.std() > 0:
+        p = float(stats.ttest_rel([x for x, _ in pairs], [y for _, y in pairs],
+                                  alternative="greater" if higher_is_better else "less").pvalue)
+    return {"mean": float(diff.mean()), "p": p, "seeds": len(diff)}
+
+
+def main_table(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (dataset, method): the protocol's headline metrics, mean ± std over seeds.
+
+    A cell reads ``not measurable`` where the users' real next items fail the same test
+    (:func:`benchmark.analysis.measurability`), ``n/a`` for the modality a unimodal baseline does
+    not personalize (its other modality is the non-personalized backbone's). The best value per
+    column among the generators (kind ``generation``) is in bold. The last row of a dataset is
+    DPPMG's difference to the strongest baseline of each column (the baseline with the best mean,
+    so the comparison is the hardest one), paired per user within each seed and combined over
+    seeds (one-sided p in DPPMG's favour); KID and distinct-2 have one value per seed and are paired
+    by seed (t-test over the seeds).
+    """
+    from dppmg.methods import DPPMG
+
+    results = [r for r in results if r["metrics"].get("split", "test") == "test"]
+    specs = _registered()
+    rows: list[dict[str, Any]] = []
+    for dataset, methods in sorted(by_dataset_method(results).items()):
+        cells = measurability(methods, dataset)
+        order = sorted(methods, key=table_order)
+        means: dict[str, dict[str, float]] = {label: {} for label, *_ in MAIN_COLUMNS}
+        frame_rows: dict[str, dict[str, Any]] = {}
+        for method in order:
+            runs = methods[method]
+            row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(runs),
+                                   "users": len(runs[min(runs)]["metrics"]["users"])}
+            for label, modality, path, _, _ in MAIN_COLUMNS:
+                check = MAIN_MEASURABILITY.get(label)
+                values = _seed_values(runs, path)
+                if not _personalizes(specs.get(method), modality):
+                    row[label] = "n/a"
+                elif not values:
+                    row[label] = ""
+                elif check and cells[check]["measurable"] is False and method != REFERENCE:
+                    row[label] = "not measurable"
+                else:
+                    row[label] = mean_std(values, 4)
+                    means[label][method] = float(np.mean(values))
+            frame_rows[method] = row
+        generators = [m for m in order if m in specs and specs[m].kind == "generation"]
+        for label, modality, path, per_user, higher in MAIN_COLUMNS:
+            scored = {m: v for m, v in means[label].items() if m in generators}
+            if scored:
+                best = (max if higher else min)(scored, key=scored.get)
+                frame_rows[best][label] = f"**{frame_rows[best][label]}**"
+        rows += frame_rows.values()
+        if DPPMG.name in methods:
+            diff: dict[str, Any] = {"dataset": dataset, "method": STRONGEST_BASELINE_ROW, "seeds": "", "users": ""}
+            for label, modality, path, per_user, higher in MAIN_COLUMNS:
+                baselines = {m: v for m, v in means[label].items() if m in generators and m != DPPMG.name}
+                check = MAIN_MEASURABILITY.get(label)
+                if check and cells[check]["measurable"] is False:
+                    diff[label] = "not measurable"
+                    continue
+                if DPPMG.name not in means[label] or not baselines:
+                    diff[label] = ""
+                    continue
+                strongest = (max if higher else min)(baselines, key=baselines.get)
+                if per_user is not None:
+                    c = paired_comparison(methods[DPPMG.name], methods[strongest], per_user)
+                    p = None if c is None else (c["p_positive"] if higher else c["p_negative"])
+                else:
+                    c = _seed_level_test(methods[DPPMG.name], methods[strongest], path, higher)
+                    p = None if c is None else c["p"]
+                diff[label] = "" if c is None else (
+                    f"{c['mean']:+.4f} vs {strongest} (p={p:.2g})" if p == p else f"{c['mean']:+.4f} vs {strongest}")
+            rows.append(diff)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame.loc[:, [c for c in frame.columns if (frame[c].astype(str) != "").any()]]
+    return frame

@@ -45,7 +45,7 @@ class Method:
     preference: ClassVar[Mapping[str, Any] | None] = None
     quantize: ClassVar[bool] = False
     # The modalities the method personalizes (a unimodal baseline's other modality carries no user
-    # information; the main table, not yet built, is to read its row for these only).
+    # information; the main table reads its row for these only and marks the others n/a).
     modalities: ClassVar[tuple[str, ...]] = ("text", "image")
 
 

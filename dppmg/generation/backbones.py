@@ -67,9 +67,11 @@ class Backbones:
 
     # ----- image --------------------------------------------------------------------------
     @torch.no_grad()
-    def images_from_condition(self, cond: TextCondition, seed: int) -> list[Image.Image]:
-        """Images sampled with the backbone's sampler, guidance against the empty text."""
-        x = sample_images(self.image.unet, cond, self.image.uncond(), self.image.config,
+    def images_from_condition(self, cond: TextCondition, seed: int, uncond: TextCondition | None = None
+                              ) -> list[Image.Image]:
+        """Images sampled with the backbone's sampler, guidance against ``uncond`` (default the
+        empty text; a condition with extra positions needs an unconditional input of its length)."""
+        x = sample_images(self.image.unet, cond, self.image.uncond() if uncond is None else uncond, self.image.config,
                           torch.Generator().manual_seed(seed))
         return [Image.fromarray(a) for a in tensor_to_images(x)]
 

@@ -81,3 +81,45 @@ def test_per_user_tokens_are_each_users_own(session_cache, smoke_synthetic):
     names = [t for u in users for t in tokens.token_of[u]]
     assert len(names) == len(set(names)) == 2 * len(users)
     assert tokens.text_prompt(users[0]) != tokens.text_prompt(users[1])
+
+
+def test_history_image_conditions_on_the_users_history_and_guides_against_the_empty_text(users, session_cache,
+                                                                                          smoke_synthetic):
+    import torch
+
+    from baselines.history_image import masked_padding
+
+    method = fitted("history-image", session_cache)
+    assert method.training["validation"]["chosen_step"] is not None  # the step is chosen on validation
+    features = method.history_features(users)
+    histories = smoke_synthetic.items_by_user(users, "train")
+    expected = torch.nn.functional.normalize(method.features[torch.from_numpy(histories[0].astype(np.int64))].mean(0),
+                                             dim=0)
+    assert torch.allclose(features[0], expected)
+    cond = method.condition(features)
+    assert cond.hidden.shape[1] == method.empty.hidden.shape[1] + method.k
+    assert not torch.allclose(cond.hidden[0, -method.k:], cond.hidden[1, -method.k:])  # each user's own tokens
+    # The padded unconditional input is the empty text: its extra positions are masked out.
+    unet, backbone = method.backbones.image.unet, method.backbones.image
+    x, t = torch.randn(1, 3, backbone.config.height, backbone.config.width), torch.tensor([10])
+    with torch.no_grad():
+        padded = unet(x, t, **masked_padding(method.empty, method.k).unet_kwargs()).sample
+        plain = unet(x, t, **method.empty.unet_kwargs()).sample
+    assert torch.allclose(padded, plain, atol=1e-5)
+
+
+def test_the_example_method_is_one_file_that_registers_and_runs(users, session_cache, smoke_synthetic, monkeypatch):
+    from baselines.examples.last_item_prompt import LastItemPrompt
+    from dppmg import registry
+    from dppmg.registry import method_names, register_method
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # registered for this test only
+    register_method(LastItemPrompt)
+    assert LastItemPrompt.name in method_names(suite="evaluation")
+    method = get_method(LastItemPrompt.name)
+    method.fit("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    texts = smoke_synthetic.items["text"].tolist()
+    last = [texts[h[-1]].split()[0] for h in smoke_synthetic.items_by_user(users, "train")]
+    assert [p.split()[0] for p in method.prompts(users)] == last
+    out = method.generate(users, seed=0)
+    assert [r["user_id"] for r in out] == list(users) and all(r["image"].size == (32, 48) for r in out)

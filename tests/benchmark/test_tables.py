@@ -97,3 +97,40 @@ def test_a_claim_over_fewer_seeds_than_the_preset_runs_has_no_verdict_yet():
     assert consistency_row(2)["verdict"] == "reproduced"
     row = consistency_row(3)
     assert row["verdict"] == "inconclusive" and row["note"].startswith("2 of 3 seeds so far")
+
+
+def _baseline_runs(values: dict[str, list[float]], seeds=(0, 1, 2)) -> list[dict]:
+    users = [f"u{i}" for i in range(12)]
+    return [_evaluation_run(method, seed, users, [v + 0.001 * seed for v in vals])
+            for method, vals in values.items() for seed in seeds]
+
+
+def test_main_table_marks_the_best_generator_and_the_other_modality_of_a_unimodal_baseline():
+    from benchmark.tables import STRONGEST_BASELINE_ROW, main_table
+
+    runs = _baseline_runs({"dppmg": [0.3 + 0.01 * i for i in range(12)], "pepler": [0.2] * 12,
+                           "pmg": [0.1 + 0.02 * (i % 3) for i in range(12)], "nonpersonalized": [0.0] * 12,
+                           "real-test-item": [0.5] * 12})
+    table = main_table(runs).set_index("method")
+    text, image = "text personalization (targets)", "image personalization (targets)"
+    assert table.loc["pepler", image] == "n/a" and table.loc["pmg", text] == "n/a"
+    assert table.loc["dppmg", text].startswith("**")  # the best generator; the reference is not a generator
+    assert not table.loc["real-test-item", text].startswith("**")
+    diff = table.loc[STRONGEST_BASELINE_ROW]
+    assert " vs pepler " in diff[text] and " vs pmg " in diff[image]
+    assert diff[text].startswith("+0.1")  # per user 0.3 + 0.01 i - 0.2, averaged
+
+
+def test_claims_compare_dppmg_with_the_best_unimodal_baseline_and_the_two_model_pairs():
+    from benchmark.claims import claims_table
+
+    runs = _baseline_runs({"dppmg": [0.3 + 0.01 * i for i in range(12)], "pepler": [0.2] * 12,
+                           "lamp": [0.25 + 0.01 * i for i in range(12)], "pmg": [0.5 + 0.01 * i for i in range(12)],
+                           "lamp+pmg": [0.0 + 0.01 * i for i in range(12)]})
+    table = claims_table([], runs, seeds_required=3).set_index(["claim", "modality"])
+    text = table.loc[("DPPMG's texts are more personalized than the best unimodal baseline", "text")]
+    assert text["comparison"] == "dppmg - lamp" and text["verdict"] == "reproduced"
+    image = table.loc[("DPPMG's images are more personalized than the best unimodal baseline", "image")]
+    assert image["comparison"] == "dppmg - pmg" and image["verdict"] == "contradicted"
+    pair = table.loc[("DPPMG is more consistent than two separate models", "-")]
+    assert pair["comparison"] == "dppmg - lamp+pmg" and pair["verdict"] == "reproduced"
