@@ -25,6 +25,10 @@ key/value projections read them, so only the projection is trained, within Stage
 user with no training history (none survives this suite's processing, but a plug-in dataset may
 have one) is conditioned on the catalogue's mean feature, and the result file counts them. Its
 text is the non-personalized backbone's.
+
+At the ``paper`` preset, :class:`PaperHistoryImage` puts the same projection in front of Stable
+Diffusion's UNet: the image tokens follow the CLIP embedding of the empty prompt, and guidance is
+against the tokens of a zero image feature, as IP-Adapter's unconditional image embedding is.
 """
 
 from __future__ import annotations
@@ -212,3 +216,39 @@ class HistoryImage(UnimodalMethod):
                 "batch_size": stage2.batch_size, "lr": stage2.lr,
                 "chosen_step": self.training["validation"].get("chosen_step"),
                 "users_without_history": self.info.get("users_without_history", 0)}
+
+
+class PaperHistoryImage:
+    """The history-image adapter on Stable Diffusion (the ``paper`` preset).
+
+    Args:
+        generator: DPPMG's :class:`~dppmg.generation.paper.PaperImageGenerator`, built without new
+            tokens (its UNet, VAE and text encoder stay frozen).
+        feature_dim: the image feature's size.
+        k: image tokens.
+        seed: the projection's initial weights.
+    """
+
+    def __init__(self, generator, feature_dim: int, k: int = 4, seed: int = 0):
+        self.generator, self.k = generator, k
+        dim = generator.pipeline.text_encoder.config.hidden_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.projection = ImagePromptProjection(feature_dim, dim, k)
+        with torch.no_grad():
+            self.empty = generator.encode_prompts([""])
+
+    def embeds(self, features: torch.Tensor) -> torch.Tensor:
+        """The UNet's cross-attention input: the empty prompt's CLIP states, then the image tokens."""
+        tokens = self.projection(features.to(self.empty.dtype))
+        return torch.cat([self.empty.expand(len(features), -1, -1), tokens], dim=1)
+
+    def loss(self, images: torch.Tensor, features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Each image denoised under its own feature's tokens (train on the catalogue)."""
+        return self.generator.loss_from_embeds(images, self.embeds(features), generator)
+
+    @torch.no_grad()
+    def generate(self, features: torch.Tensor, seed: int, **generate_kwargs) -> list:
+        """One image per row of ``features`` (e.g. users' mean history features)."""
+        return self.generator.generate_from_embeds(self.embeds(features), self.embeds(torch.zeros_like(features)),
+                                                   seed, **generate_kwargs)

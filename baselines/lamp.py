@@ -14,7 +14,8 @@ retrieved text is cut to ``words_per_item`` words and the prompt reads::
 
 the same frame as DPPMG's token prompt, so the catalogue-adapted LM that DPPMG's text generator
 uses (LoRA-adapted to the catalogue's texts) continues it with an item text. Its image is the
-non-personalized backbone's (:class:`~dppmg.interface.UnimodalMethod`).
+non-personalized backbone's (:class:`~dppmg.interface.UnimodalMethod`). At the ``paper`` preset,
+:func:`paper_generate` sends the same prompts to any local causal LM.
 """
 
 from __future__ import annotations
@@ -37,6 +38,24 @@ def most_typical(history: np.ndarray, features: np.ndarray, k: int) -> np.ndarra
     return history[order[:k]]
 
 
+def lamp_prompts(data, text_features: np.ndarray, user_ids: Sequence[str], k: int, words_per_item: int) -> list[str]:
+    """Per user, the prompt holding their ``k`` most typical history texts (:func:`most_typical`)."""
+    texts = data.items["text"].tolist()
+    out = []
+    for history in data.items_by_user(list(user_ids), "train"):
+        chosen = most_typical(history, text_features, k)
+        out.append(f"Preferences: {' | '.join(leading_words(texts[i], words_per_item) for i in chosen)}\nItem:")
+    return out
+
+
+def paper_generate(generator, data, text_features: np.ndarray, user_ids: Sequence[str], seed: int,
+                   k: int = 3, words_per_item: int = 16, **generate_kwargs) -> list[str]:
+    """LaMP on a local causal LM (the ``paper`` preset): ``generator`` is DPPMG's adapter built
+    without new tokens (:class:`~dppmg.generation.paper.PaperTextGenerator`, LoRA-adapted to the
+    catalogue as DPPMG's is); the same retrieved prompts, nothing trained per user."""
+    return generator.generate(lamp_prompts(data, text_features, user_ids, k, words_per_item), seed, **generate_kwargs)
+
+
 class LaMP(UnimodalMethod):
     name = "lamp"
     description = "text: the k most typical history texts in the LM's prompt (LaMP retrieval augmentation)"
@@ -56,12 +75,7 @@ class LaMP(UnimodalMethod):
         self.text_features = item_features(data, "text", cache_dir=cache_dir, progress=False)
 
     def prompts(self, user_ids: Sequence[str]) -> list[str]:
-        texts = self.data.items["text"].tolist()
-        out = []
-        for history in self.data.items_by_user(list(user_ids), "train"):
-            chosen = most_typical(history, self.text_features, self.k)
-            out.append(f"Preferences: {' | '.join(leading_words(texts[i], self.words_per_item) for i in chosen)}\nItem:")
-        return out
+        return lamp_prompts(self.data, self.text_features, user_ids, self.k, self.words_per_item)
 
     def generate_modality(self, user_ids: Sequence[str], seed: int) -> list[str]:
         ids = [p[-self.max_prompt_tokens:] for p in self.backbones.prompt_ids(self.prompts(user_ids))]

@@ -10,6 +10,10 @@ with Stage 2's causal-LM loss, optimizer, steps and validation choice of the ste
 quantization: what a user's tokens carry comes from their own history only. The item-ID half of
 PEPLER's prompt has no counterpart (the item is what is generated). Its image is the
 non-personalized backbone's.
+
+At the ``paper`` preset, :func:`paper_text_generator` puts the same per-user tokens into any local
+causal LM through DPPMG's adapter (:class:`~dppmg.generation.paper.PaperTextGenerator`, LoRA
+included).
 """
 
 from __future__ import annotations
@@ -17,6 +21,21 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from dppmg.interface import UnimodalMethod
+
+
+def paper_text_generator(lm_path, data, k: int, **adapter_kwargs):
+    """PEPLER on a local causal LM (the ``paper`` preset): ``k`` soft-prompt tokens per user of
+    ``data``, initialised from their history texts. Returns the adapter and each user's prompt;
+    train with ``generator.loss(prompts, [" " + history text, ...])``, generate with
+    ``generator.generate(prompts, seed)``."""
+    from dppmg.generation.paper import PaperTextGenerator
+    from dppmg.generation.prompts import text_prompt
+    from dppmg.generation.user_tokens import user_token_names
+
+    token_of, meanings = user_token_names(data, k, "pepler")
+    generator = PaperTextGenerator.from_pretrained(lm_path, [t for ts in token_of.values() for t in ts], meanings,
+                                                   **adapter_kwargs)
+    return generator, {u: text_prompt(ts) for u, ts in token_of.items()}
 
 
 class PEPLER(UnimodalMethod):

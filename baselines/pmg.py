@@ -17,12 +17,13 @@ against the keywords. Here:
   evaluator.
 
 PMG's soft-prompt part (a learned preference embedding appended to the keywords) has no released
-code and is not implemented. Its text is the non-personalized backbone's.
+code and is not implemented. Its text is the non-personalized backbone's. At the ``paper`` preset,
+:func:`paper_generate` samples the candidates from Stable Diffusion.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -44,6 +45,28 @@ def history_keywords(histories: Sequence[np.ndarray], texts: Sequence[str], n: i
         order = nonzero[np.argsort(-row[nonzero], kind="stable")][:n]
         out.append([str(vocabulary[j]) for j in order])
     return out
+
+
+def best_of_candidates(sample: Callable[[int], list], score: Callable[[list], np.ndarray], candidates: int) -> list:
+    """Per user, the best of ``candidates`` samples: ``sample(j)`` is the j-th batch of images (one
+    per user), ``score(images)`` their scores against the keyword prompts."""
+    pools, scores = [], []
+    for j in range(candidates):
+        images = sample(j)
+        pools.append(images)
+        scores.append(np.asarray(score(images), dtype=float))
+    best = np.argmax(np.stack(scores), axis=0)
+    return [pools[b][u] for u, b in enumerate(best)]
+
+
+def paper_generate(generator, prompts: Sequence[str], score: Callable[[list], np.ndarray], seed: int,
+                   candidates: int = 4, **generate_kwargs) -> list:
+    """PMG on a local Stable Diffusion folder (the ``paper`` preset): ``generator`` is DPPMG's
+    adapter built without new tokens (:class:`~dppmg.generation.paper.PaperImageGenerator`), the
+    keyword ``prompts`` (:func:`history_keywords`) its prompts, and ``score`` the reward model's
+    image-text score against them, as PMG picks by CLIP score."""
+    return best_of_candidates(lambda j: generator.generate(list(prompts), seed * candidates + j, **generate_kwargs),
+                              score, candidates)
 
 
 class PMG(UnimodalMethod):
@@ -72,13 +95,9 @@ class PMG(UnimodalMethod):
         prompts = self.prompts(user_ids)
         prompt_features = get_encoder("text").encode(prompts, progress=False)
         cond = self.backbones.image.conditioner.encode(prompts)
-        pools, scores = [], []
-        for j in range(self.candidates):
-            images = self.backbones.images_from_condition(cond, seed * self.candidates + j)
-            pools.append(images)
-            scores.append(self.reward_model.score(encode_lowres_images(images), prompt_features))
-        best = np.argmax(np.stack(scores), axis=0)
-        return [pools[b][u] for u, b in enumerate(best)]
+        return best_of_candidates(lambda j: self.backbones.images_from_condition(cond, seed * self.candidates + j),
+                                  lambda images: self.reward_model.score(encode_lowres_images(images), prompt_features),
+                                  self.candidates)
 
     def config(self) -> dict[str, Any]:
         return {"keywords": self.keywords, "keyword_source": "TF-IDF over history texts (IDF: catalogue)",

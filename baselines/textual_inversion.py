@@ -8,6 +8,10 @@ conditioner of the image backbone, initialised from the user's history texts, le
 Stage 2's diffusion loss, optimizer, steps and validation choice of the step
 (:mod:`dppmg.generation.user_tokens`). It is DPPMG's image tokens without the graph and without
 quantization. Its text is the non-personalized backbone's.
+
+At the ``paper`` preset, :func:`paper_image_generator` puts the same per-user word into Stable
+Diffusion's CLIP text encoder through DPPMG's adapter
+(:class:`~dppmg.generation.paper.PaperImageGenerator`), as the original method does.
 """
 
 from __future__ import annotations
@@ -15,6 +19,19 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from dppmg.interface import UnimodalMethod
+
+
+def paper_image_generator(sd_path, data, k: int = 1, **pipeline_kwargs):
+    """Textual inversion on a local Stable Diffusion folder (the ``paper`` preset): ``k`` new words
+    per user of ``data``, initialised from their history texts. Returns the adapter and each user's
+    prompt; train with ``generator.loss(history images, prompts, noise generator)``."""
+    from dppmg.generation.paper import PaperImageGenerator
+    from dppmg.generation.user_tokens import user_token_names
+
+    token_of, meanings = user_token_names(data, k, "ti")
+    generator = PaperImageGenerator.from_pretrained(sd_path, [t for ts in token_of.values() for t in ts], meanings,
+                                                    **pipeline_kwargs)
+    return generator, {u: " ".join(ts) for u, ts in token_of.items()}
 
 
 class TextualInversion(UnimodalMethod):

@@ -10,6 +10,11 @@ model's input-embedding module, so the models' own ``__call__``/``generate`` and
   user's history images (VAE-encoded), with only the token rows (and optional UNet LoRA) trained.
 * Text: ``AutoModelForCausalLM.from_pretrained(path)`` + LoRA (peft) + the new tokens.
 
+Both can be built without new tokens (a prompt-only baseline such as LaMP or PMG), and the image
+generator also takes its cross-attention input directly (the ``history-image`` baseline's image
+tokens). The baselines' ``paper`` paths are in their own files (``paper_*`` functions and classes
+of :mod:`baselines`).
+
 Weights come from the user's own cache or a local directory; nothing is downloaded here.
 """
 
@@ -68,14 +73,16 @@ class PaperImageGenerator:
 
     Args:
         pipeline: a ``StableDiffusionPipeline`` (see :meth:`from_pretrained`).
-        tokens: the image-token embedding module injected into its text encoder.
+        tokens: the token embedding module injected into its text encoder (``None`` when the
+            generator was built without new tokens, as the prompt-only baselines build it).
     """
 
     pipeline: object
-    tokens: PreferenceTokenEmbedding
+    tokens: PreferenceTokenEmbedding | None
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, tokens: Sequence[str], meanings: dict[str, Sequence[str]],
+    def from_pretrained(cls, path: str | os.PathLike, tokens: Sequence[str] = (),
+                        meanings: dict[str, Sequence[str]] | None = None,
                         torch_dtype: torch.dtype = torch.float32, **kwargs) -> "PaperImageGenerator":
         from diffusers import StableDiffusionPipeline
 
@@ -86,10 +93,11 @@ class PaperImageGenerator:
         return cls.from_pipeline(pipe, tokens, meanings)
 
     @classmethod
-    def from_pipeline(cls, pipe, tokens: Sequence[str], meanings: dict[str, Sequence[str]]) -> "PaperImageGenerator":
+    def from_pipeline(cls, pipe, tokens: Sequence[str] = (),
+                      meanings: dict[str, Sequence[str]] | None = None) -> "PaperImageGenerator":
         for module in (pipe.unet, pipe.vae, pipe.text_encoder):
             module.requires_grad_(False)
-        prefs = inject_tokens(pipe.text_encoder, pipe.tokenizer, tokens, meanings)
+        prefs = inject_tokens(pipe.text_encoder, pipe.tokenizer, tokens, meanings or {}) if len(tokens) else None
         return cls(pipe, prefs)
 
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
@@ -100,13 +108,17 @@ class PaperImageGenerator:
 
     def loss(self, images: torch.Tensor, prompts: Sequence[str], generator: torch.Generator) -> torch.Tensor:
         """Latent-diffusion epsilon loss; ``images`` in [-1, 1], shape (n, 3, H, W)."""
+        return self.loss_from_embeds(images, self.encode_prompts(prompts), generator)
+
+    def loss_from_embeds(self, images: torch.Tensor, embeds: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The same loss with the UNet's cross-attention input given directly (``(n, L, dim)``)."""
         pipe = self.pipeline
         vae = pipe.vae
         latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.sample(generator) * vae.config.scaling_factor
         noise = torch.randn(latents.shape, generator=generator).to(latents)
         t = torch.randint(pipe.scheduler.config.num_train_timesteps, (len(images),), generator=generator).to(latents.device)
         noisy = pipe.scheduler.add_noise(latents, noise, t)
-        pred = pipe.unet(noisy, t, encoder_hidden_states=self.encode_prompts(prompts)).sample
+        pred = pipe.unet(noisy, t, encoder_hidden_states=embeds.to(latents.dtype)).sample
         return F.mse_loss(pred.float(), noise.float())
 
     @torch.no_grad()
@@ -117,6 +129,16 @@ class PaperImageGenerator:
                             generator=generator, **kwargs)
         return out.images
 
+    @torch.no_grad()
+    def generate_from_embeds(self, embeds: torch.Tensor, negative_embeds: torch.Tensor, seed: int,
+                             num_inference_steps: int = 25, guidance_scale: float = 7.5, **kwargs) -> list:
+        """Images from cross-attention inputs given directly (guidance against ``negative_embeds``)."""
+        generator = torch.Generator().manual_seed(seed)
+        out = self.pipeline(prompt_embeds=embeds, negative_prompt_embeds=negative_embeds,
+                            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                            generator=generator, **kwargs)
+        return out.images
+
 
 @dataclass
 class PaperTextGenerator:
@@ -124,10 +146,11 @@ class PaperTextGenerator:
 
     model: object
     tokenizer: object
-    tokens: PreferenceTokenEmbedding
+    tokens: PreferenceTokenEmbedding | None
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, tokens: Sequence[str], meanings: dict[str, Sequence[str]],
+    def from_pretrained(cls, path: str | os.PathLike, tokens: Sequence[str] = (),
+                        meanings: dict[str, Sequence[str]] | None = None,
                         lora_r: int = 16, lora_targets: Sequence[str] = ("q_proj", "v_proj"),
                         torch_dtype: torch.dtype = torch.float32) -> "PaperTextGenerator":
         from peft import LoraConfig, get_peft_model
@@ -140,10 +163,11 @@ class PaperTextGenerator:
             tokenizer.pad_token = tokenizer.eos_token
         model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch_dtype)
         model.requires_grad_(False)
-        prefs = inject_tokens(model, tokenizer, tokens, meanings)
+        prefs = inject_tokens(model, tokenizer, tokens, meanings or {}) if len(tokens) else None
         model = get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=2 * lora_r, target_modules=list(lora_targets),
                                                  lora_dropout=0.0))
-        prefs.weight.requires_grad_(True)
+        if prefs is not None:
+            prefs.weight.requires_grad_(True)
         return cls(model, tokenizer, prefs)
 
     def trainable_parameters(self) -> list[nn.Parameter]:

@@ -32,6 +32,17 @@ from dppmg.paths import cache_dir as resolve_cache_dir
 USER_TOKENS_VERSION = 1
 
 
+def user_token_names(data, k: int, prefix: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Each user's ``k`` token names (``<{prefix}_{user index}_{j}>``) and, per token, the texts of
+    the user's training history its embedding is initialised from."""
+    users = data.users["user_id"].tolist()
+    token_of = {u: [f"<{prefix}_{i}_{j}>" for j in range(k)] for i, u in enumerate(users)}
+    texts = data.items["text"].tolist()
+    histories = data.items_by_user(users, "train")
+    meanings = {t: [texts[i] for i in h] for u, h in zip(users, histories) for t in token_of[u]}
+    return token_of, meanings
+
+
 class UserTokens:
     """``k`` learned tokens per user in the ``modality`` generator of ``backbones``.
 
@@ -52,12 +63,8 @@ class UserTokens:
         self.config = backbones.stage2
         self.text_model, self.text_tokenizer = backbones.text_model, backbones.tokenizer
         self.image_backbone = backbones.image
-        users = data.users["user_id"].tolist()
-        self.token_of = {u: [f"<{prefix}_{i}_{j}>" for j in range(k)] for i, u in enumerate(users)}
-        texts = data.items["text"].tolist()
-        histories = data.items_by_user(users, "train")
-        meanings = {t: [texts[i] for i in h] for u, h in zip(users, histories) for t in self.token_of[u]}
-        tokens = [t for u in users for t in self.token_of[u]]
+        self.token_of, meanings = user_token_names(data, k, prefix)
+        tokens = [t for names in self.token_of.values() for t in names]
         if modality == "text":
             self.text_tokens = new_token_embedding(self.text_tokenizer, self.text_model.get_input_embeddings(),
                                                    tokens, meanings)
