@@ -38,6 +38,7 @@ from benchmark.claims import claims_table
 from benchmark.executors import EXECUTORS, RUNNERS, Cell, make_executor
 from benchmark.plan import Estimator, describe, plan_table
 from benchmark.suites import EVALUATION_STAGE, SUITES, Stage
+from benchmark.figures import sample_grids
 from benchmark.tables import TABLE_BUILDERS, timing_table
 from dppmg.config import DATASETS, PRESETS
 from dppmg.data.datasets import REAL_DATASETS
@@ -220,6 +221,9 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                 stem = results_dir / preset / name
                 write_table(frame, stem, note)
                 written[name] = stem.with_suffix(".md")
+            if stage.name == EVALUATION_STAGE.name:
+                for path in sample_grids(stage_results, preset, figure_dir, data_root, say):
+                    written[path.stem] = path
     finally:
         bar.close()
     gone = [m for ms in missing.values() for m in ms]

@@ -213,3 +213,38 @@ def loss_curves(series: dict[str, Sequence[float]], path: str | os.PathLike, tit
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def methods_grid(rows: dict[str, Sequence[dict]], path: str | os.PathLike, title: str,
+                 history: Sequence[Sequence[np.ndarray]] | None = None, history_items: int = 3) -> Path:
+    """The same users (columns) across methods (rows): the first row is each user's most recent
+    ``history_items`` training images side by side (when ``history`` is given), then per method its
+    generated image with the start of its text. ``rows`` maps a method to its samples
+    (``{"user_id", "text", "image"}``, the same users in the same order)."""
+    first = next(iter(rows.values()))
+    n_users = len(first)
+    n_rows = len(rows) + (history is not None)
+    fig, axes = plt.subplots(n_rows, n_users, figsize=(1.5 * n_users + 1.2, 2.3 * n_rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    offset = 0
+    if history is not None:
+        for j, hist in enumerate(history):
+            recent = list(hist)[-history_items:]
+            if recent:
+                axes[0, j].imshow(np.concatenate(recent, axis=1))
+            axes[0, j].set_title(f"user {short_id(first[j]['user_id'])}", fontsize=6)
+        axes[0, 0].set_ylabel("history", fontsize=8, rotation=0, ha="right", va="center")
+        offset = 1
+    for i, (method, samples) in enumerate(rows.items()):
+        for j, s in enumerate(samples):
+            ax = axes[i + offset, j]
+            ax.imshow(s["image"])
+            ax.set_xlabel("\n".join(textwrap.wrap(textwrap.shorten(str(s["text"]), 60, placeholder="..."), 22)),
+                          fontsize=5)
+        axes[i + offset, 0].set_ylabel(method, fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)

@@ -28,7 +28,8 @@ key                                   content
 ``alignment``                         both alignment models' held-out retrieval reports
 ``preference_evaluator``              its validation (and, on test, test) AUC / Recall@20 and
                                       popularity's
-``samples``                           the first generated texts
+``samples``                           the first 8 users' generations: text and image (PNG,
+                                      base64; :func:`decode_samples`)
 ====================================  =======================================================
 
 Each per-user metric is ``{"mean": float, "per_user": [...]}`` (NaN-free means over users with
@@ -88,6 +89,35 @@ def check_generations(results: Sequence[dict[str, Any]], user_ids: Sequence[str]
                              f"got {type(r.get('text')).__name__}")
 
 
+SAMPLE_USERS = 8
+
+
+def encode_samples(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """The first users' generations as a result file keeps them (the cross-method sample grid
+    reads them): user id, text, and the image as a base64 PNG (about 3 kB each)."""
+    import base64
+    import io
+
+    out = []
+    for r in results:
+        buffer = io.BytesIO()
+        r["image"].save(buffer, format="PNG", optimize=True)
+        out.append({"user_id": str(r["user_id"]), "text": str(r["text"]),
+                    "image_png": base64.b64encode(buffer.getvalue()).decode("ascii")})
+    return out
+
+
+def decode_samples(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A result file's samples with their images as RGB arrays (empty for a file without them)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    return [{**s, "image": np.asarray(Image.open(io.BytesIO(base64.b64decode(s["image_png"]))).convert("RGB"))}
+            for s in result["metrics"].get("samples", [])]
+
+
 def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionData, evaluator, reward_model,
                          preference_evaluator=None, cache_dir: str | os.PathLike | None = None, seed: int = 0,
                          config: EvaluationConfig | None = None, split: str = "test") -> dict[str, Any]:
@@ -137,7 +167,7 @@ def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionDat
     out["diversity"] = {"distinct_1": metrics.distinct_n(texts, 1), "distinct_2": metrics.distinct_n(texts, 2)}
     if data.ground_truth is not None:
         out["ground_truth"] = ground_truth_accuracy(results, data)
-    out["samples"] = [{"user_id": r["user_id"], "text": r["text"]} for r in results[:8]]
+    out["samples"] = encode_samples(results[:SAMPLE_USERS])
     return out
 
 

@@ -134,3 +134,26 @@ def test_claims_compare_dppmg_with_the_best_unimodal_baseline_and_the_two_model_
     assert image["comparison"] == "dppmg - pmg" and image["verdict"] == "contradicted"
     pair = table.loc[("DPPMG is more consistent than two separate models", "-")]
     assert pair["comparison"] == "dppmg - lamp+pmg" and pair["verdict"] == "reproduced"
+
+
+def test_sample_grid_shows_the_same_users_across_methods(tmp_path):
+    from PIL import Image
+
+    from benchmark.figures import sample_grids
+    from dppmg.evaluation.evaluate import decode_samples, encode_samples
+
+    users = ["a", "b", "c"]
+    colour = {"dppmg": (200, 0, 0), "pmg": (0, 200, 0), "lamp": (0, 0, 200)}
+    runs = []
+    for method, rgb in colour.items():
+        run = _evaluation_run(method, 0, users, [0.1, 0.2, 0.3])
+        sampled = users if method != "lamp" else ["x", "y", "z"]
+        run["metrics"]["samples"] = encode_samples(
+            [{"user_id": u, "text": f"{method} text", "image": Image.new("RGB", (32, 48), rgb)} for u in sampled])
+        runs.append(run)
+    decoded = decode_samples(runs[0])
+    assert [s["user_id"] for s in decoded] == users and tuple(decoded[0]["image"][0, 0]) == colour["dppmg"]
+    logged = []
+    paths = sample_grids(runs, "smoke", tmp_path, log=logged.append)
+    assert [p.name for p in paths] == ["samples_synthetic.png"] and paths[0].stat().st_size > 0
+    assert any("lamp sampled other users" in m for m in logged)  # a method's row shows the same users or none

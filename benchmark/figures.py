@@ -1,0 +1,62 @@
+"""Figures built from result files across methods: the sample grid per dataset (the same test
+users across every method, with a strip of their history)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmark.analysis import by_dataset_method
+from benchmark.tables import table_order
+
+
+def _history(dataset: str, preset: str, data_root: str | None, user_ids: list[str]) -> list | None:
+    """The users' training-history images at 32x48, or None where the data cannot be loaded (a
+    ``--tables-only`` run without the data root draws the grid without the history row)."""
+    from dppmg.data import load_dataset
+    from dppmg.data.images import load_image_array
+    from dppmg.errors import DPPMGError
+
+    try:
+        data = load_dataset(dataset, preset=preset, data_root=data_root)
+    except (DPPMGError, OSError):
+        return None
+    if not set(user_ids) <= set(data.users["user_id"]):
+        return None
+    images = load_image_array(data, 32, 48)
+    return [images[h] for h in data.items_by_user(user_ids, "train")]
+
+
+def sample_grids(results: list[dict[str, Any]], preset: str, figure_dir: str | os.PathLike,
+                 data_root: str | None = None, log: Callable[[str], None] = print) -> list[Path]:
+    """Per dataset, ``figures/samples_<dataset>.png``: the first evaluated test users of the lowest
+    seed, one row per method that has samples for them (every method of a seed is evaluated on the
+    same users), in table order."""
+    from dppmg.evaluation.evaluate import decode_samples
+    from dppmg.plotting import methods_grid
+
+    written = []
+    results = [r for r in results if r["metrics"].get("split", "test") == "test"]
+    for dataset, methods in sorted(by_dataset_method(results).items()):
+        seeds = sorted({s for runs in methods.values() for s in runs})
+        if not seeds:
+            continue
+        seed = seeds[0]
+        rows = {m: decode_samples(methods[m][seed]) for m in sorted(methods, key=table_order) if seed in methods[m]}
+        rows = {m: s for m, s in rows.items() if s}
+        if not rows:
+            log(f"[figures] {dataset}: no result file holds sample images (older runs); no sample grid")
+            continue
+        # Every method of a seed samples the same users; a file that holds others (an older
+        # evaluation config) is the odd one out.
+        users = list(Counter(tuple(x["user_id"] for x in s) for s in rows.values()).most_common(1)[0][0])
+        skipped = [m for m, s in rows.items() if [x["user_id"] for x in s] != users]
+        rows = {m: s for m, s in rows.items() if m not in skipped}
+        if skipped:
+            log(f"[figures] {dataset}: {', '.join(skipped)} sampled other users; left out of the sample grid")
+        path = Path(figure_dir) / f"samples_{dataset}.png"
+        written.append(methods_grid(rows, path, f"{dataset} ({preset}, seed {seed}): the same test users across methods",
+                                    history=_history(dataset, preset, data_root, users)))
+    return written
