@@ -108,14 +108,15 @@ def encode_samples(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def decode_samples(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """A result file's samples with their images as RGB arrays (empty for a file without them)."""
+    """A result file's samples with their images as RGB arrays (empty for a file written before
+    the samples kept their images)."""
     import base64
     import io
 
     from PIL import Image
 
     return [{**s, "image": np.asarray(Image.open(io.BytesIO(base64.b64decode(s["image_png"]))).convert("RGB"))}
-            for s in result["metrics"].get("samples", [])]
+            for s in result["metrics"].get("samples", []) if "image_png" in s]
 
 
 def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionData, evaluator, reward_model,

@@ -157,3 +157,6 @@ def test_sample_grid_shows_the_same_users_across_methods(tmp_path):
     paths = sample_grids(runs, "smoke", tmp_path, log=logged.append)
     assert [p.name for p in paths] == ["samples_synthetic.png"] and paths[0].stat().st_size > 0
     assert any("lamp sampled other users" in m for m in logged)  # a method's row shows the same users or none
+    for run in runs:  # files written before the samples kept their images: no grid, and a message
+        run["metrics"]["samples"] = [{"user_id": s["user_id"], "text": s["text"]} for s in run["metrics"]["samples"]]
+    assert sample_grids(runs, "smoke", tmp_path, log=logged.append) == [] and "no result file" in logged[-1]
