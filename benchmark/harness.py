@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -275,8 +276,29 @@ def _note(suite: str, preset: str, results: int | list[dict[str, Any]], missing:
         if sources and list(sources) != [sha]:
             note += " Results computed at " + ", ".join(f"{k} ({v})" for k, v in sources.items()) + "."
     if missing:
-        note += f"\n\n**Missing cells ({len(missing)}), left out of this table:** " + "; ".join(missing)
+        note += f"\n\n**Missing cells ({len(missing)}), left out of this table:** " + summarize_missing(missing)
     return f"{SMOKE_NOTE}\n\n{note}" if preset == "smoke" else note
+
+
+_NO_RESULT = re.compile(r"^\[(?P<stage>[^\]]+)\] (?P<dataset>\S+) (?P<method>\S+) seed (?P<seed>\d+) \(no result\)$")
+
+
+def summarize_missing(missing: list[str]) -> str:
+    """Cells without a result grouped per (stage, dataset) as ``method (seeds ...)``; failed cells
+    are listed one by one with their log."""
+    groups: dict[tuple[str, str], dict[str, list[str]]] = {}
+    others = []
+    for m in missing:
+        match = _NO_RESULT.match(m)
+        if match is None:
+            others.append(m)
+            continue
+        seeds = groups.setdefault((match["stage"], match["dataset"]), {}).setdefault(match["method"], [])
+        seeds.append(match["seed"])
+    parts = [f"[{stage}] {dataset}, no result: " + ", ".join(f"{method} (seed{'s' * (len(seeds) > 1)} {', '.join(seeds)})"
+                                                          for method, seeds in methods.items())
+             for (stage, dataset), methods in groups.items()]
+    return "; ".join(parts + others)
 
 
 def result_commits(results: list[dict[str, Any]]) -> dict[str, int]:

@@ -161,3 +161,14 @@ def test_table_note_names_the_commits_its_results_came_from():
     note = _note("evaluation", "small", runs)
     assert "from 3 result file(s)" in note
     assert f"Results computed at {'a' * 10} (2), {'b' * 10} (dirty) (1)." in note
+
+
+def test_missing_cells_are_summarized_per_dataset_and_failures_listed_with_their_log():
+    from benchmark.harness import summarize_missing
+
+    text = summarize_missing(["[evaluation] synthetic lamp seed 0 (no result)",
+                              "[evaluation] synthetic lamp seed 1 (no result)",
+                              "[evaluation] synthetic pmg seed 0 (no result)",
+                              "[evaluation] hm pmg seed 2 (failed; log: runs/x.log)"])
+    assert text == ("[evaluation] synthetic, no result: lamp (seeds 0, 1), pmg (seed 0); "
+                    "[evaluation] hm pmg seed 2 (failed; log: runs/x.log)")
