@@ -83,11 +83,12 @@ def _quantization(runs: dict[int, dict[str, Any]]) -> tuple[dict[str, Any] | Non
     return test, float(np.mean([runs[s]["metrics"]["test"]["recall@20"] for s in sorted(runs)]))
 
 
-def _evaluated(methods: dict[str, Any], test: Callable[[type], bool]) -> list[str]:
-    """The registered generation baselines with runs on this dataset whose class passes ``test``."""
+def _registered(test: Callable[[type], bool]) -> list[str]:
+    """The registered generation baselines whose class passes ``test`` (runs or not: a claim
+    whose comparison has no runs yet reads "missing")."""
     from dppmg.registry import methods as registered
 
-    return [s.name for s in registered(kind="generation", suite="evaluation") if s.name in methods and test(s.cls)]
+    return [s.name for s in registered(kind="generation", suite="evaluation") if test(s.cls)]
 
 
 def _best_unimodal_rows(methods: dict[str, Any], dataset: str, modality: str, cells: dict[str, Any],
@@ -97,9 +98,10 @@ def _best_unimodal_rows(methods: dict[str, Any], dataset: str, modality: str, ce
     picked after the fact, so a "reproduced" is conservative), paired per user with DPPMG."""
     from dppmg.methods import DPPMG
 
-    unimodal = _evaluated(methods, lambda cls: issubclass(cls, UnimodalMethod) and cls.modalities == (modality,))
-    if not unimodal:
+    registered = _registered(lambda cls: issubclass(cls, UnimodalMethod) and cls.modalities == (modality,))
+    if not registered:
         return []
+    unimodal = [m for m in registered if m in methods]
     path = ("personalization", modality, "targets")
     effects = {m: own_effect(methods[m], path) for m in unimodal}
     effects = {m: e["mean"] for m, e in effects.items() if e is not None}
@@ -107,7 +109,9 @@ def _best_unimodal_rows(methods: dict[str, Any], dataset: str, modality: str, ce
     claim = f"DPPMG's {modality}s are more personalized than the best unimodal baseline"
     metric = "personalization (targets): centred own-generation similarity"
     if not effects or DPPMG.name not in methods:
-        return [row(claim, dataset, modality, metric, f"{DPPMG.name} - best of {', '.join(unimodal)}", None, "missing")]
+        absent = [m for m in (DPPMG.name, *registered) if m not in methods]
+        return [row(claim, dataset, modality, metric, f"{DPPMG.name} - best of {', '.join(registered)}", None,
+                    "missing", f"no runs of {', '.join(absent)}")]
     best = max(effects, key=effects.get)
     c = paired_comparison(methods[DPPMG.name], methods[best],
                           lambda r: personalization_per_user(r, modality))
@@ -176,11 +180,14 @@ def claims_table(preference_results: list[dict[str, Any]], evaluation_results: l
         for modality in ("image", "text"):
             rows += _best_unimodal_rows(methods, dataset, modality, cells, row)
         consistency = per_user_metric(("consistency", "evaluator"))
-        for pair in _evaluated(methods, lambda cls: issubclass(cls, ModalityPair)):
-            c = paired_comparison(methods[dppmg], methods[pair], consistency) if dppmg in methods else None
+        for pair in _registered(lambda cls: issubclass(cls, ModalityPair)):
+            have = dppmg in methods and pair in methods
+            c = paired_comparison(methods[dppmg], methods[pair], consistency) if have else None
+            note = cells["consistency"]["reason"] if have else \
+                "no runs of " + ", ".join(m for m in (dppmg, pair) if m not in methods)
             rows.append(row("DPPMG is more consistent than two separate models", dataset, "-",
                              "evaluator consistency of the generated pair", f"{dppmg} - {pair}", c,
-                             comparison_verdict(c, cells["consistency"]["measurable"]), cells["consistency"]["reason"]))
+                             comparison_verdict(c, cells["consistency"]["measurable"]), note))
         if dppmg in methods and no_reward in methods:
             c = paired_comparison(methods[dppmg], methods[no_reward], per_user_metric(("consistency", "evaluator")))
             rows.append(row("the reward raises cross-modal consistency", dataset, "-",
