@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     backbone = commands.add_parser("backbone", help="stage 2: train (or resume) the image backbone of a dataset")
     _common(backbone)
-    backbone.add_argument("--seed", type=_seed, default=0)
+    backbone.add_argument("--seed", type=_seed, default=0,
+                          help="the sample grid's sampling seed (the backbone itself trains from the shared-model seed)")
     backbone.add_argument("--max-steps", type=_positive_int, default=None, help="stop after this many steps (resumable)")
     backbone.add_argument("--grid", default=None, help="save a generated-vs-real sample grid PNG here")
 
@@ -335,11 +336,12 @@ def run_backbone(args: argparse.Namespace) -> int:
     from dppmg.config import image_backbone_config
     from dppmg.data import load_dataset
     from dppmg.generation.image_backbone import save_sample_grid, train_image_backbone
-    from dppmg.seeding import seed_everything
+    from dppmg.seeding import seed_everything, shared_model_generator
 
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
     config = image_backbone_config(args.preset, args.dataset)
-    backbone = train_image_backbone(data, config, seed_everything(args.seed).torch, args.cache_dir,
+    seed_everything(args.seed)
+    backbone = train_image_backbone(data, config, shared_model_generator(), args.cache_dir,
                                     max_steps_this_call=args.max_steps)
     done = len(backbone.losses)
     rate = f", {backbone.steps_per_second:.2f} steps/s this call" if backbone.steps_per_second else ""
@@ -347,7 +349,7 @@ def run_backbone(args: argparse.Namespace) -> int:
           f"mean loss of the last 50 steps {sum(backbone.losses[-50:]) / max(1, len(backbone.losses[-50:])):.4f}")
     print(f"checkpoint: {backbone.folder}")
     if args.grid:
-        print(f"sample grid: {save_sample_grid(backbone, data, args.grid, cache_dir=args.cache_dir)}")
+        print(f"sample grid: {save_sample_grid(backbone, data, args.grid, seed=args.seed, cache_dir=args.cache_dir)}")
     return 0
 
 

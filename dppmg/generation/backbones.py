@@ -90,12 +90,13 @@ def load_backbones(dataset: str, preset: str, seed: int, *, data_root: str | Non
     from dppmg.data import load_dataset
     from dppmg.generation.image_backbone import train_image_backbone
     from dppmg.generation.text_backbone import build_text_backbone
-    from dppmg.seeding import seed_everything
+    from dppmg.seeding import seed_everything, shared_model_generator
 
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
     stage2 = stage2_config(preset, dataset)
-    generator = seed_everything(seed).torch
-    model, tokenizer = build_text_backbone(data.items["text"].tolist(), stage2.text, generator, cache_dir, progress,
-                                           dataset=data.name)
-    image = train_image_backbone(data, stage2.image, generator, cache_dir, progress)
+    seed_everything(seed)
+    # Shared by every method and seed: trained from the shared-model seed, whoever trains it first.
+    model, tokenizer = build_text_backbone(data.items["text"].tolist(), stage2.text, shared_model_generator(),
+                                           cache_dir, progress, dataset=data.name)
+    image = train_image_backbone(data, stage2.image, shared_model_generator(), cache_dir, progress)
     return Backbones(data, stage2, model, tokenizer, image)

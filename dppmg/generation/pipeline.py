@@ -71,16 +71,17 @@ class DPPMGPipeline:
 
     @classmethod
     def assemble(cls, data: InteractionData, stage1: Stage1Checkpoint, config: Stage2Config,
-                 generator: torch.Generator, cache_dir: str | os.PathLike | None = None,
-                 progress: bool = True) -> "DPPMGPipeline":
-        """The backbones of ``config`` (trained once per dataset, then cached) with Stage 1's tokens
-        injected, their embeddings at their initial values."""
+                 cache_dir: str | os.PathLike | None = None, progress: bool = True) -> "DPPMGPipeline":
+        """The backbones of ``config`` (trained once per dataset from the shared-model seed, then
+        cached) with Stage 1's tokens injected, their embeddings at their initial values."""
         from dppmg.generation.image_backbone import train_image_backbone
         from dppmg.generation.text_backbone import build_text_backbone
+        from dppmg.seeding import shared_model_generator
 
         texts = data.items["text"].tolist()
-        text_model, tokenizer = build_text_backbone(texts, config.text, generator, cache_dir, progress, dataset=data.name)
-        backbone = train_image_backbone(data, config.image, generator, cache_dir, progress)
+        text_model, tokenizer = build_text_backbone(texts, config.text, shared_model_generator(), cache_dir, progress,
+                                                    dataset=data.name)
+        backbone = train_image_backbone(data, config.image, shared_model_generator(), cache_dir, progress)
         # With cross-modal sharing a generator's prompt also holds the other modality's tokens: they
         # must be words of its tokenizer too (with their own embeddings there), not split into sub-words.
         text_side, image_side = generator_modalities(config)
@@ -193,7 +194,7 @@ class DPPMGPipeline:
         """Load token embeddings saved by :meth:`save_pretrained` onto the cached backbones."""
         folder = Path(folder)
         saved = _read_saved(folder, stage1.tokens, f"the stage-1 checkpoint {stage1.folder}")
-        pipe = cls.assemble(data, stage1, Stage2Config.from_dict(saved["config"]), torch.Generator().manual_seed(0),
+        pipe = cls.assemble(data, stage1, Stage2Config.from_dict(saved["config"]),
                             cache_dir=cache_dir, progress=False)
         pipe.load_token_weights(folder)
         for key in ("token_losses", "token_validation"):

@@ -56,10 +56,10 @@ def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stag
     """Assemble the pipeline (backbones cached) and, with ``train``, learn its token embeddings;
     ``history`` receives the per-step losses. The validation curves (and the step each modality's
     kept embeddings come from) are in ``pipe.meta["token_validation"]``."""
-    # Token training draws from its own generators, forked before the backbones are built: its result
-    # must not depend on whether a backbone was trained in this call or loaded from the cache.
+    # Token training draws from its own generators; the backbones train from the shared-model seed
+    # (dppmg.seeding), so neither depends on whether a backbone was trained in this call or loaded.
     text_seed, image_seed = (int(torch.randint(2**62, (1,), generator=generator)) for _ in range(2))
-    pipe = DPPMGPipeline.assemble(data, stage1, config, generator, cache_dir, progress)
+    pipe = DPPMGPipeline.assemble(data, stage1, config, cache_dir, progress)
     if train:
         history = history if history is not None else {}
         validation = {}

@@ -56,3 +56,14 @@ def test_guidance_is_a_sampling_setting_per_dataset(smoke_synthetic):
     assert (chosen.guidance_scale, default.guidance_scale) == (6.0, 3.0)
     unguided = dataclasses.replace(chosen, guidance_scale=3.0)
     assert backbone_dir(smoke_synthetic, chosen) == backbone_dir(smoke_synthetic, unguided)
+
+
+def test_shared_backbones_do_not_depend_on_the_seed_of_the_cell_that_trains_them(tmp_path):
+    """Backbones are cached per dataset and config, not per seed: the cell that trains one first
+    (any method, any seed) must train the same one."""
+    from dppmg.generation.backbones import load_backbones
+
+    a = load_backbones("synthetic", "smoke", 0, cache_dir=tmp_path / "a", progress=False)
+    b = load_backbones("synthetic", "smoke", 7, cache_dir=tmp_path / "b", progress=False)
+    for x, y in ((a.image.unet, b.image.unet), (a.text_model, b.text_model)):
+        assert all(torch.equal(p, q) for p, q in zip(x.state_dict().values(), y.state_dict().values()))
