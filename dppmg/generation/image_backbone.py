@@ -41,7 +41,8 @@ from dppmg import cache
 from dppmg.io import atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
-BACKBONE_VERSION = 3
+# 4: trained from the shared-model seed (dppmg.seeding), whichever cell trains it.
+BACKBONE_VERSION = 4
 
 
 @dataclass

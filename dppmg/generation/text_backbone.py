@@ -28,7 +28,8 @@ from dppmg.io import stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-TEXT_BACKBONE_VERSION = 1
+# 2: trained from the shared-model seed (dppmg.seeding), whichever cell trains it.
+TEXT_BACKBONE_VERSION = 2
 
 
 def smollm2_dir() -> Path:
