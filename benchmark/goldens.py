@@ -1,6 +1,7 @@
 """Golden metrics and the regression check (detectron2-style expected results).
 
     python -m benchmark goldens --preset smoke --update     # write results/goldens/smoke.csv on purpose
+    python -m benchmark goldens --preset small --update --suite preference --from-existing  # from the runs on disk
     python -m benchmark check --preset smoke                # compare a fresh run with it; exit 1 on regression
 
 A golden is a row (dataset, method, metric, value, tolerance). ``--update`` runs the suite for the
@@ -112,11 +113,15 @@ def golden_paths(preset: str, goldens_dir: str | os.PathLike) -> tuple[Path, Pat
     return folder / f"{preset}.csv", folder / f"{preset}.json"
 
 
-def write_goldens(rows: pd.DataFrame, preset: str, goldens_dir: str | os.PathLike, seeds: tuple[int, ...]) -> Path:
+def write_goldens(rows: pd.DataFrame, preset: str, goldens_dir: str | os.PathLike, seeds: tuple[int, ...],
+                  suite: str = GOLDEN_SUITE, results: list[dict[str, Any]] | None = None) -> Path:
+    from benchmark.harness import result_commits
+
     csv, meta = golden_paths(preset, goldens_dir)
     atomic_write_text(csv, rows.to_csv(index=False))  # full precision: a rerun compares bit for bit
     atomic_write_json(meta, {"schema": GOLDENS_SCHEMA, "result_schema": SCHEMA, "preset": preset,
-                             "suite": GOLDEN_SUITE, "seeds": list(seeds), "check_seed": CHECK_SEED, "k": K,
+                             "suite": suite, "results_computed_at": result_commits(results or []),
+                             "seeds": list(seeds), "check_seed": CHECK_SEED, "k": K,
                              "floors": FLOORS, **git_state(), "packages": package_versions(),
                              "device": device_info(), "threads": 1,
                              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
@@ -254,9 +259,47 @@ def check(preset: str, *, results_dir: str | os.PathLike = "results", goldens_di
 
 
 def update(preset: str, *, results_dir: str | os.PathLike = "results", goldens_dir: str | os.PathLike = "results/goldens",
-           data_root: str | None = None,
+           data_root: str | None = None, suite: str = GOLDEN_SUITE, from_existing: bool = False,
            log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> Path:
-    """Write the goldens of ``preset`` from its golden seeds' results (missing ones are run)."""
+    """Write the goldens of ``preset`` from its golden seeds' results of ``suite`` (missing ones are
+    run). ``from_existing`` runs nothing: the goldens come from the result files already on disk,
+    for the (dataset, method, stage) groups that have every seed their stage runs (the others are
+    named and left out), as a ``small`` preset whose full suite takes longer than a sitting needs."""
+    from benchmark.suites import SUITES
+
+    if suite not in SUITES or not {s.name for s in SUITES[suite]} & set(STAGES):
+        raise DPPMGError(f"suite {suite!r} holds no golden stage; the goldens come from {', '.join(STAGES)}")
     seeds = GOLDEN_SEEDS[preset]
-    results = suite_results(preset, seeds, Path(results_dir).resolve(), data_root, log, "any")
-    return write_goldens(golden_rows(results), preset, goldens_dir, seeds)
+    if from_existing:
+        results = existing_complete(preset, seeds, Path(results_dir).resolve(), suite, log)
+        if not results:
+            raise DPPMGError(f"no complete {preset} results of suite {suite!r} under {Path(results_dir).resolve()}"
+                             f"/runs/{preset}: run them first (python -m benchmark run --suite {suite} --preset {preset})")
+    else:
+        results = suite_results(preset, seeds, Path(results_dir).resolve(), data_root, log, "any", suite=suite)
+    return write_goldens(golden_rows(results), preset, goldens_dir, seeds, suite=suite, results=results)
+
+
+def existing_complete(preset: str, seeds: tuple[int, ...], results_dir: Path, suite: str,
+                      log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The result files of ``suite`` on disk whose (dataset, method, stage) group has every seed
+    its stage runs at ``preset`` among ``seeds``; the incomplete groups are logged."""
+    from benchmark.harness import runs_on_disk
+    from benchmark.suites import SUITES
+
+    out = []
+    for stage in SUITES[suite]:
+        if stage.name not in STAGES:
+            continue
+        wanted = set(stage.seeds_for(preset)) & set(seeds)
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in runs_on_disk(results_dir, preset, stage.name, log):
+            if r["seed"] in wanted:
+                groups.setdefault((r["dataset"], r["method"]), []).append(r)
+        for (dataset, method), runs in sorted(groups.items()):
+            have = {r["seed"] for r in runs}
+            if have == wanted:
+                out += runs
+            else:
+                log(f"[goldens] {stage.name} {dataset} {method}: seeds {sorted(have)} of {sorted(wanted)}; left out")
+    return out

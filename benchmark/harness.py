@@ -347,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--goldens-dir", default="results/goldens")
         if name == "goldens":
             cmd.add_argument("--update", action="store_true", help="overwrite the goldens (required: on purpose only)")
+            cmd.add_argument("--suite", default="reproduce", choices=sorted(SUITES),
+                             help="the goldens of this suite's stages only (default: all of them)")
+            cmd.add_argument("--from-existing", action="store_true",
+                             help="run nothing: write the goldens from the complete (all seeds) results on disk")
         else:
             cmd.add_argument("--suite", default="reproduce", choices=sorted(SUITES),
                              help="check only this suite's stages (default: all of the goldens)")
@@ -387,7 +391,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.update:
                 print("benchmark: error: goldens are written only with --update (on purpose)", file=sys.stderr)
                 return 2
-            print(f"goldens: {update(args.preset, results_dir=args.results_dir, goldens_dir=args.goldens_dir, data_root=args.data_root)}")
+            path = update(args.preset, results_dir=args.results_dir, goldens_dir=args.goldens_dir,
+                          data_root=args.data_root, suite=args.suite, from_existing=args.from_existing)
+            print(f"goldens: {path}")
             return 0
         if args.command == "scaling":
             from benchmark.scaling import run_scaling

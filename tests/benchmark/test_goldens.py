@@ -106,3 +106,27 @@ def test_check_fails_on_a_regression_and_writes_its_table(tmp_path, monkeypatch,
                  str(tmp_path / "goldens")]) == 0
     table = pd.read_csv(tmp_path / "goldens" / "smoke.csv")
     assert set(table["metric"]) == {"test recall@20", "test ndcg@20", "valid recall@20"}
+
+
+def test_goldens_from_existing_results_run_nothing_and_skip_incomplete_groups(tmp_path, monkeypatch, capsys):
+    from dppmg.results import make_result, write_result
+
+    def never(*args, **kwargs):
+        raise AssertionError("--from-existing must not run the suite")
+
+    monkeypatch.setattr(goldens, "suite_results", never)
+    folder = tmp_path / "runs" / "small" / "preference"
+    for method, seeds in (("dppmg", (0, 1, 2)), ("lightgcn", (0, 1))):
+        for seed in seeds:
+            r = preference_result(method, seed, 0.3 + 0.01 * seed)
+            write_result(folder / f"synthetic__{method}__seed{seed}.json",
+                         make_result("preference", "synthetic", method, "small", seed, r["metrics"], {}, []))
+    assert main(["goldens", "--preset", "small", "--update", "--suite", "preference", "--from-existing",
+                 "--results-dir", str(tmp_path), "--goldens-dir", str(tmp_path / "goldens")]) == 0
+    assert "preference synthetic lightgcn: seeds [0, 1] of [0, 1, 2]; left out" in capsys.readouterr().err
+    rows, meta = read_goldens("small", tmp_path / "goldens")
+    assert set(rows["method"]) == {"dppmg"} and meta["suite"] == "preference"
+    assert sum(meta["results_computed_at"].values()) == 3
+    with pytest.raises(DPPMGError, match="no complete small results of suite 'evaluation'"):
+        goldens.update("small", results_dir=tmp_path, goldens_dir=tmp_path / "g2", suite="evaluation",
+                       from_existing=True)
