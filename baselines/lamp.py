@@ -12,7 +12,8 @@ retrieved text is cut to ``words_per_item`` words and the prompt reads::
     Preferences: <text 1> | <text 2> | <text 3>
     Item:
 
-the same frame as DPPMG's token prompt, so the catalogue-adapted LM that DPPMG's text generator
+(k larger than the history takes the whole history; a user without training history gets the
+frame with no texts, the non-personalized prompt), the same frame as DPPMG's token prompt, so the catalogue-adapted LM that DPPMG's text generator
 uses (LoRA-adapted to the catalogue's texts) continues it with an item text. Its image is the
 non-personalized backbone's (:class:`~dppmg.interface.UnimodalMethod`). At the ``paper`` preset,
 :func:`paper_generate` sends the same prompts to any local causal LM.

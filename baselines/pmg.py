@@ -8,7 +8,8 @@ against the keywords. Here:
 
 * **Keywords.** TF-IDF over the user's history texts (term counts in the history, inverse
   document frequency over the catalogue texts, English stop words removed): the ``keywords``
-  highest-weighted words, highest first. This is the documented fallback for PMG's LLM step; the
+  highest-weighted words, highest first (fewer when the history has fewer words; none for a user
+  without training history, whose prompt is then the empty text: the unconditional image). This is the documented fallback for PMG's LLM step; the
   135M-parameter LM of this suite does not follow a keyword-extraction instruction reliably.
 * **Image.** The keywords, comma-separated, are the text prompt of the shared image backbone
   (the one DPPMG's image generator uses), sampled ``candidates`` times with different noise.

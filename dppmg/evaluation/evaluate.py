@@ -28,6 +28,8 @@ key                                   content
 ``alignment``                         both alignment models' held-out retrieval reports
 ``preference_evaluator``              its validation (and, on test, test) AUC / Recall@20 and
                                       popularity's
+``users_without_training_history``    evaluated users whose generator took its documented
+                                      cold-start fallback
 ``samples``                           the first 8 users' generations: text and image (PNG,
                                       base64; :func:`decode_samples`)
 ====================================  =======================================================
@@ -220,6 +222,8 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
         metrics = evaluate_generations(results, data, evaluator, reward_model, preference, cache_dir, seed, config,
                                        split)
     timings.append(t.record)
+    # Each method's documented fallback covers them (DPPMG's cold-start rule: the mean preference).
+    metrics["users_without_training_history"] = int(sum(not len(h) for h in data.items_by_user(user_ids, "train")))
     metrics["throughput"] = {"users": len(user_ids), "generate_seconds": timings[-2]["wall_time_s"],
                              "users_per_second": len(user_ids) / max(timings[-2]["wall_time_s"], 1e-9)}
     metrics["alignment"] = {"reward": reward_report["heldout_retrieval"],

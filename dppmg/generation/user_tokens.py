@@ -9,7 +9,9 @@ Stage 2's training loops read (:func:`~dppmg.generation.train.train_text_tokens`
 :func:`~dppmg.generation.train.train_image_tokens`), so the rows are learned by the same loss,
 optimizer, steps, batch size and validation choice of the step as DPPMG's tokens; only what a
 token stands for differs (one user instead of a shared code). Trained rows are cached per
-(dataset, backbone, config, seed).
+(dataset, backbone, config, seed). A user without training history has no training pairs: their
+rows keep the initialisation's fallback, the mean embedding of every user's history words (the
+"average user", as DPPMG's cold-start rule gives such users the mean preference).
 """
 
 from __future__ import annotations

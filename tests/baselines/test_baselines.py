@@ -123,3 +123,34 @@ def test_the_example_method_is_one_file_that_registers_and_runs(users, session_c
     assert [p.split()[0] for p in method.prompts(users)] == last
     out = method.generate(users, seed=0)
     assert [r["user_id"] for r in out] == list(users) and all(r["image"].size == (32, 48) for r in out)
+
+
+class _NoHistory:
+    """A dataset stand-in whose users have no training interactions (a plug-in dataset may have such)."""
+
+    def __init__(self, data):
+        self.items, self.users = data.items, data.users
+
+    def items_by_user(self, user_ids, split):
+        return [np.zeros(0, dtype=np.int64) for _ in user_ids]
+
+
+def test_baselines_fall_back_for_a_user_without_training_history(users, session_cache, smoke_synthetic):
+    import torch
+
+    from baselines.lamp import lamp_prompts
+    from baselines.pmg import history_keywords
+
+    empty = _NoHistory(smoke_synthetic)
+    features = np.eye(smoke_synthetic.num_items, 4)
+    assert lamp_prompts(empty, features, users[:1], k=3, words_per_item=16) == ["Preferences: \nItem:"]
+    assert history_keywords([np.zeros(0, dtype=np.int64)], smoke_synthetic.items["text"].tolist(), 8) == [[]]
+    method = fitted("history-image", session_cache)
+    method.backbones.data, real = empty, method.backbones.data
+    try:
+        method.info["users_without_history"] = 0
+        rows = method.history_features(users[:2])
+    finally:
+        method.backbones.data = real
+    assert method.info["users_without_history"] == 2
+    assert torch.allclose(rows[0], torch.nn.functional.normalize(method.features.mean(0), dim=0))
