@@ -151,7 +151,7 @@ class HistoryImage(UnimodalMethod):
     def _train(self, generator: torch.Generator, cache_dir, progress: bool) -> dict[str, Any]:
         from dppmg.data.images import load_image_array
         from dppmg.generation.image_backbone import diffusion_loss, images_to_tensor, train_scheduler
-        from dppmg.generation.train import validation_pairs
+        from dppmg.generation.train import KeepBest, validation_pairs
 
         config, data, backbone = self.backbones.stage2, self.backbones.data, self.backbones.image
         images = images_to_tensor(load_image_array(data, backbone.config.width, backbone.config.height,
@@ -160,7 +160,6 @@ class HistoryImage(UnimodalMethod):
         held = validation_pairs(data, config.validation_pairs)
         user_ids = data.users["user_id"].tolist()
         held_features = self.history_features([user_ids[u] for u in held[:, 0]]) if len(held) else None
-        self.info["users_without_history"] = 0
 
         @torch.no_grad()
         def validation_loss() -> float:
@@ -173,20 +172,11 @@ class HistoryImage(UnimodalMethod):
                 weights.append(len(held[chunk]))
             return float(np.average(losses, weights=weights))
 
-        curve, best = [], None
-
-        def measure(step: int) -> None:
-            nonlocal best
-            if not len(held) or not config.validation_every:
-                return
-            loss = validation_loss()
-            curve.append({"step": step, "loss": round(loss, 6)})
-            if best is None or loss < best[0]:
-                best = (loss, step, {k: v.detach().clone() for k, v in self.projection.state_dict().items()})
-
+        keep = KeepBest(self.projection, config, validation_loss)
+        keep.every = keep.every if len(held) else 0
         optim = torch.optim.Adam(self.projection.parameters(), lr=config.lr)
         losses = []
-        measure(0)
+        keep(0, config.image_steps == 0)
         for step in tqdm(range(1, config.image_steps + 1), desc="history-image adapter", disable=not progress,
                          leave=False):
             idx = torch.randint(len(images), (config.batch_size,), generator=generator)
@@ -195,12 +185,8 @@ class HistoryImage(UnimodalMethod):
             loss.backward()
             optim.step()
             losses.append(round(float(loss.detach()), 5))
-            if step % max(config.validation_every, 1) == 0 or step == config.image_steps:
-                measure(step)
-        validation: dict[str, Any] = {"curve": curve, "chosen_step": None}
-        if best is not None:
-            self.projection.load_state_dict(best[2])
-            validation.update(chosen_step=best[1], chosen_loss=round(best[0], 6))
+            keep(step, step == config.image_steps)
+        validation = keep.finish()
         return {"losses": losses, "validation": validation}
 
     # ----- generation ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from benchmark.tables import table_order
 
 
 def _history(dataset: str, preset: str, data_root: str | None, user_ids: list[str]) -> list | None:
-    """The users' training-history images at 32x48, or None where the data cannot be loaded (a
+    """The users' training-history images at the dataset's image size, or None where the data cannot be loaded (a
     ``--tables-only`` run without the data root draws the grid without the history row)."""
     from dppmg.data import load_dataset
     from dppmg.data.images import load_image_array
@@ -25,7 +25,7 @@ def _history(dataset: str, preset: str, data_root: str | None, user_ids: list[st
         return None
     if not set(user_ids) <= set(data.users["user_id"]):
         return None
-    images = load_image_array(data, 32, 48)
+    images = load_image_array(data)  # the dataset config's size, as the generated images
     return [images[h] for h in data.items_by_user(user_ids, "train")]
 
 

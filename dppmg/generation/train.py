@@ -89,14 +89,15 @@ def cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stage
         return losses, validation
 
 
-class _KeepBest:
+class KeepBest:
     """Validation-based choice of the training step: measure the loss on the validation pairs
-    every ``validation_every`` steps (and at steps 0 and the last) and keep the best embeddings."""
+    every ``validation_every`` steps (and at steps 0 and the last) and keep the best state of the
+    trained ``module`` (token embeddings, or a baseline's adapter)."""
 
-    def __init__(self, module, config: Stage2Config, measure):
+    def __init__(self, module: torch.nn.Module, config: Stage2Config, measure):
         self.module, self.every, self.measure = module, config.validation_every, measure
         self.curve: list[dict[str, float]] = []
-        self.best: tuple[float, int, torch.Tensor] | None = None
+        self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
 
     def __call__(self, step: int, last: bool) -> None:
         if not self.every or not (step % self.every == 0 or last):
@@ -104,19 +105,19 @@ class _KeepBest:
         loss = float(self.measure())
         self.curve.append({"step": step, "loss": round(loss, 6)})
         if self.best is None or loss < self.best[0]:
-            self.best = (loss, step, self.module.weight.detach().clone())
+            self.best = (loss, step, {k: v.detach().clone() for k, v in self.module.state_dict().items()})
 
     def finish(self) -> dict[str, Any]:
         if self.best is None:
             return {"curve": [], "chosen_step": None}
-        self.module.weight.data.copy_(self.best[2])
+        self.module.load_state_dict(self.best[2])
         return {"curve": self.curve, "chosen_step": self.best[1], "chosen_loss": round(self.best[0], 6)}
 
 
 def train_text_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: torch.Generator,
                       progress: bool = True) -> tuple[list[float], dict[str, Any]]:
     """Learn the text-token embeddings: the LM continues the user's prompt with their history texts.
-    Returns the per-step training losses and the validation choice of the step (:class:`_KeepBest`)."""
+    Returns the per-step training losses and the validation choice of the step (:class:`KeepBest`)."""
     config = pipe.config
     pairs = history_pairs(data)
     user_ids, texts = data.users["user_id"].tolist(), data.items["text"].tolist()
@@ -133,7 +134,7 @@ def train_text_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: tor
         chunks = [held[i:i + config.batch_size] for i in range(0, len(held), config.batch_size)]
         return float(np.average([float(loss_of(c)) for c in chunks], weights=[len(c) for c in chunks]))
 
-    keep = _KeepBest(pipe.text_tokens, config, validation_loss if len(held) else None)
+    keep = KeepBest(pipe.text_tokens, config, validation_loss if len(held) else None)
     keep.every = keep.every if len(held) else 0
     optim = torch.optim.Adam(pipe.text_tokens.parameters(), lr=config.lr)
     losses = []
@@ -152,7 +153,7 @@ def train_image_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: to
                        cache_dir: str | os.PathLike | None = None, progress: bool = True
                        ) -> tuple[list[float], dict[str, Any]]:
     """Learn the image-token embeddings (textual inversion) on the user's history images. Returns
-    the per-step training losses and the validation choice of the step (:class:`_KeepBest`; the
+    the per-step training losses and the validation choice of the step (:class:`KeepBest`; the
     validation loss uses the same noise and timesteps at every measurement)."""
     config = pipe.config
     backbone = pipe.image_backbone
@@ -173,7 +174,7 @@ def train_image_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: to
         chunks = [held[i:i + config.batch_size] for i in range(0, len(held), config.batch_size)]
         return float(np.average([float(loss_of(c, fixed)) for c in chunks], weights=[len(c) for c in chunks]))
 
-    keep = _KeepBest(pipe.image_tokens, config, validation_loss)
+    keep = KeepBest(pipe.image_tokens, config, validation_loss)
     keep.every = keep.every if len(held) else 0
     optim = torch.optim.Adam(pipe.image_tokens.parameters(), lr=config.lr)
     losses = []
