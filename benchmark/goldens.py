@@ -39,7 +39,7 @@ from dppmg.provenance import device_info, git_state, package_versions
 from dppmg.results import SCHEMA
 
 GOLDENS_SCHEMA = "dppmg.goldens/v1"
-GOLDEN_SUITE = "reproduce"
+GOLDEN_SUITE = "goldens"
 CHECK_SEED = 0
 GOLDEN_SEEDS = {"smoke": (0, 1, 2), "small": (0, 1, 2), "paper": (0, 1, 2)}
 K = 3.0
@@ -83,6 +83,9 @@ def headline_metrics(result: dict[str, Any]) -> dict[str, float]:
         if "ground_truth" in m:
             out["true colour accuracy"] = m["ground_truth"]["image_colour"]["mean"]
             out["true style accuracy"] = m["ground_truth"]["text_style"]["mean"]
+            if "divergent_text_style" in m["ground_truth"]:
+                out["divergent-user true colour accuracy"] = m["ground_truth"]["divergent_image_colour"]["mean"]
+                out["divergent-user true style accuracy"] = m["ground_truth"]["divergent_text_style"]["mean"]
     return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
 

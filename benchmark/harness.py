@@ -38,8 +38,9 @@ from tqdm.auto import tqdm
 from benchmark.claims import claims_table
 from benchmark.executors import EXECUTORS, RUNNERS, Cell, make_executor
 from benchmark.plan import Estimator, describe, plan_table
-from benchmark.suites import EVALUATION_STAGE, SUITES, Stage
+from benchmark.suites import EVALUATION_STAGE, SENSITIVITY_STAGE, SUITES, Stage
 from benchmark.figures import sample_grids
+from benchmark.sensitivity import sensitivity_figures
 from benchmark.tables import TABLE_BUILDERS, timing_table
 from dppmg.config import DATASETS, PRESETS
 from dppmg.data.datasets import REAL_DATASETS
@@ -105,7 +106,7 @@ def plan_cells(suite: str, preset: str, datasets: list[str], seeds: list[int] | 
         if stage.groups and not wanted:  # --methods named none of this stage's groups: run them all
             wanted = list(stage.groups)
         for dataset in datasets:
-            for method in wanted:
+            for method in (m for m in wanted if stage.runs_on(m, dataset, preset)):
                 for seed in seeds or stage.seeds_for(preset):
                     base = run_path(results_dir, preset, stage, dataset, method, seed)
                     params = {"dataset": dataset, "preset": preset, "seed": seed, "method": method,
@@ -224,6 +225,9 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                 written[name] = stem.with_suffix(".md")
             if stage.name == EVALUATION_STAGE.name:
                 for path in sample_grids(stage_results, preset, figure_dir, data_root, say):
+                    written[path.stem] = path
+            if stage.name == SENSITIVITY_STAGE.name:
+                for path in sensitivity_figures(stage_results, figure_dir):
                     written[path.stem] = path
     finally:
         bar.close()

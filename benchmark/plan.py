@@ -27,13 +27,18 @@ import pandas as pd
 from benchmark.executors import Cell
 
 # Seconds per cell where no earlier run says otherwise (see the module docstring).
+# The reward selection and the generation sensitivity sweep have no `small` run yet: their
+# defaults are their number of DPPMG evaluations (5 and 7) times an evaluation cell's.
 DEFAULT_CELL_SECONDS: dict[str, dict[str, float]] = {
     "smoke": {"dataset_stats": 3, "features": 35, "selection/preference": 10, "selection/sampling": 40,
-              "preference": 4, "evaluation": 10},
+              "selection/reward": 30, "preference": 4, "evaluation": 10, "sensitivity/codebook": 17,
+              "sensitivity/generation": 90},
     "small": {"dataset_stats": 10, "features": 120, "selection/preference": 120, "selection/sampling": 3600,
-              "preference": 120, "evaluation": 900},
+              "selection/reward": 4500, "preference": 120, "evaluation": 900, "sensitivity/codebook": 300,
+              "sensitivity/generation": 6300},
     "paper": {"dataset_stats": 20, "features": 600, "selection/preference": 900, "selection/sampling": 7200,
-              "preference": 900, "evaluation": 3600},
+              "selection/reward": 18000, "preference": 900, "evaluation": 3600, "sensitivity/codebook": 1200,
+              "sensitivity/generation": 25200},
 }
 
 

@@ -6,6 +6,7 @@ Each stage loads what it needs, computes its metrics, writes one result JSON (se
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -122,4 +123,28 @@ def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os
                            f"{dataset} ({preset}, seed {seed}): preference-token embedding training")
         result["metrics"]["figures"] = result["metrics"].get("figures", []) + [str(path)]
         write_result(output_json, result)
+    return result
+
+
+def sensitivity_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
+                      data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
+                      method: str = "codebook") -> dict[str, Any]:
+    """One group of the sensitivity sweeps (``method``): ``codebook`` (K x L over one trained
+    Stage 1 model: ranking kept, collisions; :mod:`dppmg.preference.sensitivity`) or
+    ``generation`` (K, then L, through Stages 1-3 on validation users;
+    :mod:`dppmg.evaluation.sensitivity`)."""
+    from dppmg.config import quantizer_config
+    from dppmg.errors import ConfigError
+    from dppmg.evaluation.sensitivity import codebook_generation_sweep
+    from dppmg.preference.sensitivity import codebook_sweep
+
+    seed = check_seed(seed)
+    sweeps = {"codebook": codebook_sweep, "generation": codebook_generation_sweep}
+    if method not in sweeps:
+        raise ConfigError(f"unknown sensitivity group {method!r}; expected one of {', '.join(sweeps)}")
+    with StageTimer(f"sensitivity_{method}") as timer:
+        metrics = sweeps[method](dataset, preset, seed, data_root=data_root, progress=False)
+    config = {"quantizer": dataclasses.asdict(quantizer_config(dataset, preset)), "group": method}
+    result = make_result("sensitivity", dataset, method, preset, seed, metrics, config, [timer.record])
+    write_result(output_json, result)
     return result

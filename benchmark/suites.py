@@ -34,6 +34,16 @@ class Stage:
     def seeds_for(self, preset: str) -> tuple[int, ...]:
         return self.seeds[:1] if preset == "smoke" else self.seeds
 
+    def runs_on(self, method: str, dataset: str, preset: str) -> bool:
+        """Whether the stage runs ``method`` on ``dataset`` at ``preset`` (a method may name, per
+        preset, the only datasets it runs on: its ``preset_datasets``)."""
+        from dppmg.registry import get_spec
+
+        if method == "-" or self.groups:
+            return True
+        only = get_spec(method).cls.preset_datasets.get(preset)
+        return only is None or dataset in only
+
     @property
     def methods(self) -> tuple[str, ...]:
         from dppmg.registry import method_names
@@ -50,15 +60,21 @@ DATA_STAGES = (
 # Settings chosen on the validation split (dppmg.evaluation.selection), on seed 0: Stage 1's
 # preference dimension first (it needs Stage 1 only), then the image sampling settings (they need
 # the trained Stage 2 pipeline), as two cells per dataset.
-SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,), groups=("preference", "sampling"))
+SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,), groups=("preference", "sampling", "reward"))
 PREFERENCE_STAGE = Stage("preference", "preference.ipynb", seeds=(0, 1, 2), per_method=True)
 # Stages 1-3 and the evaluation of every generation method, ablation, control and reference.
 EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb", seeds=(0, 1, 2), per_method=True)
+
+# How DPPMG depends on its codebook (dppmg.preference.sensitivity, dppmg.evaluation.sensitivity).
+SENSITIVITY_STAGE = Stage("sensitivity", "sensitivity.ipynb", seeds=(0, 1, 2), groups=("codebook", "generation"))
 
 SUITES: dict[str, tuple[Stage, ...]] = {
     "data": DATA_STAGES,
     "selection": (SELECTION_STAGE,),
     "preference": (PREFERENCE_STAGE,),
     "evaluation": (EVALUATION_STAGE,),
-    "reproduce": (*DATA_STAGES, SELECTION_STAGE, PREFERENCE_STAGE, EVALUATION_STAGE),
+    "sensitivity": (SENSITIVITY_STAGE,),
+    "reproduce": (*DATA_STAGES, SELECTION_STAGE, PREFERENCE_STAGE, EVALUATION_STAGE, SENSITIVITY_STAGE),
+    # The stages whose results hold the goldens (benchmark.goldens): what CI's metric check runs.
+    "goldens": (DATA_STAGES[0], PREFERENCE_STAGE, EVALUATION_STAGE),
 }

@@ -13,6 +13,8 @@ import pandas as pd
 
 from benchmark.analysis import (REFERENCE, by_dataset_method, check_reference_runs, measurability, node,
                                 own_effect, paired_comparison, per_user_metric, personalization_per_user)
+from benchmark.ablations import ablation_table
+from benchmark.sensitivity import sensitivity_tables
 from dppmg.evaluation.statistics import verdict
 from dppmg.methods import DPPMG, DPPMGNoReward
 
@@ -302,7 +304,8 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         frame = frame.loc[:, [c for c in frame.columns if (frame[c] != "").any()]]
     return {"generation": frame, "personalization": pd.DataFrame(personal), "measurability": pd.DataFrame(measure),
             "reward_vs_stage2": pd.DataFrame(paired), "alignment_models": pd.DataFrame(align),
-            "preference_evaluator": pd.DataFrame(prefs), "main_table": main_table(results)}
+            "preference_evaluator": pd.DataFrame(prefs), "main_table": main_table(results),
+            "ablation": ablation_table(results)}
 
 
 REWARD_COMPARISONS = (
@@ -336,6 +339,7 @@ TABLE_BUILDERS: dict[str, Callable[[list[dict[str, Any]]], dict[str, pd.DataFram
     "preference": preference_tables,
     "selection": selection_tables,
     "evaluation": evaluation_tables,
+    "sensitivity": sensitivity_tables,
 }
 
 
@@ -415,7 +419,8 @@ def main_table(results: list[dict[str, Any]]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for dataset, methods in sorted(by_dataset_method(results).items()):
         cells = measurability(methods, dataset)
-        order = sorted(methods, key=table_order)
+        # The ablations of DPPMG have their own table (benchmark.ablations).
+        order = [m for m in sorted(methods, key=table_order) if m not in specs or specs[m].kind != "ablation"]
         means: dict[str, dict[str, float]] = {label: {} for label, *_ in MAIN_COLUMNS}
         frame_rows: dict[str, dict[str, Any]] = {}
         for method in order:

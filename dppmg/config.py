@@ -66,7 +66,8 @@ PRESET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
                       **({"epochs": 5, "batch_size": 64} if p == "smoke" else {})} for p in PRESETS},
     "preference_evaluator": {"smoke": {"epochs": 3, "hidden": 64, "dim": 32}, "small": {}, "paper": {}},
     "selection": {"smoke": {"preference_dims": (16, 32), "guidance_scales": (3.0, 6.0),
-                            "samplers": (("ddim", 5), ("dpm++", 3)), "users": 8},
+                            "samplers": (("ddim", 5), ("dpm++", 3)), "users": 8,
+                            "reward_weights": ((2.0, 1.0, 1.0), (1.0, 2.0, 2.0))},
                   "small": {}, "paper": {"users": 1000}},
     # Users per seed: at least 256 at `small` (all where a dataset has fewer), the number the
     # user-identification tests need to see an AUC of 0.55 (DESIGN: capped at 1,000 at `paper`).

@@ -31,6 +31,19 @@ def check_overrides(overrides: dict[str, Any] | None) -> dict[str, dict[str, Any
     return overrides
 
 
+def resolved_configs(dataset: str, preset: str, seed: int, *, stage1_method: str = "dppmg", reward: bool = True,
+                     overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The resolved config of every stage :func:`train_dppmg` trains with these arguments (the
+    Stage 1 run, Stage 2, and Stage 3 or ``None`` without the reward), as plain dicts."""
+    from dppmg.config import reward_config, stage1_config, stage2_config
+
+    overrides = check_overrides(overrides)
+    stage1 = stage1_config(dataset, preset, seed, stage1_method,
+                           **{k: overrides[k] for k in ("preference", "quantizer") if k in overrides})
+    return {"stage1": stage1.to_dict(), "stage2": stage2_config(preset, dataset, **overrides.get("stage2", {})).to_dict(),
+            "reward": reward_config(preset, dataset, **overrides.get("reward", {})).to_dict() if reward else None}
+
+
 def train_dppmg(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
                 cache_dir: str | os.PathLike | None = None, stage1_method: str = "dppmg", reward: bool = True,
                 progress: bool = True, overrides: dict[str, dict[str, Any]] | None = None):

@@ -53,3 +53,53 @@ def test_ranking_method_stage1_run(name, session_cache, smoke_synthetic):
         assert set(load_stage1(folder, smoke_synthetic).tokens) == set(smoke_synthetic.users["user_id"])
     else:
         assert not (folder / "tokens.json").exists() and "quantizer" not in m
+
+
+def _flatten(config, prefix=""):
+    if isinstance(config, dict):
+        return {k: v for key, value in config.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): config}
+
+
+ABLATION_NAMES = [cls.name for cls in __import__("dppmg.methods", fromlist=["ABLATIONS"]).ABLATIONS]
+
+
+@pytest.mark.parametrize("name", ABLATION_NAMES)
+@pytest.mark.parametrize("dataset,preset", [("synthetic", "smoke"), ("movielens", "small"), ("hm", "small")])
+def test_each_ablation_differs_from_dppmg_only_in_its_documented_override(name, dataset, preset):
+    from dppmg.methods import DPPMG
+
+    cls = get_spec(name).cls
+    assert get_spec(name).kind == "ablation" and issubclass(cls, DPPMG) and cls.component
+    full = _flatten(DPPMG().resolved_config(dataset, preset, 0))
+    ablated = _flatten(cls().resolved_config(dataset, preset, 0))
+    absent = object()
+    differ = {k for k in full.keys() | ablated.keys() if full.get(k, absent) != ablated.get(k, absent)}
+    where = {"preference": "stage1.preference", "quantizer": "stage1.quantizer", "stage2": "stage2", "reward": "reward"}
+    documented = {f"{where[stage]}.{field}" for stage, fields in cls.overrides.items() for field in fields}
+    if not cls.use_reward:  # without the reward there is no Stage 3 config at all
+        documented |= {k for k in full.keys() | ablated.keys() if k == "reward" or k.startswith("reward.")}
+    assert documented and differ == documented
+    for key in documented - {k for k in documented if k.startswith("reward")}:
+        assert ablated[key] != full[key]
+
+
+def test_ablations_run_only_on_the_synthetic_world_at_smoke():
+    from benchmark.suites import EVALUATION_STAGE
+
+    assert not EVALUATION_STAGE.runs_on("dppmg-shared", "movielens", "smoke")
+    assert EVALUATION_STAGE.runs_on("dppmg-shared", "synthetic", "smoke")
+    assert EVALUATION_STAGE.runs_on("dppmg-shared", "movielens", "small")
+    assert EVALUATION_STAGE.runs_on("dppmg", "movielens", "smoke")
+    assert EVALUATION_STAGE.runs_on("dppmg-no-reward", "movielens", "smoke")
+
+
+def test_single_branch_tokens_are_read_by_both_generators():
+    from dppmg.errors import DPPMGError
+    from dppmg.generation.prompts import token_branches
+
+    assert token_branches(["text", "image"], ["text"]) == ["text"]
+    assert token_branches(["text", "image"], ["image", "text"]) == ["image", "text"]
+    assert token_branches(["shared"], ["text"]) == token_branches(["shared"], ["image", "text"]) == ["shared"]
+    with pytest.raises(DPPMGError, match="none for the image generator"):
+        token_branches(["text", "id"], ["image"])

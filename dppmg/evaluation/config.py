@@ -77,13 +77,17 @@ class SelectionConfig:
         guidance_scales: candidate classifier-free guidance scales of the image generator.
         samplers: candidate (sampler, steps) pairs; the first is the reference the others must
             not be worse than.
-        users: validation users the sampling candidates are generated for.
+        users: validation users the sampling and reward candidates are generated for.
+        reward_weights: candidate reward weights (a, b, c) (consistency, image and text
+            personalization); the configured weights are always a candidate too, the reference.
     """
 
     preference_dims: tuple[int, ...] = (16, 32, 64)
     guidance_scales: tuple[float, ...] = (2.0, 3.0, 4.5, 6.0)
     samplers: tuple[tuple[str, int], ...] = (("ddim", 25), ("dpm++", 10), ("dpm++", 15), ("sde-dpm++", 15))
     users: int = 256
+    reward_weights: tuple[tuple[float, float, float], ...] = ((0.5, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 0.5, 0.5),
+                                                               (1.0, 2.0, 2.0))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

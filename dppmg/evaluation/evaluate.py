@@ -64,13 +64,15 @@ def _per_user(values: np.ndarray) -> dict[str, Any]:
 
 
 def ground_truth_accuracy(results: Sequence[dict[str, Any]], data: InteractionData) -> dict[str, Any]:
-    """Per user: does the generated image show the true colour, the text the true style?"""
+    """Per user: does the generated image show the true colour, the text the true style; and for
+    the divergent users, does each generator follow its own modality's preference or the other's
+    (:func:`~dppmg.evaluation.ground_truth.ground_truth_hits`)?"""
     from dppmg.data.synthetic import COLOURS
     from dppmg.evaluation.ground_truth import ground_truth_hits
 
     hits = ground_truth_hits(results, data)
-    return {"image_colour": _per_user(hits["image_colour"]), "text_style": _per_user(hits["text_style"]),
-            "chance_colour": 1 / len(COLOURS)}
+    return {**{name: _per_user(values) for name, values in hits.items()}, "chance_colour": 1 / len(COLOURS),
+            "divergent_users": int(np.isfinite(hits["divergent_text_style"]).sum())}
 
 
 def check_generations(results: Sequence[dict[str, Any]], user_ids: Sequence[str], method: str,

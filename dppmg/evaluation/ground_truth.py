@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from dppmg.data.schema import InteractionData
-from dppmg.data.synthetic import COLOURS, STYLE_WORDS
+from dppmg.data.synthetic import COLOURS, STYLE_WORDS, STYLES
 from dppmg.errors import DPPMGError
 
 
@@ -36,12 +36,34 @@ def text_style(text: str) -> str | None:
 
 
 def ground_truth_hits(results: Sequence[dict[str, Any]], data: InteractionData) -> dict[str, np.ndarray]:
-    """Per generation: does the image show the user's true colour, the text the true style (1/0)?"""
+    """Per generation (1/0; NaN where a measure does not apply to the user):
+
+    * ``image_colour`` / ``text_style``: the image shows the user's true colour, the text the true style;
+    * for *divergent* users (their preferred style is not the one tied to their preferred colour),
+      whether each generator follows its own modality's preference or the other's:
+      ``divergent_image_colour`` / ``divergent_text_style`` (own), and
+      ``divergent_text_follows_image`` (the text shows the style tied to the user's colour) /
+      ``divergent_image_follows_text`` (the image shows the colour tied to the user's style).
+    """
     if data.ground_truth is None:
         raise DPPMGError(f"dataset {data.name!r} has no ground-truth preferences; attribute accuracy is "
                          "defined on the synthetic world only")
     truth = data.ground_truth["users"].set_index("user_id")
-    return {"image_colour": np.array([dominant_colour(x["image"]) == truth.loc[x["user_id"], "pref_colour"]
-                                      for x in results], dtype=float),
-            "text_style": np.array([text_style(x["text"]) == truth.loc[x["user_id"], "pref_style"]
-                                    for x in results], dtype=float)}
+    rows = [truth.loc[x["user_id"]] for x in results]
+    colours = [dominant_colour(x["image"]) for x in results]
+    styles = [text_style(x["text"]) for x in results]
+    # Style i is the one tied to colour i (dppmg.data.synthetic).
+    colour_names, style_names = list(COLOURS), list(STYLES)
+    divergent = np.array([bool(t["divergent"]) for t in rows])
+
+    def only_divergent(hits) -> np.ndarray:
+        return np.where(divergent, np.asarray(hits, dtype=float), np.nan)
+
+    tied_style = [style_names[colour_names.index(t["pref_colour"])] for t in rows]
+    tied_colour = [colour_names[style_names.index(t["pref_style"])] for t in rows]
+    return {"image_colour": np.array([c == t["pref_colour"] for c, t in zip(colours, rows)], dtype=float),
+            "text_style": np.array([s == t["pref_style"] for s, t in zip(styles, rows)], dtype=float),
+            "divergent_image_colour": only_divergent([c == t["pref_colour"] for c, t in zip(colours, rows)]),
+            "divergent_text_style": only_divergent([s == t["pref_style"] for s, t in zip(styles, rows)]),
+            "divergent_text_follows_image": only_divergent([s == ts for s, ts in zip(styles, tied_style)]),
+            "divergent_image_follows_text": only_divergent([c == tc for c, tc in zip(colours, tied_colour)])}

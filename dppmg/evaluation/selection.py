@@ -14,6 +14,11 @@ the value the preset table holds now) that the harness writes as ``selection_<se
   p >= 0.05 for "lower") and whose KID is at most the reference's plus twice the larger KID
   subset standard deviation.
 
+* ``reward.weights`` — the reward's (a, b, c): DPPMG fine-tuned with each candidate, evaluated on
+  the validation users; among the candidates whose image and text personalization are not lower
+  than the configured weights' (paired over users, one-sided p >= 0.05), the one with the highest
+  evaluator consistency (the configured weights when none is better).
+
 The number of token-training steps is chosen on validation inside Stage 2 itself
 (:mod:`dppmg.generation.train`); its curves come with every result (``token_validation``).
 """
@@ -129,15 +134,72 @@ def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Seque
              "configured": f"{configured.sampler}/{configured.sample_steps}"}]
 
 
-SELECTION_GROUPS = ("preference", "sampling")
+def _per_user_personalization(metrics: dict[str, Any], modality: str) -> dict[str, float]:
+    test = metrics["personalization"][modality]["targets"]
+    if "per_user" not in test:
+        return {}
+    return {metrics["users"][i]: float(v) for i, v in zip(test["user_index"], test["per_user"]["centred_own"])}
+
+
+def select_reward_weights(dataset: str, preset: str, seed: int, candidates: Sequence[Sequence[float]], users: int, *,
+                          data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
+                          progress: bool = False) -> dict[str, Any]:
+    """The ``reward.weights`` selection of the module docstring."""
+    import tempfile
+    from pathlib import Path
+
+    from dppmg.config import reward_config
+    from dppmg.evaluation.evaluate import evaluate
+    from dppmg.evaluation.statistics import paired_difference_test
+
+    configured = reward_config(preset, dataset)
+    reference = (configured.consistency_weight, configured.image_personalization_weight,
+                 configured.text_personalization_weight)
+    weights = [tuple(float(w) for w in reference)] + [tuple(float(w) for w in c) for c in candidates
+                                                       if tuple(float(w) for w in c) != reference]
+    rows, per_user = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for a, b, c in weights:
+            result = evaluate(dataset, "dppmg", preset, seed, Path(tmp) / f"{a}_{b}_{c}.json", data_root=data_root,
+                              cache_dir=cache_dir, users=users, split="valid", progress=progress,
+                              method_overrides={"reward": {"consistency_weight": a, "image_personalization_weight": b,
+                                                           "text_personalization_weight": c}})
+            m = result["metrics"]
+            consistency = dict(zip(m["users"], m["consistency"]["evaluator"]["per_user"]))
+            per_user.append({"consistency": consistency, **{mod: _per_user_personalization(m, mod)
+                                                            for mod in ("image", "text")}})
+            rows.append({"value": f"a={a:g}, b={b:g}, c={c:g}", "metric": m["consistency"]["evaluator"]["mean"],
+                         "image personalization (targets)": m["personalization"]["image"]["targets"].get("statistic"),
+                         "text personalization (targets)": m["personalization"]["text"]["targets"].get("statistic")})
+    for row, values in zip(rows, per_user):
+        ok = True
+        for modality in ("image", "text"):
+            common = sorted(set(values[modality]) & set(per_user[0][modality]))
+            if len(common) < 3:
+                row[f"p ({modality} personalization lower than reference)"] = None
+                continue
+            test = paired_difference_test(np.array([values[modality][u] for u in common]),
+                                          np.array([per_user[0][modality][u] for u in common]), seed)
+            row[f"p ({modality} personalization lower than reference)"] = test["p_less"]
+            ok = ok and test["p_less"] >= 0.05
+        row["acceptable"] = bool(ok)
+    choice = max([r for r in rows if r["acceptable"]] or rows[:1], key=lambda r: r["metric"])["value"]
+    return {"setting": "reward.weights", "metric": "evaluator consistency of the validation users' generated pairs",
+            "higher_is_better": True, "seed": seed, "users": users,
+            "rule": ("highest validation metric among the candidates whose image and text personalization are not "
+                     f"lower than the configured weights' ({rows[0]['value']}; one-sided p >= 0.05)"),
+            "candidates": rows, "choice": choice, "configured": rows[0]["value"]}
+
+
+SELECTION_GROUPS = ("preference", "sampling", "reward")
 
 
 def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
                    cache_dir: str | os.PathLike | None = None, progress: bool = False,
                    groups: Sequence[str] = SELECTION_GROUPS) -> list[dict[str, Any]]:
     """The selections of the module docstring for ``dataset`` at ``preset``, by group:
-    ``preference`` (Stage 1's dimension; Stage 1 only) and ``sampling`` (guidance and sampler; the
-    trained Stage 2 pipeline)."""
+    ``preference`` (Stage 1's dimension; Stage 1 only), ``sampling`` (guidance and sampler; the
+    trained Stage 2 pipeline) and ``reward`` (the reward weights; Stages 1-3)."""
     from dppmg.config import selection_config
 
     unknown = [g for g in groups if g not in SELECTION_GROUPS]
@@ -153,4 +215,7 @@ def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | Non
     if "sampling" in groups:
         out += select_sampling(dataset, preset, seed, config.guidance_scales, config.samplers, config.users,
                                data_root=data_root, cache_dir=cache_dir, progress=progress)
+    if "reward" in groups:
+        out.append(select_reward_weights(dataset, preset, seed, config.reward_weights, config.users,
+                                         data_root=data_root, cache_dir=cache_dir, progress=progress))
     return out

@@ -14,6 +14,7 @@ from dppmg.errors import ConfigError
 
 TEXT_BACKBONE_KINDS = ("tiny-gpt2", "smollm2", "hf")
 SAMPLERS = ("ddim", "dpm++", "sde-dpm++")
+TOKEN_INPUTS = ("discrete", "continuous")
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ class Stage2Config:
         max_new_tokens: generated text length.
         text_batch_size: users whose texts are sampled together.
         top_p / temperature: text sampling.
+        token_input: what the generators read: ``"discrete"`` (DPPMG: a learned embedding per
+            Stage 1 code) or ``"continuous"`` (the "without quantization" ablation: each user's
+            L tokens per branch are a learned linear map of their preference vector,
+            :class:`~dppmg.generation.injection.ProjectedTokenEmbedding`).
         validation_every / validation_pairs: every this many steps (and at the start and the end)
             the token embeddings' loss on a fixed sample of this many (user, validation item)
             pairs is measured, and the embeddings of the step with the lowest one are kept: the
@@ -154,8 +159,11 @@ class Stage2Config:
     temperature: float = 0.8
     validation_every: int = 50
     validation_pairs: int = 128
+    token_input: str = "discrete"
 
     def __post_init__(self):
+        if self.token_input not in TOKEN_INPUTS:
+            raise ConfigError(f"Stage2Config.token_input must be one of {TOKEN_INPUTS}, got {self.token_input!r}")
         n = self.image_sees_generated_text
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"Stage2Config.image_sees_generated_text must be a word count >= 0 (0: off), got {n!r}")

@@ -81,3 +81,56 @@ def new_token_embedding(tokenizer, base: nn.Embedding, tokens: Sequence[str],
     """Register ``tokens`` in ``tokenizer`` and return their embeddings, initialised from ``meanings``."""
     first = register_tokens(tokenizer, tokens)
     return PreferenceTokenEmbedding(tokens, first, init_from_texts(tokens, meanings, tokenizer, base))
+
+
+class ProjectedTokenEmbedding(PreferenceTokenEmbedding):
+    """Continuous soft tokens: the "without quantization" ablation of DPPMG.
+
+    Instead of a learned row per discrete code, user u's ``L`` tokens of Stage 1 branch b are
+
+        [e_{u,1}, ..., e_{u,L}] = reshape(W_b p̃_u^b + c_b, (L, dim)),
+
+    a learned linear map of the user's standardised preference vector p̃_u^b: the same number of
+    embedding vectors per user, no codebook between the graph and the generator. ``weight`` is
+    computed from (W_b, c_b), so Stage 2's and Stage 3's loops (which read ``weight`` and optimise
+    ``parameters()``) train the map unchanged. (W_b, c_b) start at the ridge least-squares fit of
+    the discrete tokens' initial embeddings, so both variants start from the same point.
+
+    Args:
+        tokens: per-user placeholder token strings, in id order: branch by branch, user by user,
+            level by level.
+        first_id: tokenizer id of ``tokens[0]`` (ids are contiguous).
+        preferences: per branch (in the order of ``tokens``), the users' preference vectors (n, d).
+        levels: per branch, the tokens per user L.
+        init: (len(tokens), dim) the embeddings the fit of (W_b, c_b) aims at.
+        ridge: the ridge penalty of that fit (relative to the number of users).
+    """
+
+    def __init__(self, tokens, first_id: int, preferences: Sequence[torch.Tensor], levels: Sequence[int],
+                 init: torch.Tensor, ridge: float = 1e-2):
+        nn.Module.__init__(self)
+        sizes = [p.shape[0] * L for p, L in zip(preferences, levels)]
+        if sum(sizes) != len(tokens) or init.shape[0] != len(tokens):
+            raise ConfigError(f"{len(tokens)} tokens, {init.shape[0]} initial embeddings and "
+                              f"{sum(sizes)} (users x levels) soft tokens must agree")
+        self.tokens, self.first_id, self.levels = list(tokens), first_id, list(levels)
+        dim = init.shape[1]
+        self.maps = nn.ModuleList()
+        for b, (p, L, target) in enumerate(zip(preferences, levels, init.float().split(sizes))):
+            p = p.float()
+            standardised = (p - p.mean(0)) / p.std(0).clamp_min(1e-6)
+            self.register_buffer(f"pref_{b}", standardised)
+            x = torch.cat([standardised, torch.ones(len(p), 1)], 1)
+            y = target.reshape(len(p), L * dim)
+            penalty = ridge * len(p) * torch.eye(x.shape[1])
+            penalty[-1, -1] = 0.0  # the offset c_b is not shrunk
+            solution = torch.linalg.solve(x.T @ x + penalty, x.T @ y)
+            linear = nn.Linear(p.shape[1], L * dim)
+            linear.weight.data.copy_(solution[:-1].T)
+            linear.bias.data.copy_(solution[-1])
+            self.maps.append(linear)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return torch.cat([linear(getattr(self, f"pref_{b}")).reshape(-1, linear.out_features // L)
+                          for b, (linear, L) in enumerate(zip(self.maps, self.levels))])

@@ -32,8 +32,9 @@ from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.generation.config import TEXT_GENERATION_FIELDS, ImageBackboneConfig, Stage2Config, sampling_settings
 from dppmg.generation.image_backbone import ImageBackbone, TextCondition, sample_images, tensor_to_images
-from dppmg.generation.injection import PreferenceTokenEmbedding, new_token_embedding
-from dppmg.generation.prompts import (generator_modalities, token_meaning_texts, token_vocabulary,
+from dppmg.generation.injection import (PreferenceTokenEmbedding, ProjectedTokenEmbedding, init_from_texts,
+                                      new_token_embedding, register_tokens)
+from dppmg.generation.prompts import (generator_modalities, token_branches, token_meaning_texts, token_vocabulary,
                                       user_image_prompt, user_text_prompt)
 from dppmg.io import atomic_path, atomic_write_json, read_versioned_json
 from dppmg.preference.checkpoint import Stage1Checkpoint
@@ -85,13 +86,21 @@ class DPPMGPipeline:
         # With cross-modal sharing a generator's prompt also holds the other modality's tokens: they
         # must be words of its tokenizer too (with their own embeddings there), not split into sub-words.
         text_side, image_side = generator_modalities(config)
-        text_tokens = _injected_tokens(tokenizer, text_model.get_input_embeddings(), stage1, data, text_side)
         conditioner = backbone.conditioner
-        image_tokens = _injected_tokens(conditioner.tokenizer, conditioner.model.get_input_embeddings(), stage1, data,
-                                        image_side)
+        if config.token_input == "continuous":
+            token_table = continuous_token_table(stage1, data)
+            text_tokens = _projected_tokens(tokenizer, text_model.get_input_embeddings(), stage1, data, text_side,
+                                            token_table)
+            image_tokens = _projected_tokens(conditioner.tokenizer, conditioner.model.get_input_embeddings(), stage1,
+                                             data, image_side, token_table)
+        else:
+            token_table = stage1.tokens
+            text_tokens = _injected_tokens(tokenizer, text_model.get_input_embeddings(), stage1, data, text_side)
+            image_tokens = _injected_tokens(conditioner.tokenizer, conditioner.model.get_input_embeddings(), stage1,
+                                            data, image_side)
         meta = {"dataset": data.name, "stage1": str(stage1.folder), "text_backbone": config.text.kind,
                 "image_backbone": str(backbone.folder)}
-        return cls(text_model, tokenizer, text_tokens, backbone, image_tokens, stage1.tokens, config, meta)
+        return cls(text_model, tokenizer, text_tokens, backbone, image_tokens, token_table, config, meta)
 
     # ----- conditioning -------------------------------------------------------------------
     def tokens_for(self, user_id: str) -> dict[str, list[str]]:
@@ -183,7 +192,7 @@ class DPPMGPipeline:
             raise DPPMGError(f"cannot write the pipeline to {folder}: {exc}") from exc
         for name, module in (("text_tokens.pt", self.text_tokens), ("image_tokens.pt", self.image_tokens)):
             with atomic_path(folder / name) as tmp:
-                torch.save({"tokens": module.tokens, "first_id": module.first_id, "weight": module.weight.detach()}, tmp)
+                torch.save(token_state(module), tmp)
         atomic_write_json(folder / "pipeline.json", {"version": PIPELINE_VERSION, "config": self.config.to_dict(),
                                                      "meta": self.meta, "token_table": self.token_table})
         return folder
@@ -193,9 +202,11 @@ class DPPMGPipeline:
                         cache_dir: str | os.PathLike | None = None) -> "DPPMGPipeline":
         """Load token embeddings saved by :meth:`save_pretrained` onto the cached backbones."""
         folder = Path(folder)
-        saved = _read_saved(folder, stage1.tokens, f"the stage-1 checkpoint {stage1.folder}")
+        saved = read_versioned_json(folder / "pipeline.json", PIPELINE_VERSION, "DPPMG pipeline")
         pipe = cls.assemble(data, stage1, Stage2Config.from_dict(saved["config"]),
                             cache_dir=cache_dir, progress=False)
+        if saved["token_table"] != pipe.token_table:
+            raise DPPMGError(f"{folder}: its token table does not match the stage-1 checkpoint {stage1.folder}")
         pipe.load_token_weights(folder)
         for key in ("token_losses", "token_validation"):
             if key in saved["meta"]:
@@ -228,8 +239,33 @@ class DPPMGPipeline:
             state = torch.load(folder / name)
             if state["tokens"] != module.tokens or state["first_id"] != module.first_id:
                 raise DPPMGError(f"{folder / name}: tokens do not match the stage-1 checkpoint")
-            module.weight.data.copy_(state["weight"])
+            load_token_state(module, state)
         return self
+
+
+def token_state(module: PreferenceTokenEmbedding) -> dict[str, Any]:
+    """What a saved token module holds: its tokens, their first id, the embedding rows and the
+    module's parameters (the rows themselves, or a continuous variant's linear map)."""
+    return {"tokens": module.tokens, "first_id": module.first_id, "weight": module.weight.detach(),
+            "state": module.state_dict()}
+
+
+def load_token_state(module: PreferenceTokenEmbedding, state: dict[str, Any]) -> None:
+    if "state" in state:
+        module.load_state_dict(state["state"])
+    else:
+        module.weight.data.copy_(state["weight"])
+
+
+def continuous_token_table(stage1: Stage1Checkpoint, data: InteractionData) -> dict[str, dict[str, list[str]]]:
+    """The continuous variant's token table: per user and Stage 1 branch, as many placeholder
+    tokens (``<s{prefix}_{user index}_{j}>``) as the user has discrete codes there."""
+    from dppmg.preference.quantize import MODALITY_PREFIX
+
+    users = data.users["user_id"].tolist()
+    levels = {b: codes.shape[1] for b, codes in stage1.user_codes.items()}
+    return {u: {b: [f"<s{MODALITY_PREFIX[b]}_{i}_{j}>" for j in range(L)] for b, L in levels.items()}
+            for i, u in enumerate(users)}
 
 
 def _read_saved(folder: Path, token_table: dict, against: str) -> dict[str, Any]:
@@ -239,10 +275,33 @@ def _read_saved(folder: Path, token_table: dict, against: str) -> dict[str, Any]
     return saved
 
 
+def _discrete_init(tokenizer, base, stage1: Stage1Checkpoint, data: InteractionData, branch: str
+                   ) -> dict[str, torch.Tensor]:
+    """Each discrete token of ``branch``'s initial embedding (from the texts it means)."""
+    vocab = token_vocabulary(stage1, branch)
+    init = init_from_texts(vocab, token_meaning_texts(stage1, data, branch, vocab), tokenizer, base)
+    return dict(zip(vocab, init))
+
+
+def _projected_tokens(tokenizer, base, stage1: Stage1Checkpoint, data: InteractionData, modalities: Sequence[str],
+                      token_table: dict[str, dict[str, list[str]]]) -> ProjectedTokenEmbedding:
+    users = data.users["user_id"].tolist()
+    tokens, targets, prefs, levels = [], [], [], []
+    for b in token_branches(stage1.item_codes, modalities):
+        init = _discrete_init(tokenizer, base, stage1, data, b)
+        for u in users:
+            tokens += token_table[u][b]
+            targets += [init[t] for t in stage1.tokens[u][b]]
+        prefs.append(torch.as_tensor(stage1.preferences[b]))
+        levels.append(stage1.user_codes[b].shape[1])
+    first = register_tokens(tokenizer, tokens)
+    return ProjectedTokenEmbedding(tokens, first, prefs, levels, torch.stack(targets))
+
+
 def _injected_tokens(tokenizer, base, stage1: Stage1Checkpoint, data: InteractionData,
                      modalities: Sequence[str]) -> PreferenceTokenEmbedding:
     tokens, meanings = [], {}
-    for m in modalities:
+    for m in token_branches(stage1.item_codes, modalities):
         vocab = token_vocabulary(stage1, m)
         tokens += vocab
         meanings.update(token_meaning_texts(stage1, data, m, vocab))

@@ -35,9 +35,31 @@ def generator_modalities(config: Stage2Config) -> tuple[tuple[str, ...], tuple[s
             ("image", "text") if config.image_sees_text_tokens else ("image",))
 
 
+def token_branches(branches: Sequence[str], modalities: Sequence[str]) -> list[str]:
+    """The Stage 1 branches whose tokens a generator reading ``modalities`` gets, in order and
+    without repeats: each modality's own branch, or the one branch of a single-branch Stage 1 (the
+    "shared" preference, the ID-only no-graph ablation), which both generators then read."""
+    branches = list(branches)
+    out: list[str] = []
+    for m in modalities:
+        if m in branches:
+            b = m
+        elif len(branches) == 1:
+            b = branches[0]
+        else:
+            raise DPPMGError(f"the Stage 1 tokens have branches {branches}: none for the {m} generator")
+        if b not in out:
+            out.append(b)
+    return out
+
+
+def _reads(tokens: dict[str, list[str]], modalities: Sequence[str]) -> list[str]:
+    return [t for b in token_branches(list(tokens), modalities) for t in tokens[b]]
+
+
 def user_text_prompt(tokens: dict[str, list[str]], config: Stage2Config) -> str:
     """The text generator's prompt for a user with the token table row ``tokens``."""
-    return text_prompt([t for m in generator_modalities(config)[0] for t in tokens[m]])
+    return text_prompt(_reads(tokens, generator_modalities(config)[0]))
 
 
 def user_image_prompt(tokens: dict[str, list[str]], config: Stage2Config, text: str | None = None,
@@ -45,7 +67,7 @@ def user_image_prompt(tokens: dict[str, list[str]], config: Stage2Config, text: 
     """The image generator's prompt for a user with the token table row ``tokens``; ``text`` is the
     user's generated text (or, in training, the target item's text), required when
     ``image_sees_generated_text`` is on."""
-    words = [t for m in generator_modalities(config)[1] for t in tokens[m]]
+    words = _reads(tokens, generator_modalities(config)[1])
     n = config.image_sees_generated_text
     if n:
         if text is None:

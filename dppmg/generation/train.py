@@ -26,7 +26,7 @@ from dppmg.errors import ConfigError, DPPMGError
 from dppmg.generation.cache import pipeline_dir, text_tokens_dir
 from dppmg.generation.config import Stage2Config
 from dppmg.generation.image_backbone import diffusion_loss, images_to_tensor, train_scheduler
-from dppmg.generation.pipeline import PIPELINE_VERSION, DPPMGPipeline
+from dppmg.generation.pipeline import PIPELINE_VERSION, DPPMGPipeline, load_token_state, token_state
 from dppmg.generation.text_backbone import causal_lm_loss
 from dppmg import cache
 from dppmg.io import atomic_write_json, read_versioned_json
@@ -77,13 +77,12 @@ def cached_text_tokens(pipe: DPPMGPipeline, data: InteractionData, stage1: Stage
     folder = text_tokens_dir(stage1, pipe.config, pipe.text_tokens.tokens, seed, cache_dir)
     with cache.lock(folder, "Stage 2 text tokens"):
         if cache.reuse(folder, "Stage 2 text tokens"):
-            state = torch.load(folder / "text_tokens.pt")
-            pipe.text_tokens.weight.data.copy_(state["weight"])
+            load_token_state(pipe.text_tokens, torch.load(folder / "text_tokens.pt"))
             saved = read_versioned_json(folder / "losses.json", PIPELINE_VERSION, "cached text tokens")
             return saved["losses"], saved["validation"]
         losses, validation = train_text_tokens(pipe, data, torch.Generator().manual_seed(seed), progress)
         with cache.entry(folder, data.name) as tmp:
-            torch.save({"tokens": pipe.text_tokens.tokens, "weight": pipe.text_tokens.weight.detach()}, tmp / "text_tokens.pt")
+            torch.save(token_state(pipe.text_tokens), tmp / "text_tokens.pt")
             atomic_write_json(tmp / "losses.json", {"version": PIPELINE_VERSION, "losses": losses,
                                                     "validation": validation})
         return losses, validation

@@ -132,10 +132,29 @@ def load_scorer(folder: str | os.PathLike, data: InteractionData, cache_dir: str
     (any ranking method, quantized or not): the graph model rebuilt from its config and weights
     over the cached item features, s(u, i) = Σ_m <p_u^m, q_i^m>; popularity (no model) ranks by
     training counts. Users without training interactions get the mean preference, as in Stage 1."""
+    from dppmg.preference.model import popularity_scores
+    from dppmg.preference.ranking import dense_scorer, factor_scorer
+
+    folder = Path(folder)
+    cache.require(folder, "stage-1 checkpoint", rebuild_command(folder))
+    meta = read_versioned_json(folder / "config.json", CHECKPOINT_VERSION, "stage-1 checkpoint")
+    if meta["config"]["preference"] is None:
+        if meta["data"] != data_signature(data):
+            raise DPPMGError(f"{folder}: checkpoint was trained on other data than {data.name!r}; "
+                             f"rebuild it with `{rebuild_command(folder)}`")
+        return dense_scorer(popularity_scores(data))
+    return factor_scorer(load_preferences(folder, data, cache_dir))
+
+
+def load_preferences(folder: str | os.PathLike, data: InteractionData, cache_dir: str | os.PathLike | None = None
+                     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per branch, the saved Stage 1 model's (user preferences p, item vectors q): the graph model
+    rebuilt from its config and weights over the cached item features; users without training
+    interactions get the mean preference, as in Stage 1."""
     from dppmg.features import extract_features
     from dppmg.preference.config import PreferenceConfig
-    from dppmg.preference.model import ModalPreferenceGNN, normalized_adjacency, popularity_scores
-    from dppmg.preference.ranking import RankingEvaluator, dense_scorer, factor_scorer
+    from dppmg.preference.model import ModalPreferenceGNN, normalized_adjacency
+    from dppmg.preference.ranking import RankingEvaluator
     from dppmg.preference.train import cold_start_fill
 
     folder = Path(folder)
@@ -145,7 +164,7 @@ def load_scorer(folder: str | os.PathLike, data: InteractionData, cache_dir: str
         raise DPPMGError(f"{folder}: checkpoint was trained on other data than {data.name!r}; "
                          f"rebuild it with `{rebuild_command(folder)}`")
     if meta["config"]["preference"] is None:
-        return dense_scorer(popularity_scores(data))
+        raise DPPMGError(f"{folder}: Stage 1 method {meta['config']['method']!r} trains no preference model")
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"]["preference"].items()}
     config = PreferenceConfig(**fields)
     features = extract_features(data, cache_dir=cache_dir, progress=False) if config.uses_features else {}
@@ -154,4 +173,4 @@ def load_scorer(folder: str | os.PathLike, data: InteractionData, cache_dir: str
                                config)
     model.load_state_dict(torch.load(folder / "preference.pt"))
     has_train = RankingEvaluator(data).has_train
-    return factor_scorer({m: (cold_start_fill(p, has_train), q) for m, (p, q) in model.preferences().items()})
+    return {m: (cold_start_fill(p, has_train), q) for m, (p, q) in model.preferences().items()}

@@ -23,7 +23,9 @@ from tqdm.auto import tqdm
 from dppmg.errors import ConfigError
 from dppmg.preference.config import QuantizerConfig
 
-MODALITY_PREFIX = {"text": "txt", "image": "img", "shared": "pref"}
+# "shared" (one branch fed by both modalities) and "id" (ID-only, no graph: the no-graph ablation)
+# are single-branch preferences: both generators read their one token set.
+MODALITY_PREFIX = {"text": "txt", "image": "img", "shared": "pref", "id": "id"}
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:

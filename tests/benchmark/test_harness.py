@@ -144,11 +144,40 @@ def test_selection_suite_at_smoke(tmp_path, session_cache):
     assert dims.set_index("candidate").loc[best, "chosen"] == "yes"
     # One cell per group of settings: Stage 1's dimension, then the image sampling settings.
     groups = {}
-    for group in ("preference", "sampling"):
+    for group in ("preference", "sampling", "reward"):
         result = read_result(tmp_path / f"runs/smoke/selection/synthetic__{group}__seed0.json", stage="selection")
         groups[group] = {s["setting"] for s in result["metrics"]["selections"]}
         assert all(s["seed"] == 0 for s in result["metrics"]["selections"])
-    assert groups == {"preference": {"preference.dim"}, "sampling": {"image.guidance_scale", "image.sampler"}}
+    assert groups == {"preference": {"preference.dim"}, "sampling": {"image.guidance_scale", "image.sampler"},
+                      "reward": {"reward.weights"}}
+    # The reward weights: the configured ones are the reference and first; the choice is acceptable.
+    weights = pd.read_csv(tmp_path / "smoke/selection_reward_weights.csv")
+    assert list(weights["candidate"]) == ["a=1, b=1, c=1", "a=2, b=1, c=1", "a=1, b=2, c=2"]
+    assert weights.loc[0, "configured"] == "yes" and (weights["chosen"] == "yes").sum() == 1
+    assert bool(weights.loc[weights["chosen"] == "yes", "acceptable"].iloc[0])
+
+
+def test_sensitivity_suite_at_smoke(tmp_path, session_cache, monkeypatch):
+    import dppmg.evaluation.sensitivity as generation_sweep
+
+    # Two generation points keep the test short (inline: the patch reaches the stage function);
+    # the codebook sweep runs its whole grid.
+    original = generation_sweep.codebook_generation_sweep
+    monkeypatch.setattr(generation_sweep, "codebook_generation_sweep",
+                        lambda *a, **k: original(*a, sizes=(8,), depths=(1,), **k))
+    written = run_suite("sensitivity", "smoke", datasets=["synthetic"], results_dir=tmp_path, runner="inline",
+                        log=lambda m: None)
+    assert {"sensitivity", "sensitivity_generation", "sensitivity_synthetic"} <= set(written)
+    grid = pd.read_csv(tmp_path / "smoke/sensitivity.csv")
+    assert sorted(set(grid["codebook_size"])) == [8, 32, 128] and sorted(set(grid["levels"])) == [1, 2, 3, 4]
+    collisions = grid.set_index(["codebook_size", "levels"])["collision rate"].astype(float)
+    assert collisions.loc[(128, 4)] <= collisions.loc[(8, 1)]  # more codes, fewer users share all of theirs
+    generation = pd.read_csv(tmp_path / "smoke/sensitivity_generation.csv")
+    assert list(zip(generation["varied"], generation["codebook_size"], generation["levels"])) == [
+        ("codebook_size", 8, 2), ("levels", 16, 1)]
+    result = read_result(tmp_path / "runs/smoke/sensitivity/synthetic__generation__seed0.json", stage="sensitivity")
+    assert result["metrics"]["split"] == "valid"  # a description of the method: the test split is not read
+    assert (tmp_path / "smoke/figures/sensitivity_synthetic.png").stat().st_size > 1000
 
 
 def test_table_note_names_the_commits_its_results_came_from():

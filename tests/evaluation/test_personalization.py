@@ -89,3 +89,24 @@ def test_a_view_with_every_target_left_out_is_skipped_not_an_error(echo_results,
     assert report["image"]["targets"] == {"users": 0, "dropped_users": 30, "skipped": "fewer than 3 users"}
     assert report["leave_one_out"]["returned_items_removed"] == 30 and report["targets_dropped_users"] == 30
     assert report["text"]["history"]["users"] == 30
+
+
+def test_divergent_users_ground_truth_says_which_preference_each_generator_follows(smoke_synthetic):
+    from PIL import Image
+
+    from dppmg.data.synthetic import COLOURS, STYLE_WORDS, STYLES
+    from dppmg.evaluation.ground_truth import ground_truth_hits
+
+    truth = smoke_synthetic.ground_truth["users"]
+    divergent = truth[truth["divergent"]].iloc[0]
+    plain = truth[~truth["divergent"]].iloc[0]
+    tied_style = STYLES[list(COLOURS).index(divergent["pref_colour"])]
+    # The divergent user's image shows their colour; their text shows the style tied to that
+    # colour (the image's preference), not their own style.
+    image = Image.new("RGB", (32, 48), tuple(COLOURS[divergent["pref_colour"]]))
+    results = [{"user_id": divergent["user_id"], "image": image, "text": f"a {STYLE_WORDS[tied_style][0]} piece"},
+               {"user_id": plain["user_id"], "image": image, "text": "a piece"}]
+    hits = ground_truth_hits(results, smoke_synthetic)
+    assert hits["divergent_image_colour"][0] == 1 and hits["divergent_text_style"][0] == 0
+    assert hits["divergent_text_follows_image"][0] == 1
+    assert np.isnan(hits["divergent_text_style"][1])  # not a divergent user

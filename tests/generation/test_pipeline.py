@@ -247,3 +247,43 @@ def test_generate_cli_bad_input(stage1, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--dataset", "synthetic", "--users", "-3"])
     assert "argument --users: expected a positive integer, got -3" in capsys.readouterr().err
+
+
+def test_continuous_tokens_start_at_the_least_squares_fit_and_train_the_map():
+    import torch
+
+    from dppmg.generation.injection import ProjectedTokenEmbedding
+
+    g = torch.Generator().manual_seed(0)
+    prefs = torch.randn(20, 6, generator=g)
+    true_map = torch.randn(6, 2 * 4, generator=g)
+    init = (prefs @ true_map + 1.5).reshape(40, 4)  # exactly linear in the preferences: the fit is exact
+    module = ProjectedTokenEmbedding([f"<s{i}>" for i in range(40)], 100, [prefs], [2], init, ridge=0.0)
+    assert torch.allclose(module.weight, init, atol=1e-3)
+    base = torch.nn.Embedding(100, 4)
+    out = module(torch.tensor([[3, 100, 139]]), base)
+    assert torch.equal(out[0, 0], base.weight[3]) and torch.allclose(out[0, 2], init[39], atol=1e-3)
+    out.sum().backward()
+    assert all(p.grad is not None for p in module.parameters()) and {n for n, _ in module.named_parameters()} == {
+        "maps.0.weight", "maps.0.bias"}
+    state = module.state_dict()
+    assert "pref_0" in state  # the standardised preferences travel with the saved map
+
+
+def test_continuous_pipeline_round_trips(stage1, smoke_synthetic, session_cache, tmp_path):
+    from dppmg.config import stage2_config
+    from dppmg.generation.injection import ProjectedTokenEmbedding
+    from dppmg.generation.pipeline import DPPMGPipeline
+
+    config = stage2_config("smoke", "synthetic", token_input="continuous")
+    pipe = DPPMGPipeline.assemble(smoke_synthetic, stage1, config, session_cache, progress=False)
+    assert isinstance(pipe.text_tokens, ProjectedTokenEmbedding) and isinstance(pipe.image_tokens,
+                                                                                 ProjectedTokenEmbedding)
+    user = smoke_synthetic.users["user_id"].iloc[0]
+    levels = len(stage1.tokens[user]["text"])
+    assert pipe.tokens_for(user)["text"] == [f"<stxt_0_{j}>" for j in range(levels)]
+    with torch.no_grad():
+        pipe.image_tokens.maps[0].bias.add_(0.25)
+    pipe.save_pretrained(tmp_path / "continuous")
+    loaded = DPPMGPipeline.from_pretrained(tmp_path / "continuous", smoke_synthetic, stage1, session_cache)
+    assert torch.allclose(loaded.image_tokens.weight, pipe.image_tokens.weight)
