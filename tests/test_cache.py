@@ -134,7 +134,12 @@ def test_truncated_unet_is_named_and_retrained(trained_cache, smoke_synthetic, c
 
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
 def test_damaged_stage1_tokens_name_the_command(trained_cache, capsys, damage):
-    target = _one(trained_cache, "stage1/synthetic/dppmg-smoke-seed0-*/tokens.json")
+    from dppmg.config import stage1_config
+    from dppmg.preference.checkpoint import checkpoint_dir
+
+    # DPPMG's own checkpoint (the session cache also holds those of ablations that override Stage 1).
+    target = checkpoint_dir(stage1_config("synthetic", "smoke", 0, "dppmg"), trained_cache) / "tokens.json"
+    assert target.is_file()
     if damage == "truncate":
         target.write_text('{"modal')
     else:
