@@ -40,6 +40,7 @@ from benchmark.executors import EXECUTORS, RUNNERS, Cell, make_executor
 from benchmark.plan import Estimator, describe, plan_table
 from benchmark.suites import EVALUATION_STAGE, SENSITIVITY_STAGE, SUITES, Stage
 from benchmark.figures import sample_grids
+from benchmark.goldens import GOLDEN_SUITE
 from benchmark.sensitivity import sensitivity_figures
 from benchmark.tables import TABLE_BUILDERS, timing_table
 from dppmg.config import DATASETS, PRESETS
@@ -351,12 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--goldens-dir", default="results/goldens")
         if name == "goldens":
             cmd.add_argument("--update", action="store_true", help="overwrite the goldens (required: on purpose only)")
-            cmd.add_argument("--suite", default="reproduce", choices=sorted(SUITES),
+            cmd.add_argument("--suite", default=GOLDEN_SUITE, choices=sorted(SUITES),
                              help="the goldens of this suite's stages only (default: all of them)")
             cmd.add_argument("--from-existing", action="store_true",
                              help="run nothing: write the goldens from the complete (all seeds) results on disk")
         else:
-            cmd.add_argument("--suite", default="reproduce", choices=sorted(SUITES),
+            cmd.add_argument("--suite", default=GOLDEN_SUITE, choices=sorted(SUITES),
                              help="check only this suite's stages (default: all of the goldens)")
             cmd.add_argument("--datasets", nargs="+", default=None, help="check only these datasets")
             cmd.add_argument("--methods", nargs="+", default=None, help="check only these methods")
