@@ -195,6 +195,11 @@ class HistoryImage(UnimodalMethod):
         cond = self.condition(self.history_features(user_ids))
         return self.backbones.images_from_condition(cond, seed, uncond=masked_padding(self.empty, self.k))
 
+    def trained_state(self) -> str:
+        from dppmg.generation.reuse import tensor_fingerprint
+
+        return tensor_fingerprint(self.projection)
+
     def config(self) -> dict[str, Any]:
         stage2 = self.backbones.stage2
         return {"k": self.k, "features": "EfficientNet-Lite0 image features, L2-normalised",

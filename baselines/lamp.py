@@ -82,6 +82,11 @@ class LaMP(UnimodalMethod):
         ids = [p[-self.max_prompt_tokens:] for p in self.backbones.prompt_ids(self.prompts(user_ids))]
         return self.backbones.texts_from_prompts(ids, seed)
 
+    def trained_state(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(np.ascontiguousarray(self.text_features).tobytes()).hexdigest()[:16]
+
     def config(self) -> dict[str, Any]:
         return {"k": self.k, "retrieval": "MiniLM cosine to the user's mean history text embedding",
                 "words_per_item": self.words_per_item, "max_prompt_tokens": self.max_prompt_tokens,

@@ -25,11 +25,16 @@ class NonPersonalized(GenerationMethod):
 
         self.backbones = load_backbones(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir,
                                         progress=progress)
+        self.cache_dir = cache_dir
         return self.backbones.data
 
     def generate(self, user_ids: Sequence[str], seed: int) -> list[dict[str, Any]]:
-        texts = self.backbones.nonpersonalized_texts(len(user_ids), seed)
-        images = self.backbones.nonpersonalized_images(len(user_ids), seed)
+        from dppmg.interface import nonpersonalized_generations
+
+        user_ids = [str(u) for u in user_ids]
+        record = self.info.setdefault("generations", [])
+        texts = nonpersonalized_generations(self.backbones, "text", user_ids, seed, self.cache_dir, record)
+        images = nonpersonalized_generations(self.backbones, "image", user_ids, seed, self.cache_dir, record)
         return [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
 
     def config(self) -> dict[str, Any]:

@@ -57,6 +57,11 @@ class PEPLER(UnimodalMethod):
     def generate_modality(self, user_ids: Sequence[str], seed: int) -> list[str]:
         return self.tokens.generate_texts(user_ids, seed)
 
+    def trained_state(self) -> str:
+        from dppmg.generation.reuse import tensor_fingerprint
+
+        return tensor_fingerprint(self.tokens.module)
+
     def config(self) -> dict[str, Any]:
         stage2 = self.backbones.stage2
         return {"k": self.k, "steps": stage2.text_steps, "batch_size": stage2.batch_size, "lr": stage2.lr,

@@ -78,6 +78,7 @@ class PMG(UnimodalMethod):
     modality = "image"
     keywords = 8
     candidates = 4
+    generation_items = {"image": candidates}
 
     def fit_modality(self, backbones, preset, seed, *, cache_dir=None, progress=True):
         from dppmg.reward.model import load_or_train_reward_model
@@ -99,6 +100,11 @@ class PMG(UnimodalMethod):
         return best_of_candidates(lambda j: self.backbones.images_from_condition(cond, seed * self.candidates + j),
                                   lambda images: self.reward_model.score(encode_lowres_images(images), prompt_features),
                                   self.candidates)
+
+    def trained_state(self) -> str:
+        from dppmg.generation.reuse import tensor_fingerprint
+
+        return tensor_fingerprint(self.reward_model)
 
     def config(self) -> dict[str, Any]:
         return {"keywords": self.keywords, "keyword_source": "TF-IDF over history texts (IDF: catalogue)",

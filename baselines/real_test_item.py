@@ -21,6 +21,7 @@ class RealTestItem(GenerationMethod):
     description = "reference: the user's real next item (first test interaction); reads the test split"
     kind = "reference"
     order = 90
+    generation_items = {}  # looks items up: generates nothing
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True):
         from dppmg.data import load_dataset

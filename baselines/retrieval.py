@@ -28,6 +28,7 @@ class Retrieval(GenerationMethod):
     description = "reference: the catalogue item the validation-best Stage 1 recommender ranks first (outside the history)"
     kind = "reference"
     order = 85
+    generation_items = {}  # looks items up: generates nothing
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True):
         from dppmg.data import load_dataset

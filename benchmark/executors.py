@@ -28,12 +28,14 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from benchmark.suites import Stage
 from dppmg.errors import ConfigError
 
 EXECUTORS = ("local", "pool", "submitit")
+# Asked before a cell starts: False leaves it out of this run (a budget that it would overrun).
+Admit = Callable[["Cell"], bool]
 RUNNERS = ("notebook", "inline")
 
 
@@ -109,11 +111,9 @@ def run_cell(cell: Cell, runner: str = "notebook", kernel_name: str = "python3",
     from benchmark.harness import execute_stage
 
     if threads is not None:
-        import torch
+        from dppmg.threads import apply_threads
 
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(threads)  # a notebook kernel inherits them
-        torch.set_num_threads(threads)
+        apply_threads(threads)  # a notebook kernel inherits the environment it sets
     with _output_to(cell.log_path) if log_to_file else contextlib.nullcontext():
         execute_stage(cell.stage, cell.params, cell.base.with_suffix(".ipynb"), kernel_name, runner)
     return str(cell.out_json)
@@ -135,8 +135,11 @@ class LocalExecutor:
     name = "local"
     workers = 1
 
-    def run(self, cells: list[Cell], runner: str, kernel_name: str, threads: int | None) -> Iterator[Outcome]:
+    def run(self, cells: list[Cell], runner: str, kernel_name: str, threads: int | None,
+            admit: Admit | None = None) -> Iterator[Outcome]:
         for cell in cells:
+            if admit is not None and not admit(cell):
+                continue
             t0 = time.perf_counter()
             try:
                 run_cell(cell, runner, kernel_name, threads)
@@ -157,22 +160,33 @@ class PoolExecutor:
     def __init__(self, workers: int):
         self.workers = workers
 
-    def run(self, cells: list[Cell], runner: str, kernel_name: str, threads: int | None) -> Iterator[Outcome]:
+    def run(self, cells: list[Cell], runner: str, kernel_name: str, threads: int | None,
+            admit: Admit | None = None) -> Iterator[Outcome]:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         context = multiprocessing.get_context("spawn")
+        pending = list(cells)
         with ProcessPoolExecutor(self.workers, mp_context=context, max_tasks_per_child=1) as pool:
-            started = {pool.submit(_run_in_worker, cell, runner, kernel_name, threads): (cell, time.perf_counter())
-                       for cell in cells}
+            running: dict[Any, tuple[Cell, float]] = {}
             try:
-                for future in as_completed(started):
-                    cell, t0 = started[future]
-                    exc = future.exception()
-                    error = None if exc is None else f"{type(exc).__name__}: {exc}"
-                    yield Outcome(cell, time.perf_counter() - t0, error, cell.log_path)
+                while pending or running:
+                    # A cell is submitted when a worker is free, so a budget sees the time left then.
+                    while pending and len(running) < self.workers:
+                        cell = pending.pop(0)
+                        if admit is None or admit(cell):
+                            running[pool.submit(_run_in_worker, cell, runner, kernel_name, threads)] = (
+                                cell, time.perf_counter())
+                    if not running:
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        cell, t0 = running.pop(future)
+                        exc = future.exception()
+                        error = None if exc is None else f"{type(exc).__name__}: {exc}"
+                        yield Outcome(cell, time.perf_counter() - t0, error, cell.log_path)
             except KeyboardInterrupt:
-                for future in started:
+                for future in running:
                     future.cancel()
                 raise
 
@@ -209,13 +223,16 @@ class SubmititExecutor:
             self._executor.update_parameters(**self._parameters)
         return self._executor
 
-    def run(self, cells: list[Cell], runner: str, kernel_name: str, threads: int | None) -> Iterator[Outcome]:
+    def run(self, cells: list[Cell], runner: str, kernel_name: str, threads: int | None,
+            admit: Admit | None = None) -> Iterator[Outcome]:
         pending = list(cells)
         running: dict[Any, tuple[Cell, float]] = {}
         try:
             while pending or running:
                 while pending and len(running) < self.workers:
                     cell = pending.pop(0)
+                    if admit is not None and not admit(cell):
+                        continue
                     running[self.executor.submit(_run_in_worker, cell, runner, kernel_name, threads)] = (
                         cell, time.perf_counter())
                 done = [job for job in running if job.done()]

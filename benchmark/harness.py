@@ -27,7 +27,6 @@ import datetime as _dt
 import os
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,7 +36,8 @@ from tqdm.auto import tqdm
 
 from benchmark.claims import claims_table
 from benchmark.executors import EXECUTORS, RUNNERS, Cell, make_executor
-from benchmark.plan import Estimator, describe, plan_table
+from benchmark.budget import Budget, parse_duration
+from benchmark.plan import Estimator, describe, estimate_cells, plan_table, run_order, slice_table
 from benchmark.suites import EVALUATION_STAGE, SENSITIVITY_STAGE, SUITES, Stage
 from benchmark.figures import sample_grids
 from benchmark.goldens import GOLDEN_SUITE
@@ -51,6 +51,7 @@ from dppmg.paths import resolve_data_root
 from dppmg.plotting import SMOKE_NOTE, timing_profile
 from dppmg.provenance import CODE_STATE_AT_START
 from dppmg.results import read_result
+from dppmg.threads import default_threads
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent / "notebooks"
 DEFAULT_DATASETS = ("synthetic", "movielens", "hm")
@@ -123,16 +124,19 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
               results_dir: str | os.PathLike = "results", resume: bool = False, tables_only: bool = False,
               kernel_name: str = "python3", runner: str = "notebook", executor: str = "local", workers: int = 1,
               threads: int | None = None, cluster: str | None = None, job_parameters: dict[str, Any] | None = None,
-              progress: bool = True, dry_run: bool = False, log: Callable[[str], None] | None = None
-              ) -> dict[str, Path]:
+              progress: bool = True, dry_run: bool = False, log: Callable[[str], None] | None = None,
+              budget: str | float | None = None) -> dict[str, Path]:
     """Run ``suite`` at ``preset`` (only ``methods``, if given, in the stages that run per method);
     return the written table files by name.
 
     Args:
         runner: how one cell runs (``notebook`` or ``inline``).
         executor / workers / cluster / job_parameters: where cells run (:mod:`benchmark.executors`).
-        threads: torch threads per cell (default: all cores for ``local``, cores / workers otherwise).
+        threads: torch threads per cell (default: the free cores shared among the workers,
+            :func:`dppmg.threads.default_threads`).
         dry_run: print the plan and return without running anything.
+        budget: a duration (``2h``, ``90m``, seconds): start only the cells whose estimate fits in
+            the time left (:mod:`benchmark.budget`); the others are left for ``--resume``.
     """
     if suite not in SUITES:
         raise ConfigError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
@@ -156,8 +160,9 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
     runs = None if tables_only else make_executor(
         executor, workers=workers, cluster=cluster, parameters=job_parameters,
         folder=results_dir / "runs" / preset / "_submitit")
-    if threads is None and runs is not None and runs.workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // runs.workers)
+    budget_seconds = None if budget is None else parse_duration(budget)
+    if threads is None and runs is not None:
+        threads = default_threads(runs.workers)
     plan = plan_cells(suite, preset, datasets, seeds, methods, root, results_dir)
 
     # What is already there: kept (resume / tables-only), left out, or to run.
@@ -181,12 +186,20 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                 missing[stage.name].append(f"{cell.label} (no result)")
                 continue
             to_run[stage.name].append(cell)
+        to_run[stage.name] = run_order(to_run[stage.name], datasets)
+    estimates: dict[Path, tuple[float, str]] = {}
     if runs is not None:
         rows = [(stage.name, [c for c in cells if c.out_json in kept], to_run[stage.name]) for stage, cells in plan]
-        table, total = plan_table(rows, Estimator(results_dir, preset), runs.workers)
+        estimates = estimate_cells(rows, Estimator(results_dir, preset))
+        table, total = plan_table(rows, estimates, runs.workers)
         say(describe(table, total, {"suite": suite, "preset": preset, "datasets": " ".join(datasets),
                                     "executor": f"{runs.name} ({runs.workers} worker{'s' * (runs.workers > 1)})",
-                                    "runner": runner}))
+                                    "runner": runner, "threads per cell": threads,
+                                    **({"budget": budget} if budget is not None else {})},
+                     slice_table(rows, estimates)))
+    budget_run = Budget(budget_seconds, estimates)
+    if not tables_only:
+        budget_run.check_feasible([c for cells in to_run.values() for c in cells])
     if dry_run:
         return {}
     n_run = sum(len(c) for c in to_run.values())
@@ -198,7 +211,8 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
     try:
         for stage, cells in plan:
             finished: dict[Path, dict[str, Any]] = {}
-            for outcome in (runs.run(to_run[stage.name], runner, kernel_name, threads) if to_run[stage.name] else ()):
+            for outcome in (runs.run(to_run[stage.name], runner, kernel_name, threads, budget_run.admit)
+                            if to_run[stage.name] else ()):
                 bar.update(1)
                 cell = outcome.cell
                 where = f"; log: {outcome.log}" if outcome.log else ""
@@ -213,6 +227,8 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                 say(f"{cell.label}: FAILED after {outcome.seconds:.1f} s: {outcome.error}{where}")
                 missing[stage.name].append(f"{cell.label} (failed{where})")
                 failed.append(f"{cell.label}{where}")
+            missing[stage.name] += [f"{c.label} (no result)" for c in budget_run.left_out
+                                    if c.stage.name == stage.name]
             # Plan order, whatever order the cells finished in: the tables do not depend on the executor.
             stage_results = [r for c in cells for r in (kept.get(c.out_json), finished.get(c.out_json)) if r]
             if tables_only and not stage_results:
@@ -248,7 +264,10 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
     if len(timing):
         timing_profile(timing, figure_dir / f"timing_{suite}.png", f"Timing profile: suite {suite}, preset {preset}")
     if gone:
-        say(f"{len(gone)} cell(s) missing from the tables: " + "; ".join(gone))
+        say(f"{len(gone)} cell(s) missing from the tables: " + summarize_missing(gone))
+    if runs is not None:
+        n_done = n_run - len(budget_run.left_out) - len(failed)
+        say(budget_run.summary(n_run, n_done, len(failed)))
     if failed:
         raise CellsFailed(f"{len(failed)} cell(s) failed (the tables were written without them; rerun with "
                           f"--resume to run only what is missing): " + "; ".join(failed))
@@ -335,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="execute nothing: rebuild the tables from the results already there")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name")
     run.add_argument("--dry-run", action="store_true", help="print the plan (cells, kept results, estimates) and stop")
+    run.add_argument("--budget", default=None,
+                     help="a duration (2h, 90m, 1h30m, seconds): start only cells whose estimate fits in the time "
+                          "left; the rest is left for --resume (a last line says what)")
     scaling = sub.add_parser("scaling", help="Stage 1 epoch time against the number of training interactions")
     scaling.add_argument("--preset", default="small", choices=PRESETS)
     scaling.add_argument("--methods", nargs="+", default=None, help="Stage 1 methods (default: every registered one that trains a model)")
@@ -369,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "processes) or submitit (SLURM jobs, or local subprocesses with --cluster local)")
     run.add_argument("--workers", type=int, default=1, help="cells at once (pool, submitit); default 1")
     run.add_argument("--threads", type=int, default=None,
-                     help="torch threads per cell (default: all cores for local, cores / workers otherwise)")
+                     help="torch threads per cell (default: the cores free at the start, shared among the workers)")
     run.add_argument("--cluster", default="auto", choices=("auto", "local", "slurm"),
                      help="submitit's backend (auto: SLURM where sbatch exists)")
     run.add_argument("--slurm-partition", default=None, help="submitit: the SLURM partition")
@@ -428,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                             resume=args.resume, tables_only=args.tables_only, kernel_name=args.kernel,
                             runner=args.runner, executor=args.executor, workers=args.workers,
                             threads=args.threads, cluster=args.cluster, job_parameters=_job_parameters(args),
-                            dry_run=args.dry_run)
+                            dry_run=args.dry_run, budget=args.budget)
     except DPPMGError as exc:
         print(f"benchmark: error: {exc}", file=sys.stderr)
         return 2

@@ -1,19 +1,34 @@
-"""The plan of a suite run, printed before it starts: its cells, what is already there, and how
-long the rest should take.
+"""The plan of a suite run, printed before it starts: its cells in the order they run, what is
+already there, and how long the rest should take, per stage and per (dataset, seed) slice.
 
-Estimates per cell come, in this order, from
+**Order.** Cells run stage by stage; within the evaluation stage, per dataset, in the order the
+claims need them (:func:`claim_order`): the references (measurability), then DPPMG and the
+methods its own claims compare with (non-personalized, shuffled tokens, without reward), then
+the unimodal baselines, the two-model pairs (which reuse their parts' generations) and the
+rest; within each group seed by seed.
 
-1. the result files of earlier runs of the same (stage, dataset, method) under
-   ``results/runs/<preset>/`` (their provenance's wall time, mean over seeds), then of the same
-   (stage, dataset), or for a stage of groups (selection) of the same (stage, group) on any
-   dataset: its groups are different work;
-2. the committed timing profile ``results/<preset>/timing_*.csv`` (the same keys);
-3. :data:`DEFAULT_CELL_SECONDS`, per preset and stage, measured on a 2-core machine
-   (the `smoke` suite's profile and the `small` timing tables); the plan says which it used.
+**Estimates** of a cell, in this order:
 
-The estimate with ``--workers N`` divides each stage's total by N (cells of a stage run side by
-side; stages one after the other), so it is a lower bound when some cells wait for a shared cache
-entry.
+1. *measured*: the result files of earlier runs of the same (stage, dataset, method) under
+   ``results/runs/<preset>/`` (top-level wall time, each second counted once:
+   :func:`dppmg.provenance.top_level_wall_time`), or, for a stage of groups (selection,
+   sensitivity), of the same group on another dataset;
+2. *block model* (evaluation cells of a method not yet run on the dataset), the sum of
+   * ``fit``: this method's measured ``fit`` block on another dataset, else
+     :data:`DEFAULT_FIT_SECONDS` for its kind;
+   * ``generate``: for each modality whose producer (:meth:`~dppmg.interface.Method.producers`)
+     has not generated for this (dataset, seed) earlier in the plan or in a kept run (those are
+     reused, :mod:`dppmg.generation.reuse`): users x the producer's outputs per user
+     (``generation_items``) x the dataset's measured seconds per output of that modality (the
+     ``generate: text`` / ``generate: image`` parts of any evaluation run on the dataset), else
+     :data:`DEFAULT_SECONDS_PER_OUTPUT`;
+   * ``evaluators`` and ``metrics``: the dataset's measured blocks (the same work for every
+     method; ``evaluators`` at its smallest, the models being cached after the first cell),
+     else the defaults;
+3. *default*: :data:`DEFAULT_CELL_SECONDS`, per preset and stage.
+
+The plan says which basis each estimate used. With ``--workers N`` each stage's total is divided
+by N (a lower bound when cells wait for a shared cache entry).
 """
 
 from __future__ import annotations
@@ -26,71 +41,177 @@ import pandas as pd
 
 from benchmark.executors import Cell
 
-# Seconds per cell where no earlier run says otherwise (see the module docstring).
-# The reward selection and the generation sensitivity sweep have no `small` run yet: their
-# defaults are their number of DPPMG evaluations (5 and 7) times an evaluation cell's.
+# Seconds per cell where no earlier run says otherwise, measured on a 2-core machine (the
+# `smoke` suite's profile and the `small` timing tables). The reward selection and the generation
+# sensitivity sweep are their number of DPPMG evaluations (5 and 7) times an evaluation cell's.
 DEFAULT_CELL_SECONDS: dict[str, dict[str, float]] = {
     "smoke": {"dataset_stats": 3, "features": 35, "selection/preference": 10, "selection/sampling": 40,
-              "selection/reward": 30, "preference": 4, "evaluation": 10, "sensitivity/codebook": 17,
+              "selection/reward": 30, "selection/precision": 20, "preference": 4, "evaluation": 10, "sensitivity/codebook": 17,
               "sensitivity/generation": 90},
     "small": {"dataset_stats": 10, "features": 120, "selection/preference": 120, "selection/sampling": 3600,
-              "selection/reward": 4500, "preference": 120, "evaluation": 900, "sensitivity/codebook": 300,
+              "selection/reward": 4500, "selection/precision": 1500, "preference": 120, "evaluation": 900, "sensitivity/codebook": 300,
               "sensitivity/generation": 6300},
     "paper": {"dataset_stats": 20, "features": 600, "selection/preference": 900, "selection/sampling": 7200,
-              "selection/reward": 18000, "preference": 900, "evaluation": 3600, "sensitivity/codebook": 1200,
+              "selection/reward": 18000, "selection/precision": 3600, "preference": 900, "evaluation": 3600, "sensitivity/codebook": 1200,
               "sensitivity/generation": 25200},
 }
+# The block model's defaults. Seconds per generated output at `small`: MovieLens / H&M cells
+# generated 256 users' texts in 131-142 s and images (DDIM 25, guided) in 198-270 s at 2 threads.
+DEFAULT_SECONDS_PER_OUTPUT: dict[str, dict[str, float]] = {
+    "smoke": {"text": 0.05, "image": 0.05}, "small": {"text": 0.54, "image": 0.92},
+    "paper": {"text": 2.0, "image": 4.0}}
+# Fit per method kind at `small`: DPPMG's Stages 1-3 (Stage 3: 20 steps at 25-28 s), the
+# per-user token baselines (Stage 2's loops), and the methods that only load the backbones.
+DEFAULT_FIT_SECONDS: dict[str, dict[str, float]] = {
+    "smoke": {"dppmg": 20, "tokens": 10, "loads": 3},
+    "small": {"dppmg": 1100, "tokens": 450, "loads": 30},
+    "paper": {"dppmg": 7200, "tokens": 3600, "loads": 120}}
+DEFAULT_BLOCK_SECONDS: dict[str, dict[str, float]] = {
+    "smoke": {"evaluators": 5, "metrics": 5}, "small": {"evaluators": 30, "metrics": 25},
+    "paper": {"evaluators": 120, "metrics": 120}}
 
 
-def _earlier_runs(results_dir: Path, preset: str) -> dict[tuple[str, str, str], list[float]]:
-    """Wall times of the result files under ``results/runs/<preset>/``, read from their provenance
-    and keys only (a `small` result holds per-user arrays the plan has no use for)."""
-    from dppmg.results import read_result_summary
+def claim_order(method: str) -> int:
+    """How early the evaluation stage runs ``method`` on a dataset (0 first): what the claims need."""
+    from baselines.nonpersonalized import NonPersonalized
+    from dppmg.interface import ModalityPair, UnimodalMethod
+    from dppmg.methods import DPPMG, DPPMGNoReward, DPPMGShuffledTokens
+    from dppmg.registry import get_spec
 
-    times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for path in (results_dir / "runs" / preset).glob("*/*.json"):
-        summary = read_result_summary(path)
-        if summary is not None:
-            times[(summary["stage"], summary["dataset"], summary["method"])].append(summary["wall_time_s"])
-    return times
+    if method == "-":
+        return 0
+    cls = get_spec(method).cls
+    if cls.kind == "reference":
+        return 0
+    if cls in (DPPMG, DPPMGShuffledTokens, DPPMGNoReward) or issubclass(cls, NonPersonalized):
+        return 1
+    if issubclass(cls, UnimodalMethod):
+        return 2
+    if issubclass(cls, ModalityPair):
+        return 3
+    return 4
 
 
-def _timing_profile(results_dir: Path, preset: str) -> dict[tuple[str, str, str], list[float]]:
-    times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for path in sorted((results_dir / preset).glob("timing_*.csv")):
-        try:
-            frame = pd.read_csv(path)
-            per_cell = frame.groupby(["stage", "dataset", "method", "seed"])["wall time (s)"].sum()
-        except (OSError, ValueError, KeyError, pd.errors.ParserError):
-            continue
-        for (stage, dataset, method, _), seconds in per_cell.items():
-            times[(stage, dataset, method)].append(float(seconds))
-    return times
+def run_order(cells: list[Cell], datasets: list[str]) -> list[Cell]:
+    """``cells`` of one stage in the order they run (see the module docstring)."""
+    from dppmg.registry import get_spec
+
+    def key(cell: Cell) -> tuple:
+        p = cell.params
+        grouped = cell.stage.per_method and p["method"] != "-"
+        return (datasets.index(p["dataset"]) if p["dataset"] in datasets else len(datasets),
+                claim_order(p["method"]) if grouped else 0, p["seed"],
+                get_spec(p["method"]).order if grouped else 0)
+
+    return sorted(cells, key=key)
+
+
+def _fit_kind(method: str) -> str:
+    """Which :data:`DEFAULT_FIT_SECONDS` applies: DPPMG's Stages 1-3, per-user parameters trained
+    with Stage 2's loops (alone or as a pair's part), or loading the backbones."""
+    from baselines.history_image import HistoryImage
+    from baselines.pepler import PEPLER
+    from baselines.textual_inversion import TextualInversion
+    from dppmg.interface import ModalityPair
+    from dppmg.methods import DPPMG
+    from dppmg.registry import get_spec
+
+    cls = get_spec(method).cls
+    if issubclass(cls, DPPMG):
+        return "dppmg"
+    parts = (cls.text_method, cls.image_method) if issubclass(cls, ModalityPair) else (cls,)
+    return "tokens" if any(issubclass(c, (PEPLER, TextualInversion, HistoryImage)) for c in parts) else "loads"
 
 
 class Estimator:
-    """Seconds per cell from earlier runs, the committed profile, or the documented defaults."""
+    """Seconds per cell and the basis of each estimate (see the module docstring)."""
 
     def __init__(self, results_dir: Path, preset: str):
+        from dppmg.results import read_result_summary
+
         self.preset = preset
-        self.sources = (("earlier runs", _earlier_runs(results_dir, preset)),
-                        ("timing profile", _timing_profile(results_dir, preset)))
+        self.cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+        self.fits: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self.blocks: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self.outputs: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
+        for path in sorted((Path(results_dir) / "runs" / preset).glob("*/*.json")):
+            summary = read_result_summary(path)
+            if summary is not None:
+                self._add(summary)
+        # (dataset, seed, producer, modality) generated by a kept run or an earlier planned cell.
+        self.generated: set[tuple[str, int, str, str]] = set()
+
+    def _add(self, s: dict[str, Any]) -> None:
+        self.cells[(s["stage"], s["dataset"], s["method"])].append(s["wall_time_s"])
+        if s["stage"] != "evaluation":
+            return
+        for t in s["timings"]:
+            name = t.get("stage", "")
+            if name == "fit":
+                self.fits[(s["dataset"], s["method"])].append(float(t["wall_time_s"]))
+            elif name in ("evaluators", "metrics"):
+                self.blocks[(s["dataset"], name)].append(float(t["wall_time_s"]))
+            elif name.startswith("generate: ") and t.get("items"):
+                total = self.outputs[(s["dataset"], name.split(": ", 1)[1])]
+                total[0] += float(t["wall_time_s"])
+                total[1] += int(t["items"])
+
+    def mark_generated(self, cell: Cell) -> None:
+        """A kept run's generations are in the cache: later cells reuse them."""
+        if cell.stage.name == "evaluation":
+            self._new_generations(cell)
+
+    def _new_generations(self, cell: Cell) -> list[tuple[str, str]]:
+        from dppmg.registry import get_spec
+
+        p = cell.params
+        fresh = []
+        for modality, producer in get_spec(p["method"]).cls.producers().items():
+            key = (p["dataset"], p["seed"], producer, modality)
+            if key not in self.generated:
+                self.generated.add(key)
+                fresh.append((producer, modality))
+        return fresh
 
     def seconds(self, cell: Cell) -> tuple[float, str]:
         p = cell.params
-        for name, times in self.sources:
-            same_method = times.get((cell.stage.name, p["dataset"], p["method"]))
-            if same_method:
-                return sum(same_method) / len(same_method), name
-            if cell.stage.groups:
-                similar = [t for (s, _, m), ts in times.items() if s == cell.stage.name and m == p["method"] for t in ts]
-            else:
-                similar = [t for (s, d, _), ts in times.items() if s == cell.stage.name and d == p["dataset"] for t in ts]
+        measured = self.cells.get((cell.stage.name, p["dataset"], p["method"]))
+        if cell.stage.name == "evaluation":
+            fresh = self._new_generations(cell)
+            if measured:
+                return sum(measured) / len(measured), "measured"
+            return self._block_model(cell, fresh), "block model"
+        if measured:
+            return sum(measured) / len(measured), "measured"
+        if cell.stage.groups:
+            similar = [t for (s, _, m), ts in self.cells.items() if s == cell.stage.name and m == p["method"]
+                       for t in ts]
             if similar:
-                return sum(similar) / len(similar), name
+                return sum(similar) / len(similar), "measured (same group, other dataset)"
         default = DEFAULT_CELL_SECONDS.get(self.preset, DEFAULT_CELL_SECONDS["small"])
         key = f"{cell.stage.name}/{p['method']}" if cell.stage.groups else cell.stage.name
         return float(default.get(key, 60)), "default"
+
+    def _block_model(self, cell: Cell, fresh: list[tuple[str, str]]) -> float:
+        from dppmg.config import evaluation_config
+        from dppmg.registry import get_spec
+
+        p = cell.params
+        defaults = DEFAULT_BLOCK_SECONDS.get(self.preset, DEFAULT_BLOCK_SECONDS["small"])
+        fits = [t for (_, m), ts in self.fits.items() if m == p["method"] for t in ts]
+        fit = (sum(fits) / len(fits) if fits else
+               DEFAULT_FIT_SECONDS.get(self.preset, DEFAULT_FIT_SECONDS["small"])[_fit_kind(p["method"])])
+        users = evaluation_config(self.preset, p["dataset"]).users
+        generate = 0.0
+        for producer, modality in fresh:
+            items = get_spec(producer).cls.generation_items.get(modality, 1)
+            seconds, count = self.outputs.get((p["dataset"], modality), (0.0, 0))
+            rate = seconds / count if count else DEFAULT_SECONDS_PER_OUTPUT.get(
+                self.preset, DEFAULT_SECONDS_PER_OUTPUT["small"])[modality]
+            generate += users * items * rate
+        evaluators = min(self.blocks.get((p["dataset"], "evaluators")) or [defaults["evaluators"]])
+        metrics = self.blocks.get((p["dataset"], "metrics")) or [defaults["metrics"]]
+        return fit + generate + evaluators + sum(metrics) / len(metrics)
 
 
 def _duration(seconds: float) -> str:
@@ -101,27 +222,59 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def plan_table(stages: list[tuple[str, list[Cell], list[Cell]]], estimator: Estimator, workers: int
-               ) -> tuple[pd.DataFrame, float]:
+def estimate_cells(stages: list[tuple[str, list[Cell], list[Cell]]], estimator: Estimator
+                   ) -> dict[Path, tuple[float, str]]:
+    """Each cell to run's estimate and basis, in run order (kept cells first mark what they
+    generated, so later cells reuse it)."""
+    for _, kept, _ in stages:
+        for cell in kept:
+            estimator.mark_generated(cell)
+    return {cell.out_json: estimator.seconds(cell) for _, _, to_run in stages for cell in to_run}
+
+
+def plan_table(stages: list[tuple[str, list[Cell], list[Cell]]], estimates: dict[Path, tuple[float, str]],
+               workers: int) -> tuple[pd.DataFrame, float]:
     """One row per stage: cells, kept results, cells to run and their estimated time; and the total.
 
     Args:
         stages: (stage name, cells whose result is kept, cells to run) in run order.
+        estimates: :func:`estimate_cells`.
     """
     rows, total = [], 0.0
     for name, kept, to_run in stages:
-        estimates = [estimator.seconds(c) for c in to_run]
-        seconds = sum(s for s, _ in estimates)
+        mine = [estimates[c.out_json] for c in to_run]
+        seconds = sum(s for s, _ in mine)
         wall = seconds / min(workers, max(len(to_run), 1))
         total += wall
-        sources = sorted({src for _, src in estimates})
         rows.append({"stage": name, "cells": len(kept) + len(to_run), "kept (resume)": len(kept),
                      "to run": len(to_run), "estimated": _duration(wall) if to_run else "-",
-                     "estimate from": ", ".join(sources) if sources else "-"})
+                     "estimate from": _bases(mine)})
     return pd.DataFrame(rows), total
 
 
-def describe(plan: pd.DataFrame, total: float, header: dict[str, Any]) -> str:
-    """The plan as printed: a header line, the table and the total."""
+def slice_table(stages: list[tuple[str, list[Cell], list[Cell]]], estimates: dict[Path, tuple[float, str]]
+                ) -> pd.DataFrame:
+    """One row per (dataset, seed) slice of the cells to run: cells, estimated time (one worker), basis."""
+    groups: dict[tuple[str, int], list[tuple[float, str]]] = defaultdict(list)
+    for _, _, to_run in stages:
+        for cell in to_run:
+            groups[(cell.params["dataset"], cell.params["seed"])].append(estimates[cell.out_json])
+    rows = [{"dataset": d, "seed": s, "cells to run": len(v), "estimated": _duration(sum(x for x, _ in v)),
+             "estimate from": _bases(v)} for (d, s), v in groups.items()]
+    return pd.DataFrame(rows, columns=["dataset", "seed", "cells to run", "estimated", "estimate from"])
+
+
+def _bases(estimates: list[tuple[float, str]]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for _, basis in estimates:
+        counts[basis] += 1
+    return ", ".join(f"{basis} ({n})" for basis, n in sorted(counts.items())) or "-"
+
+
+def describe(plan: pd.DataFrame, total: float, header: dict[str, Any], slices: pd.DataFrame | None = None) -> str:
+    """The plan as printed: a header line, the stage table, the slice table and the total."""
     head = ", ".join(f"{k} {v}" for k, v in header.items())
-    return f"plan: {head}\n{plan.to_markdown(index=False)}\nestimated total: {_duration(total)}"
+    text = f"plan: {head}\n{plan.to_markdown(index=False)}"
+    if slices is not None and len(slices):
+        text += f"\nper (dataset, seed) slice, one worker:\n{slices.to_markdown(index=False)}"
+    return text + f"\nestimated total: {_duration(total)}"

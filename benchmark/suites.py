@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dppmg.evaluation.selection import SELECTION_GROUPS
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -60,7 +62,7 @@ DATA_STAGES = (
 # Settings chosen on the validation split (dppmg.evaluation.selection), on seed 0: Stage 1's
 # preference dimension first (it needs Stage 1 only), then the image sampling settings (they need
 # the trained Stage 2 pipeline), as two cells per dataset.
-SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,), groups=("preference", "sampling", "reward"))
+SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,), groups=SELECTION_GROUPS)
 PREFERENCE_STAGE = Stage("preference", "preference.ipynb", seeds=(0, 1, 2), per_method=True)
 # Stages 1-3 and the evaluation of every generation method, ablation, control and reference.
 EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb", seeds=(0, 1, 2), per_method=True)

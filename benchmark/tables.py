@@ -166,13 +166,30 @@ def _paired_p(method_runs: list[dict[str, Any]], baseline_runs: list[dict[str, A
 
 
 def timing_table(results: list[dict[str, Any]]) -> pd.DataFrame:
-    """Wall time and peak memory of every timed block in every result (the timing profile)."""
+    """Wall time and peak memory of every timed block in every result (the timing profile).
+
+    ``within`` names the block a block was measured inside (an evaluation's Stage 1-3 inside its
+    ``fit``), empty for a top-level block: the top-level rows add up to the cell's wall time, the
+    nested ones say where their parent's time went (:func:`dppmg.provenance.top_level_wall_time`).
+    """
     rows = []
     for r in results:
-        for t in r["provenance"]["timings"]:
+        timings = r["provenance"]["timings"]
+        for t, within in zip(timings, _parents(timings)):
             rows.append({"stage": r["stage"], "dataset": r["dataset"], "method": r["method"], "seed": r["seed"],
-                         "block": t["stage"], "wall time (s)": t["wall_time_s"], "peak RSS (MiB)": t["peak_rss_mb"]})
+                         "block": t["stage"], "within": within, "wall time (s)": t["wall_time_s"],
+                         "peak RSS (MiB)": t["peak_rss_mb"]})
     return pd.DataFrame(rows)
+
+
+def _parents(timings: list[dict[str, Any]]) -> list[str]:
+    """Each block's parent (``""`` at the top level), also for files written before blocks said so
+    (there, an evaluation's blocks before ``fit`` ran inside it)."""
+    if any("within" in t for t in timings):
+        return [t.get("within", "") for t in timings]
+    names = [t.get("stage") for t in timings]
+    first_top = names.index("fit") if "fit" in names else 0
+    return ["fit" if k < first_top else "" for k in range(len(timings))]
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

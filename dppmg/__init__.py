@@ -9,3 +9,9 @@ This package holds the method's stages; ``baselines`` holds the compared methods
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# OpenMP reads this once, when torch first loads it: threads that wait sleep instead of spinning,
+# so a cell beside other work does not burn the cores it is not computing on (dppmg.threads).
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -49,6 +49,8 @@ FOLDER_STAGES: dict[str, tuple[tuple[str, int], ...]] = {
     "stage3": (("stage3", 1),),
     "alignment": (("alignment", 1),),
     "preference_evaluator": (("preference_evaluator", 1),),
+    # Generations reused between cells (dppmg.generation.reuse).
+    "generations": (("generations", 1),),
 }
 FILE_STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "data": (("processed", "*.pkl"), ("images", "*.npy")),

@@ -50,6 +50,15 @@ class Method:
     # Per preset, the only datasets the harness runs the method on (a preset not named: every
     # dataset), e.g. the ablations at `smoke`, where CI's time allows the synthetic world only.
     preset_datasets: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # Per modality, how many outputs the method's own generator makes for one user (PMG: its
+    # candidates); a reference that looks items up makes none. The plan's cost model reads it.
+    generation_items: ClassVar[Mapping[str, int]] = {"text": 1, "image": 1}
+
+    @classmethod
+    def producers(cls) -> dict[str, str]:
+        """Per modality, the registered method whose generator makes this method's output of it:
+        the cells that share a producer share its generations (:mod:`dppmg.generation.reuse`)."""
+        return {modality: cls.name for modality in cls.generation_items}
 
 
 class RankingMethod(Method):
@@ -93,6 +102,13 @@ class UnimodalMethod(GenerationMethod):
         super().__init_subclass__(**kwargs)
         if cls.modality:
             cls.modalities = (cls.modality,)
+            if "generation_items" not in cls.__dict__:
+                cls.generation_items = {cls.modality: 1}
+
+    @classmethod
+    def producers(cls) -> dict[str, str]:
+        other = "image" if cls.modality == "text" else "text"
+        return {cls.modality: cls.name, other: "nonpersonalized"}
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True, **overrides):
         from dppmg.generation.backbones import load_backbones
@@ -106,6 +122,7 @@ class UnimodalMethod(GenerationMethod):
         if self.modality not in ("text", "image"):
             raise NotImplementedError(f"{type(self).__name__}: modality must be 'text' or 'image'")
         self.backbones = backbones
+        self.cache_dir = cache_dir
         self.fit_modality(backbones, preset, seed, cache_dir=cache_dir, progress=progress, **overrides)
 
     def fit_modality(self, backbones, preset: str, seed: int, *, cache_dir=None, progress: bool = True,
@@ -116,14 +133,41 @@ class UnimodalMethod(GenerationMethod):
         """Per user, the generated text (str) or image (32x48 RGB PIL image)."""
         raise NotImplementedError
 
+    def trained_state(self) -> str:
+        """A fingerprint of what :meth:`fit_modality` trained or computed that its generations
+        depend on beyond :meth:`config` (:func:`dppmg.generation.reuse.tensor_fingerprint`);
+        part of the key under which its generations are reused."""
+        return ""
+
+    def own_generations(self, user_ids: Sequence[str], seed: int) -> list:
+        """:meth:`generate_modality`, computed once per key and reused by every cell that asks
+        for the same generations (a pair reuses its parts': :mod:`dppmg.generation.reuse`)."""
+        from dppmg.generation.reuse import reuse_or_generate
+
+        return reuse_or_generate(self.backbones, self.name, self.modality, seed, user_ids,
+                                 lambda: self.generate_modality(user_ids, seed), producer_config=self.config(),
+                                 state=self.trained_state(), cache_dir=getattr(self, "cache_dir", None),
+                                 record=self.info.setdefault("generations", []))
+
     def generate(self, user_ids, seed):
         user_ids = [str(u) for u in user_ids]
-        own = self.generate_modality(user_ids, seed)
-        if self.modality == "text":
-            texts, images = own, self.backbones.nonpersonalized_images(len(user_ids), seed)
-        else:
-            texts, images = self.backbones.nonpersonalized_texts(len(user_ids), seed), own
+        own = self.own_generations(user_ids, seed)
+        other = nonpersonalized_generations(self.backbones, "image" if self.modality == "text" else "text",
+                                            user_ids, seed, getattr(self, "cache_dir", None),
+                                            self.info.setdefault("generations", []))
+        texts, images = (own, other) if self.modality == "text" else (other, own)
         return [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
+
+
+def nonpersonalized_generations(backbones, modality: str, user_ids: Sequence[str], seed: int,
+                                cache_dir: str | os.PathLike | None = None, record: list | None = None) -> list:
+    """The backbones' output without user information for ``user_ids`` (the ``nonpersonalized``
+    method's, and every unimodal baseline's other modality): made once per key, then reused."""
+    from dppmg.generation.reuse import reuse_or_generate
+
+    make = backbones.nonpersonalized_texts if modality == "text" else backbones.nonpersonalized_images
+    return reuse_or_generate(backbones, "nonpersonalized", modality, seed, user_ids,
+                             lambda: make(len(user_ids), seed), cache_dir=cache_dir, record=record)
 
 
 class ModalityPair(GenerationMethod):
@@ -132,6 +176,10 @@ class ModalityPair(GenerationMethod):
 
     text_method: ClassVar[type[UnimodalMethod]]
     image_method: ClassVar[type[UnimodalMethod]]
+
+    @classmethod
+    def producers(cls) -> dict[str, str]:
+        return {"text": cls.text_method.name, "image": cls.image_method.name}
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True, **overrides):
         from dppmg.generation.backbones import load_backbones
@@ -147,7 +195,8 @@ class ModalityPair(GenerationMethod):
 
     def generate(self, user_ids, seed):
         user_ids = [str(u) for u in user_ids]
-        texts, images = (part.generate_modality(user_ids, seed) for part in self.parts)
+        texts, images = (part.own_generations(user_ids, seed) for part in self.parts)
+        self.info["generations"] = [g for part in self.parts for g in part.info.get("generations", [])]
         return [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
 
     def config(self):

@@ -63,7 +63,10 @@ def item_grid(data: InteractionData, path: str | os.PathLike, n: int = 12, seed:
 
 def timing_profile(timing, path: str | os.PathLike, title: str) -> Path:
     """One readable figure of a suite's timing table (:func:`benchmark.tables.timing_table`): a
-    stacked bar per (stage, dataset, method), each segment a timed block (mean over seeds)."""
+    stacked bar per (stage, dataset, method), each segment a timed block (mean over seeds). A block
+    with parts (``within``) is drawn as its parts plus ``<block>: rest``, so no second is drawn twice
+    and the bar's length is the cell's wall time."""
+    timing = leaf_blocks(timing)
     per_seed = timing.groupby(["stage", "dataset", "method", "seed", "block"], sort=False)["wall time (s)"].sum()
     mean = per_seed.groupby(level=["stage", "dataset", "method", "block"], sort=False).mean().unstack("block").fillna(0.0)
     seeds = timing.groupby(["stage", "dataset", "method"], sort=False)["seed"].nunique()
@@ -84,6 +87,26 @@ def timing_profile(timing, path: str | os.PathLike, title: str) -> Path:
     ax.tick_params(axis="y", labelsize=7)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="timed block", title_fontsize=7)
     return save_figure(fig, path)
+
+
+def leaf_blocks(timing):
+    """The timing table with each block that has parts replaced by ``<block>: rest`` (its time not
+    covered by its parts, never negative); without a ``within`` column the table is returned as is."""
+    import pandas as pd
+
+    if "within" not in timing.columns:
+        return timing
+    keys = ["stage", "dataset", "method", "seed"]
+    within = timing["within"].fillna("")
+    parts = timing[within != ""].groupby(keys + ["within"], sort=False)["wall time (s)"].sum()
+    rows = []
+    for row in timing.to_dict("records"):
+        key = tuple(row[k] for k in keys) + (row["block"],)
+        if (row.get("within") or "") == "" and key in parts.index:
+            row = {**row, "block": f"{row['block']}: rest",
+                   "wall time (s)": max(0.0, row["wall time (s)"] - float(parts[key]))}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=timing.columns)
 
 
 def timing_bars(labels: Sequence[str], seconds: Sequence[float], path: str | os.PathLike, title: str) -> Path:

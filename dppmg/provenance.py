@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import importlib.metadata
+import os
 import platform
 import resource
 import subprocess
@@ -23,6 +24,8 @@ PACKAGES = (
     "numpy", "pandas", "pillow", "scikit-learn", "papermill",
 )
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The thread settings a result records (dppmg.threads sets them for every cell).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
 # The suite writes its tables and figures into tracked files under results/ while it runs: those
@@ -63,8 +66,12 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | No
 
 
 def device_info() -> dict[str, Any]:
+    """The machine and how this process used it: cores, the torch / OpenMP thread settings and the
+    load average at the time (a timing taken beside another busy process says so)."""
     info: dict[str, Any] = {"platform": platform.platform(), "python": sys.version.split()[0],
-                            "processor": platform.machine()}
+                            "processor": platform.machine(), "cpu_count": os.cpu_count(),
+                            "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+                            **{var: os.environ.get(var) for var in THREAD_VARIABLES}}
     if "torch" in sys.modules:
         import torch
 
@@ -121,8 +128,63 @@ class StageTimer:
                 self.record["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
+class PartClock:
+    """Seconds spent in named parts of a timed block (text and image sampling inside
+    ``generate``), added up by the code that does the work without knowing which block it runs in
+    (:func:`add_part_time`). The parts become records nested in that block (:meth:`records`): the
+    plan's per-block cost model reads them (:mod:`benchmark.plan`)."""
+
+    _active: list["PartClock"] = []
+
+    def __init__(self) -> None:
+        self.parts: dict[str, dict[str, float]] = {}
+
+    def __enter__(self) -> "PartClock":
+        PartClock._active.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        PartClock._active.remove(self)
+
+    def add(self, name: str, seconds: float, items: int) -> None:
+        part = self.parts.setdefault(name, {"seconds": 0.0, "items": 0})
+        part["seconds"] += seconds
+        part["items"] += items
+
+    def records(self, parent: str) -> list[dict[str, Any]]:
+        return [{"stage": f"{parent}: {name}", "wall_time_s": round(p["seconds"], 4), "items": int(p["items"]),
+                 "peak_rss_mb": round(peak_rss_mb(), 1), "within": parent} for name, p in self.parts.items()]
+
+
+def add_part_time(name: str, seconds: float, items: int) -> None:
+    """Count ``seconds`` spent making ``items`` outputs of part ``name`` in every open :class:`PartClock`."""
+    for clock in PartClock._active:
+        clock.add(name, seconds, items)
+
+
+def nested(records: list[dict[str, Any]], parent: str) -> list[dict[str, Any]]:
+    """``records`` marked as measured inside the block ``parent`` (``"within"``): a timing profile
+    shows them as the parts of that block, and the wall time does not count them twice."""
+    return [{**r, "within": parent} for r in records]
+
+
+def top_level_wall_time(timings: list[dict[str, Any]]) -> float:
+    """Seconds of the blocks that are not inside another block, so each second is counted once.
+
+    A record with ``"within"`` is inside the block it names. Result files written before that key
+    existed nest the same way without saying so: an evaluation's Stage 1-3 blocks were listed
+    before its ``fit`` block, which contains them; those are left out too.
+    """
+    if not any("within" in t for t in timings):
+        names = [t.get("stage") for t in timings]
+        if "fit" in names:
+            timings = timings[names.index("fit"):]
+    return sum(float(t.get("wall_time_s", 0.0)) for t in timings if "within" not in t)
+
+
 def provenance(config: Any, seed: int | None, timings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The provenance block of a result file."""
+    """The provenance block of a result file: ``wall_time_s`` adds up the top-level blocks only
+    (:func:`top_level_wall_time`)."""
     return {
         "config": to_jsonable_config(config),
         "seed": seed,
@@ -130,7 +192,7 @@ def provenance(config: Any, seed: int | None, timings: list[dict[str, Any]] | No
         "packages": package_versions(),
         "device": device_info(),
         "timings": timings or [],
-        "wall_time_s": round(sum(t.get("wall_time_s", 0.0) for t in timings or []), 4),
+        "wall_time_s": round(top_level_wall_time(timings or []), 4),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

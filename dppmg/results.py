@@ -20,7 +20,7 @@ from typing import Any
 
 from dppmg.errors import DPPMGError
 from dppmg.io import atomic_write_json
-from dppmg.provenance import provenance
+from dppmg.provenance import provenance, top_level_wall_time
 
 # v2: evaluation protocol v2 (user identification, KID, the preference evaluator, validation runs).
 SCHEMA = "dppmg.result/v2"
@@ -69,13 +69,17 @@ def read_result(path: str | os.PathLike, **expect: str) -> dict[str, Any]:
 
 
 def read_result_summary(path: str | os.PathLike) -> dict[str, Any] | None:
-    """``stage``, ``dataset``, ``method``, ``seed`` and ``wall_time_s`` of a result file, or None
-    where it is unreadable or of another schema (the plan's estimates skip such files)."""
+    """``stage``, ``dataset``, ``method``, ``seed``, ``wall_time_s`` (each second counted once, also
+    for files written when nested blocks were added up: :func:`~dppmg.provenance.top_level_wall_time`)
+    and ``timings`` of a result file, or None where it is unreadable or of another schema (the
+    plan's estimates skip such files)."""
     try:
         result = json.loads(Path(path).read_text(encoding="utf-8"))
         if result.get("schema") != SCHEMA:
             return None
         return {"stage": result["stage"], "dataset": result["dataset"], "method": result["method"],
-                "seed": result["seed"], "wall_time_s": float(result["provenance"]["wall_time_s"])}
+                "seed": result["seed"], "timings": list(result["provenance"].get("timings", [])),
+                "wall_time_s": float(top_level_wall_time(result["provenance"]["timings"])
+                                     if result["provenance"].get("timings") else result["provenance"]["wall_time_s"])}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -80,6 +80,7 @@ class SelectionConfig:
         users: validation users the sampling and reward candidates are generated for.
         reward_weights: candidate reward weights (a, b, c) (consistency, image and text
             personalization); the configured weights are always a candidate too, the reference.
+        precisions: candidate generation precisions; fp32 is always the reference.
     """
 
     preference_dims: tuple[int, ...] = (16, 32, 64)
@@ -88,6 +89,7 @@ class SelectionConfig:
     users: int = 256
     reward_weights: tuple[tuple[float, float, float], ...] = ((0.5, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 0.5, 0.5),
                                                                (1.0, 2.0, 2.0))
+    precisions: tuple[str, ...] = ("fp32", "bf16")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

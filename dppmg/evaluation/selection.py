@@ -14,6 +14,10 @@ the value the preset table holds now) that the harness writes as ``selection_<se
   p >= 0.05 for "lower") and whose KID is at most the reference's plus twice the larger KID
   subset standard deviation.
 
+* ``precision`` — fp32 or bf16 autocast for the evaluated users' text decoding and
+  image sampling (training stays fp32): the fastest candidate that is not worse than fp32 by the
+  sampler's rule, extended to image and text personalization (paired over users, one-sided
+  p >= 0.05 for "lower" on each; KID within twice the larger subset std).
 * ``reward.weights`` — the reward's (a, b, c): DPPMG fine-tuned with each candidate, evaluated on
   the validation users; among the candidates whose image and text personalization are not lower
   than the configured weights' (paired over users, one-sided p >= 0.05), the one with the highest
@@ -53,20 +57,12 @@ def select_preference_dim(dataset: str, preset: str, seed: int, candidates: Sequ
             "configured": preference_config(dataset, preset).dim, "seed": seed}
 
 
-def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Sequence[float],
-                    samplers: Sequence[tuple[str, int]], users: int, *, data_root: str | None = None,
-                    cache_dir: str | os.PathLike | None = None, progress: bool = False) -> list[dict[str, Any]]:
-    """The guidance and the sampler selections (see the module docstring), on the Stage 2 pipeline:
-    the validation users' texts are generated once, then images for each candidate."""
-    import dataclasses
-
-    from dppmg.config import image_backbone_config, preference_evaluator_config
-    from dppmg.evaluation.evaluate import check_generations, evaluate_generations
+def _stage2_with_evaluators(dataset: str, preset: str, seed: int, data_root, cache_dir, progress: bool):
+    """DPPMG's Stage 2 pipeline (no reward) with the models that score its validation generations:
+    ``(pipe, data, reward_model, evaluator, preference_evaluator)``."""
+    from dppmg.config import preference_evaluator_config
     from dppmg.evaluation.evaluator import load_or_train_evaluator
-    from dppmg.evaluation.personalization import sample_users
     from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
-    from dppmg.evaluation.statistics import paired_difference_test
-    from dppmg.config import evaluation_config
     from dppmg.reward.model import load_or_train_reward_model
     from dppmg.train import train_dppmg
 
@@ -76,6 +72,24 @@ def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Seque
     evaluator, _ = load_or_train_evaluator(data, preset, cache_dir, progress)
     preference = load_or_train_preference_evaluator(data, preference_evaluator_config(preset, dataset), cache_dir,
                                                     progress, report_test=False)
+    return pipe, data, reward_model, evaluator, preference
+
+
+def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Sequence[float],
+                    samplers: Sequence[tuple[str, int]], users: int, *, data_root: str | None = None,
+                    cache_dir: str | os.PathLike | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """The guidance and the sampler selections (see the module docstring), on the Stage 2 pipeline:
+    the validation users' texts are generated once, then images for each candidate."""
+    import dataclasses
+
+    from dppmg.config import image_backbone_config
+    from dppmg.evaluation.evaluate import check_generations, evaluate_generations
+    from dppmg.evaluation.personalization import sample_users
+    from dppmg.evaluation.statistics import paired_difference_test
+    from dppmg.config import evaluation_config
+
+    pipe, data, reward_model, evaluator, preference = _stage2_with_evaluators(dataset, preset, seed, data_root,
+                                                                              cache_dir, progress)
     config = evaluation_config(preset, dataset)
     user_ids = sample_users(data, users, seed, "valid")
     texts = pipe.generate_texts(user_ids, seed)
@@ -191,7 +205,71 @@ def select_reward_weights(dataset: str, preset: str, seed: int, candidates: Sequ
             "candidates": rows, "choice": choice, "configured": rows[0]["value"]}
 
 
-SELECTION_GROUPS = ("preference", "sampling", "reward")
+def select_precision(dataset: str, preset: str, seed: int, candidates: Sequence[str], users: int, *,
+                     data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
+                     progress: bool = False) -> dict[str, Any]:
+    """The ``precision`` selection of the module docstring: the Stage 2 pipeline's
+    texts and images for the validation users in each precision, fp32 (the reference) first."""
+    import dataclasses
+    import time
+
+    from dppmg.config import evaluation_config, stage2_config
+    from dppmg.evaluation.evaluate import check_generations, evaluate_generations
+    from dppmg.evaluation.personalization import sample_users
+
+    pipe, data, reward_model, evaluator, preference = _stage2_with_evaluators(dataset, preset, seed, data_root,
+                                                                              cache_dir, progress)
+    configured = stage2_config(preset, dataset)
+    user_ids = sample_users(data, users, seed, "valid")
+    precisions = ["fp32"] + [c for c in candidates if c != "fp32"]
+    rows, per_user = [], []
+    for precision in precisions:
+        pipe.with_generation_settings(dataclasses.replace(configured, generation_precision=precision))
+        t0 = time.perf_counter()
+        results = pipe(user_ids, seed)
+        seconds = time.perf_counter() - t0
+        size = (configured.image.width, configured.image.height)
+        check_generations(results, user_ids, "the Stage 2 pipeline", size)
+        m = evaluate_generations(results, data, evaluator, reward_model, preference, cache_dir, seed,
+                                 evaluation_config(preset, dataset), "valid")
+        per_user.append({"consistency": dict(zip(m["users"], m["consistency"]["evaluator"]["per_user"])),
+                         **{mod: _per_user_personalization(m, mod) for mod in ("image", "text")}})
+        rows.append({"value": precision, "metric": seconds / len(user_ids), "KID": m["quality"]["kid"]["mean"],
+                     "KID std": m["quality"]["kid"]["std"], "consistency": m["consistency"]["evaluator"]["mean"],
+                     "image personalization (targets)": m["personalization"]["image"]["targets"].get("statistic"),
+                     "text personalization (targets)": m["personalization"]["text"]["targets"].get("statistic")})
+    pipe.with_generation_settings(configured)
+    reference = rows[0]
+    for row, values in zip(rows, per_user):
+        ok = row["KID"] <= reference["KID"] + 2 * max(row["KID std"], reference["KID std"])
+        for what in ("consistency", "image", "text"):
+            p_less = _p_lower(values[what], per_user[0][what], seed)
+            row[f"p ({what} lower than fp32)"] = p_less
+            ok = ok and (p_less is None or p_less >= 0.05)
+        row["acceptable"] = bool(ok)
+    choice = min([r for r in rows if r["acceptable"]] or rows[:1], key=lambda r: r["metric"])["value"]
+    return {"setting": "precision", "metric": "seconds per validation user (text and image)",
+            "higher_is_better": False, "seed": seed, "users": len(user_ids),
+            "rule": ("the fastest candidate whose KID is within twice the larger subset std of fp32's and whose "
+                     "consistency and image and text personalization are not lower than fp32's (paired over "
+                     "users, one-sided p >= 0.05), as for the sampler"),
+            "candidates": rows, "choice": choice, "configured": configured.generation_precision}
+
+
+def _p_lower(values: dict[str, Any], reference: dict[str, Any], seed: int) -> float | None:
+    """One-sided p that ``values`` are lower than ``reference`` over their common users (None: too few)."""
+    from dppmg.evaluation.statistics import paired_difference_test
+
+    common = [u for u in sorted(set(values) & set(reference))
+              if values[u] is not None and reference[u] is not None]
+    if len(common) < 3:
+        return None
+    test = paired_difference_test(np.array([values[u] for u in common], dtype=float),
+                                  np.array([reference[u] for u in common], dtype=float), seed)
+    return test["p_less"]
+
+
+SELECTION_GROUPS = ("preference", "sampling", "reward", "precision")
 
 
 def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
@@ -199,7 +277,8 @@ def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | Non
                    groups: Sequence[str] = SELECTION_GROUPS) -> list[dict[str, Any]]:
     """The selections of the module docstring for ``dataset`` at ``preset``, by group:
     ``preference`` (Stage 1's dimension; Stage 1 only), ``sampling`` (guidance and sampler; the
-    trained Stage 2 pipeline) and ``reward`` (the reward weights; Stages 1-3)."""
+    trained Stage 2 pipeline), ``precision`` (fp32 or bf16 generation; the Stage 2 pipeline) and
+    ``reward`` (the reward weights; Stages 1-3)."""
     from dppmg.config import selection_config
 
     unknown = [g for g in groups if g not in SELECTION_GROUPS]
@@ -215,6 +294,9 @@ def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | Non
     if "sampling" in groups:
         out += select_sampling(dataset, preset, seed, config.guidance_scales, config.samplers, config.users,
                                data_root=data_root, cache_dir=cache_dir, progress=progress)
+    if "precision" in groups:
+        out.append(select_precision(dataset, preset, seed, config.precisions, config.users, data_root=data_root,
+                                    cache_dir=cache_dir, progress=progress))
     if "reward" in groups:
         out.append(select_reward_weights(dataset, preset, seed, config.reward_weights, config.users,
                                          data_root=data_root, cache_dir=cache_dir, progress=progress))

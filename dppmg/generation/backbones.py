@@ -56,7 +56,7 @@ class Backbones:
         _, samples = sample_in_batches(self.text_model, self.tokenizer, ids,
                                        embed or self.text_model.get_input_embeddings(), seed, config.text_batch_size,
                                        max_new_tokens=config.max_new_tokens, top_p=config.top_p,
-                                       temperature=config.temperature)
+                                       temperature=config.temperature, precision=config.generation_precision)
         return [self.tokenizer.decode(row, skip_special_tokens=True).strip() for gen in samples for row in gen]
 
     def nonpersonalized_texts(self, n: int, seed: int) -> list[str]:
@@ -72,7 +72,7 @@ class Backbones:
         """Images sampled with the backbone's sampler, guidance against ``uncond`` (default the
         empty text; a condition with extra positions needs an unconditional input of its length)."""
         x = sample_images(self.image.unet, cond, self.image.uncond() if uncond is None else uncond, self.image.config,
-                          torch.Generator().manual_seed(seed))
+                          torch.Generator().manual_seed(seed), precision=self.stage2.generation_precision)
         return [Image.fromarray(a) for a in tensor_to_images(x)]
 
     def images_from_texts(self, texts: Sequence[str], seed: int) -> list[Image.Image]:

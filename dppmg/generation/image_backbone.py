@@ -36,8 +36,9 @@ from tqdm.auto import tqdm
 
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
-from dppmg.generation.config import SCHEDULE_FIELDS, ImageBackboneConfig
+from dppmg.generation.config import SCHEDULE_FIELDS, ImageBackboneConfig, generation_autocast
 from dppmg import cache
+from dppmg.provenance import add_part_time
 from dppmg.io import atomic_write_json, stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
 
@@ -222,14 +223,23 @@ def ddim_sample(unet, cond: TextCondition, uncond: TextCondition, config: ImageB
 
 def sample_images(unet, cond: TextCondition, uncond: TextCondition, config: ImageBackboneConfig,
                   generator: torch.Generator, steps: int | None = None,
-                  guidance_scale: float | None = None) -> torch.Tensor:
+                  guidance_scale: float | None = None, precision: str = "fp32") -> torch.Tensor:
     """Images in [-1, 1], shape (n, 3, h, w), with ``config.sampler`` and classifier-free guidance.
 
     ``"ddim"`` is :func:`ddim_sample`; ``"dpm++"`` / ``"sde-dpm++"`` use diffusers'
     ``DPMSolverMultistepScheduler`` (second order, lower-order final steps) with dynamic
     thresholding of the predicted clean image to [-1, 1], the pixel-space counterpart of DDIM's
-    clipping.
+    clipping. ``precision`` ``"bf16"`` runs the UNet under bf16 autocast (:func:`generation_autocast`).
     """
+    started = time.perf_counter()
+    with generation_autocast(precision):
+        x = _sample_images(unet, cond, uncond, config, generator, steps, guidance_scale)
+    add_part_time("image", time.perf_counter() - started, len(cond))
+    return x.float()
+
+
+def _sample_images(unet, cond: TextCondition, uncond: TextCondition, config: ImageBackboneConfig,
+                   generator: torch.Generator, steps: int | None, guidance_scale: float | None) -> torch.Tensor:
     if config.sampler == "ddim":
         return ddim_sample(unet, cond, uncond, config, generator, steps=steps, guidance_scale=guidance_scale)
     from diffusers import DPMSolverMultistepScheduler

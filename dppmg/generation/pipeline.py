@@ -134,13 +134,15 @@ class DPPMGPipeline:
     # ----- generation ---------------------------------------------------------------------
     @torch.no_grad()
     def sample_text_ids(self, user_ids: Sequence[str], seed: int, max_new_tokens: int | None = None,
-                        num_return_sequences: int = 1) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                        num_return_sequences: int = 1, precision: str = "fp32"
+                        ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Sample continuations of the users' prompts in batches of ``text_batch_size`` users.
 
         Every user's prompt has the same length (its fixed number of preference tokens), so a batch
         needs no padding. Returns, per batch, the prompt ids ``(b, L)`` and the sampled ids
         ``(b * num_return_sequences, T)`` (the samples of one user are consecutive). A user's text
-        depends on the seed and on the users of its batch.
+        depends on the seed and on the users of its batch. Stage 3's training samples through here
+        in fp32; the evaluated users' texts (:meth:`generate_texts`) in the config's precision.
         """
         from dppmg.generation.text_backbone import sample_in_batches
 
@@ -149,10 +151,11 @@ class DPPMGPipeline:
                    for u in user_ids]
         return sample_in_batches(self.text_model, tok, prompts, self.text_embeds, seed, config.text_batch_size,
                                  max_new_tokens=max_new_tokens or config.max_new_tokens, top_p=config.top_p,
-                                 temperature=config.temperature, num_return_sequences=num_return_sequences)
+                                 temperature=config.temperature, num_return_sequences=num_return_sequences,
+                                 precision=precision)
 
     def generate_texts(self, user_ids: Sequence[str], seed: int, max_new_tokens: int | None = None) -> list[str]:
-        _, samples = self.sample_text_ids(user_ids, seed, max_new_tokens)
+        _, samples = self.sample_text_ids(user_ids, seed, max_new_tokens, precision=self.config.generation_precision)
         return [self.text_tokenizer.decode(row, skip_special_tokens=True).strip() for gen in samples for row in gen]
 
     @torch.no_grad()
@@ -169,7 +172,8 @@ class DPPMGPipeline:
         cond = self.image_condition([self.image_prompt(u, t) for u, t in zip(user_ids, texts)])
         uncond = self.image_backbone.uncond()
         x = sample_images(self.image_backbone.unet, cond, uncond, self.image_backbone.config,
-                        torch.Generator().manual_seed(seed), steps=num_inference_steps, guidance_scale=guidance_scale)
+                          torch.Generator().manual_seed(seed), steps=num_inference_steps, guidance_scale=guidance_scale,
+                          precision=self.config.generation_precision)
         return [Image.fromarray(a) for a in tensor_to_images(x)]
 
     def __call__(self, user_ids: Sequence[str], seed: int = 0, num_inference_steps: int | None = None,

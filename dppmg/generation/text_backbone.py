@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -22,10 +23,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.generation.config import TextBackboneConfig
+from dppmg.generation.config import TextBackboneConfig, generation_autocast
 from dppmg import cache
 from dppmg.io import stable_hash
 from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.provenance import add_part_time
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # 2: trained from the shared-model seed (dppmg.seeding), whichever cell trains it.
@@ -104,8 +106,8 @@ def causal_lm_loss(model, tokenizer, prompts: Sequence[str], targets: Sequence[s
 
 @torch.no_grad()
 def sample_in_batches(model, tokenizer, prompts: Sequence[torch.Tensor], embed, seed: int, batch_size: int, *,
-                      max_new_tokens: int, top_p: float, temperature: float, num_return_sequences: int = 1
-                      ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                      max_new_tokens: int, top_p: float, temperature: float, num_return_sequences: int = 1,
+                      precision: str = "fp32") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Sample continuations of ``prompts`` (1-D id tensors), ``batch_size`` at a time.
 
     Prompts of one batch that differ in length are left-padded (masked out of attention, so
@@ -113,9 +115,10 @@ def sample_in_batches(model, tokenizer, prompts: Sequence[torch.Tensor], embed, 
     and need none. Batch ``b`` samples from the torch RNG seeded with ``seed * 1_000_003 + b``, so a
     prompt's continuation depends on the seed and on the prompts of its batch. ``embed`` maps ids
     to input embeddings. Returns, per batch, the prompt ids ``(b, L)`` (left-padded) and the sampled
-    new ids ``(b * num_return_sequences, T)``.
+    new ids ``(b * num_return_sequences, T)``. ``precision`` ``"bf16"`` decodes under bf16 autocast.
     """
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    started = time.perf_counter()
     out_prompts, samples = [], []
     for b, start in enumerate(range(0, len(prompts), batch_size)):
         chunk = list(prompts[start:start + batch_size])
@@ -124,13 +127,14 @@ def sample_in_batches(model, tokenizer, prompts: Sequence[torch.Tensor], embed, 
         width = max(len(p) for p in chunk)
         ids = torch.stack([F.pad(p, (width - len(p), 0), value=pad) for p in chunk])
         mask = torch.stack([F.pad(torch.ones_like(p), (width - len(p), 0)) for p in chunk])
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), generation_autocast(precision):
             torch.manual_seed(seed * 1_000_003 + b)
             gen = model.generate(inputs_embeds=embed(ids), attention_mask=mask,
                                  max_new_tokens=max_new_tokens, do_sample=True, top_p=top_p, temperature=temperature,
                                  num_return_sequences=num_return_sequences, pad_token_id=pad)
         out_prompts.append(ids)
         samples.append(gen)
+    add_part_time("text", time.perf_counter() - started, len(prompts) * num_return_sequences)
     return out_prompts, samples
 
 

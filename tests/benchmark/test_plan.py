@@ -1,12 +1,15 @@
-"""The printed plan's estimates: earlier runs first, then the committed profile, then defaults."""
+"""The printed plan's estimates: measured runs first, then the per-block model, then defaults."""
 
 from __future__ import annotations
 
 import json
 
 from benchmark.executors import Cell
-from benchmark.plan import DEFAULT_CELL_SECONDS, Estimator
-from benchmark.suites import EVALUATION_STAGE, SELECTION_STAGE
+import pytest
+
+from benchmark.plan import (DEFAULT_BLOCK_SECONDS, DEFAULT_CELL_SECONDS, DEFAULT_FIT_SECONDS,
+                            DEFAULT_SECONDS_PER_OUTPUT, Estimator)
+from benchmark.suites import DATA_STAGES, EVALUATION_STAGE, SELECTION_STAGE
 from dppmg.results import make_result, read_result_summary, write_result
 
 
@@ -15,28 +18,66 @@ def _cell(tmp_path, dataset, method, seed=0, stage=EVALUATION_STAGE):
     return Cell(stage, params, tmp_path / "runs" / "small" / stage.name / f"{dataset}__{method}__{seed}")
 
 
-def _write_run(tmp_path, dataset, method, seed, wall_time, stage=EVALUATION_STAGE):
-    result = make_result(stage.name, dataset, method, "small", seed, {"per_user": list(range(1000))}, {}, [])
-    result["provenance"]["wall_time_s"] = wall_time
+def _write_run(tmp_path, dataset, method, seed, wall_time, stage=EVALUATION_STAGE, timings=None):
+    result = make_result(stage.name, dataset, method, "small", seed, {"per_user": list(range(1000))}, {},
+                         timings or [])
+    if timings is None:
+        result["provenance"]["wall_time_s"] = wall_time
     return write_result(_cell(tmp_path, dataset, method, seed, stage).out_json, result)
 
 
-def test_estimates_come_from_earlier_runs_then_the_dataset_then_defaults(tmp_path):
+def _block(name, seconds, **extra):
+    return {"stage": name, "wall_time_s": seconds, "peak_rss_mb": 1.0, **extra}
+
+
+def test_estimates_come_from_measured_runs_then_the_block_model_then_defaults(tmp_path):
     _write_run(tmp_path, "hm", "dppmg", 0, 100.0)
     _write_run(tmp_path, "hm", "dppmg", 1, 300.0)
-    _write_run(tmp_path, "hm", "nonpersonalized", 0, 40.0)
+    # Planted blocks: 0.1 s per text and 0.2 s per image made; evaluators cached after the first cell.
+    for seed, evaluators in ((0, 50.0), (1, 2.0)):
+        _write_run(tmp_path, "hm", "nonpersonalized", seed, None, timings=[
+            _block("fit", 10.0), _block("evaluators", evaluators), _block("generate", 77.0),
+            _block("generate: text", 25.6, items=256, within="generate"),
+            _block("generate: image", 51.2, items=256, within="generate"), _block("metrics", 20.0)])
     estimator = Estimator(tmp_path, "small")
-    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg")) == (200.0, "earlier runs")
-    # No run of the method: the mean over the dataset's runs of that stage.
-    assert estimator.seconds(_cell(tmp_path, "hm", "real-test-item")) == (440.0 / 3, "earlier runs")
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg")) == (200.0, "measured")
+    # lamp, never run: its fit by default (it loads the backbones), 256 users x 1 text x 0.1 s,
+    # the non-personalized image reused from that cell, the smallest evaluators, the mean metrics.
+    estimator.mark_generated(_cell(tmp_path, "hm", "nonpersonalized", seed=2))
+    fit = DEFAULT_FIT_SECONDS["small"]["loads"]
+    seconds, basis = estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=2))
+    assert basis == "block model" and seconds == pytest.approx(fit + 25.6 + 2.0 + 20.0)
+    # pmg draws 4 candidates per user; its text is the reused non-personalized one.
+    assert estimator.seconds(_cell(tmp_path, "hm", "pmg", seed=2))[0] == pytest.approx(fit + 4 * 51.2 + 22.0)
+    # The pair after its parts generates nothing new.
+    assert estimator.seconds(_cell(tmp_path, "hm", "lamp+pmg", seed=2))[0] == pytest.approx(fit + 22.0)
+    # Another seed is another slice: nothing generated there yet.
+    assert estimator.seconds(_cell(tmp_path, "hm", "lamp+pmg", seed=0))[0] == pytest.approx(
+        fit + 25.6 + 4 * 51.2 + 22.0)
     assert estimator.seconds(_cell(tmp_path, "movielens", "dppmg")) == (
-        DEFAULT_CELL_SECONDS["small"]["evaluation"], "default")
+        DEFAULT_FIT_SECONDS["small"]["dppmg"] + 256 * sum(DEFAULT_SECONDS_PER_OUTPUT["small"].values())
+        + sum(DEFAULT_BLOCK_SECONDS["small"].values()), "block model")
+    assert estimator.seconds(_cell(tmp_path, "hm", "-", stage=DATA_STAGES[0])) == (
+        DEFAULT_CELL_SECONDS["small"]["dataset_stats"], "default")
+
+
+def test_a_run_counts_nested_blocks_once_also_in_files_written_before_they_said_so(tmp_path):
+    from dppmg.provenance import top_level_wall_time
+
+    nested = [_block("stage1", 30.0, within="fit"), _block("fit", 40.0), _block("generate", 100.0),
+              _block("generate: text", 60.0, within="generate"), _block("metrics", 5.0)]
+    assert top_level_wall_time(nested) == 145.0
+    legacy = [_block("stage1", 30.0), _block("stage2", 5.0), _block("fit", 40.0), _block("generate", 100.0)]
+    assert top_level_wall_time(legacy) == 140.0
+    path = _write_run(tmp_path, "hm", "dppmg", 0, None, timings=legacy)
+    assert read_result_summary(path)["wall_time_s"] == 140.0
 
 
 def test_a_selection_group_is_estimated_from_the_same_group_never_from_another(tmp_path):
     _write_run(tmp_path, "synthetic", "sampling", 0, 7000.0, SELECTION_STAGE)
     estimator = Estimator(tmp_path, "small")
-    assert estimator.seconds(_cell(tmp_path, "hm", "sampling", stage=SELECTION_STAGE)) == (7000.0, "earlier runs")
+    assert estimator.seconds(_cell(tmp_path, "hm", "sampling", stage=SELECTION_STAGE)) == (
+        7000.0, "measured (same group, other dataset)")
     assert estimator.seconds(_cell(tmp_path, "synthetic", "preference", stage=SELECTION_STAGE)) == (
         DEFAULT_CELL_SECONDS["small"]["selection/preference"], "default")
 
@@ -44,7 +85,7 @@ def test_a_selection_group_is_estimated_from_the_same_group_never_from_another(t
 def test_result_summary_skips_unreadable_and_older_files(tmp_path):
     good = _write_run(tmp_path, "hm", "dppmg", 2, 12.5)
     assert read_result_summary(good) == {"stage": "evaluation", "dataset": "hm", "method": "dppmg", "seed": 2,
-                                         "wall_time_s": 12.5}
+                                         "wall_time_s": 12.5, "timings": []}
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     older = tmp_path / "older.json"
@@ -62,7 +103,25 @@ def test_selection_cells_are_groups_of_settings_and_methods_can_pick_them(tmp_pa
         cells = next(cells for stage, cells in plan if stage.name == "selection")
         return [c.params["method"] for c in cells]
 
-    assert selection_methods(None) == ["preference", "sampling", "reward"]
+    assert selection_methods(None) == ["preference", "sampling", "reward", "precision"]
     # --methods naming no group (a generation method, say) keeps every group of settings.
-    assert selection_methods(["dppmg"]) == ["preference", "sampling", "reward"]
+    assert selection_methods(["dppmg"]) == ["preference", "sampling", "reward", "precision"]
     assert selection_methods(["preference"]) == ["preference"]
+
+
+def test_the_evaluation_stage_runs_references_and_dppmgs_comparisons_first_pairs_after_their_parts(tmp_path):
+    from benchmark.harness import plan_cells
+    from benchmark.plan import run_order
+
+    plan = plan_cells("evaluation", "small", ["movielens", "hm"], [0, 1], None, None, tmp_path)
+    cells = run_order(next(cells for stage, cells in plan if stage.name == "evaluation"), ["movielens", "hm"])
+    order = [(c.params["dataset"], c.params["method"], c.params["seed"]) for c in cells]
+    assert order[0][0] == "movielens" and order[-1][0] == "hm"
+    movielens = [m for d, m, _ in order if d == "movielens"]
+    assert movielens.index("real-test-item") < movielens.index("dppmg") < movielens.index("lamp")
+    assert movielens.index("nonpersonalized") < movielens.index("lamp") < movielens.index("lamp+pmg")
+    assert movielens.index("pmg") < movielens.index("lamp+pmg")
+    first_dppmg = order.index(("movielens", "dppmg", 0))
+    assert order.index(("movielens", "dppmg", 1)) < order.index(("movielens", "lamp", 0)), \
+        "DPPMG's comparisons come seed by seed before the baselines"
+    assert first_dppmg < order.index(("movielens", "dppmg-shuffled-tokens", 0))
