@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--min-item", type=int, default=None, help="k-core: minimum interactions per item")
     stats.add_argument("--threshold", type=float, default=None, help="positive rating threshold")
     stats.add_argument("--require-description", action="store_true", help="keep only items with a plot / description")
+    stats.add_argument("--lenient", action="store_true",
+                       help="skip malformed source lines (counted in the table) instead of reporting them and stopping")
 
     feats = data_cmd.add_parser("features", help="extract (or load cached) frozen text and image features")
     _common(feats)
@@ -143,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default=None, choices=("test", "valid"),
                     help="test: the final evaluation; valid: validation users and items (for choosing settings)")
     ev.add_argument("--out", default=None,
-                    help="result JSON (default results/runs/<preset>/evaluation/<dataset>__<method>__seed<S>.json, "
-                         "where the harness's tables read it)")
+                    help="result JSON (default: under the cache folder, runs/<preset>/evaluation/"
+                         "<dataset>__<method>__seed<S>.json; the harness writes the committed results/runs/)")
 
     cache = commands.add_parser("cache", help="check or clear the cache entries (models, features, data)")
     cache_cmd = cache.add_subparsers(dest="cache_command", required=True)
@@ -237,6 +239,9 @@ def check_inputs(args: argparse.Namespace) -> None:
         check_user_ids_known(users, source_user_ids(args.dataset, args.data_root, args.preset), args.dataset)
     out = getattr(args, "out", None)
     if out is not None and args.command == "generate":
+        if Path(out).exists() and not Path(out).is_dir():
+            raise DPPMGError(f"--out {out} is a file: generate writes a folder (one PNG, TXT and JSON per user "
+                             f"and grid.png); name a folder")
         _check_writable(Path(out))
     elif out is not None:
         _check_writable(Path(out).parent)
@@ -302,11 +307,13 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from dppmg.evaluation.evaluate import evaluate
 
-    stage = "evaluation" if args.split == "test" else "evaluation_valid"
-    out = args.out or (Path("results") / "runs" / args.preset / stage / f"{args.dataset}__{args.method}__seed{args.seed}.json")
     from dppmg.io import atomic_write_json
+    from dppmg.paths import cache_dir
 
-    out = Path(out)
+    stage = "evaluation" if args.split == "test" else "evaluation_valid"
+    # Ad-hoc runs never land among the committed results/runs/ (only the harness writes there).
+    out = Path(args.out or (cache_dir(args.cache_dir) / "runs" / args.preset / stage
+                            / f"{args.dataset}__{args.method}__seed{args.seed}.json"))
     result = evaluate(args.dataset, args.method, args.preset, args.seed, out, data_root=args.data_root,
                       cache_dir=args.cache_dir, users=args.users, split=args.split,
                       method_overrides=args.overrides or None)
@@ -363,7 +370,7 @@ def run_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # The processed data is cheap next to Stage 2: check that the ids survived processing first.
     users = check_user_ids(args.users, load_dataset(args.dataset, preset=args.preset, data_root=args.data_root,
-                                                    cache_dir=args.cache_dir))
+                                                    cache_dir=args.cache_dir), args.preset, args.data_root)
     pipe, data = load_or_train_pipeline(args.dataset, args.preset, args.seed, data_root=args.data_root,
                                         cache_dir=args.cache_dir)
     results = pipe(users, seed=args.seed, num_inference_steps=args.steps)
@@ -402,7 +409,6 @@ def run_preference(args: argparse.Namespace) -> int:
 
 def run_tokens(args: argparse.Namespace) -> int:
     from dppmg.data import load_dataset
-    from dppmg.errors import DPPMGError
     from dppmg.config import stage1_config
     from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
     from dppmg.preference.tokens import token_meanings
@@ -442,10 +448,20 @@ def run_data(args: argparse.Namespace) -> int:
         print(f"wrote {out}: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
         return 0
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir,
-                        **_overrides(args))
+                        lenient=getattr(args, "lenient", False), **_overrides(args))
     if args.data_command == "stats":
+        from dppmg.data.images import undecodable_images
+
         stats = dataset_statistics(data)
+        broken = undecodable_images([p for p in data.items["image_path"] if p], args.cache_dir)
+        stats["undecodable_images"] = [{"path": p, "problem": why} for p, why in broken]
         print(json.dumps(stats, indent=2) if args.json else format_statistics(stats))
+        if broken:
+            listed = "\n".join(f"  {p}: {why}" for p, why in broken[:20])
+            more = f"\n  ... and {len(broken) - 20} more" if len(broken) > 20 else ""
+            print(f"dppmg: {'warning' if args.lenient else 'error'}: {len(broken):,} of the counted images cannot be "
+                  f"decoded (replace them or remove them from the data folder):\n{listed}{more}", file=sys.stderr)
+            return 0 if args.lenient else 2
         return 0
     if args.data_command == "features":
         from dppmg.features import item_features

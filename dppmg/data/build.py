@@ -59,8 +59,24 @@ def _read_filtered(path: Path, column: str, keep: set[str], progress: bool = Tru
     for chunk in tqdm(reader, desc=f"reading {path.name}", unit="M rows", disable=not progress, leave=False):
         if column not in chunk.columns:
             raise DatasetError(f"{path}: no column {column!r} (columns: {list(chunk.columns)[:8]})")
-        chunks.append(chunk[chunk[column].isin(keep)])
+        kept = chunk[chunk[column].isin(keep)]
+        chunks.append(kept.assign(line=kept.index + 2))  # the reader's index runs on across chunks
     return pd.concat(chunks, ignore_index=True)
+
+
+def _check_transactions(path: Path, transactions: pd.DataFrame) -> None:
+    """The kept purchases by the loader's rules (:func:`dppmg.data.hm.read_transactions`): every bad
+    line named at once, before anything is written."""
+    from dppmg.data.hm import ARTICLE_ID, DATE
+    from dppmg.data.strict import BadLines, parse_pattern
+
+    bad = BadLines(path)
+    for column, pattern, what in (("article_id", ARTICLE_ID, "an article id (10 digits)"),
+                                  ("t_dat", DATE, "a YYYY-MM-DD date")):
+        if column not in transactions.columns:
+            raise DatasetError(f"{path}: no column {column!r}")
+        parse_pattern(transactions, column, bad, pattern, what)
+    bad.raise_or_drop(transactions, lenient=False)
 
 
 def _copy_image(src: Path, dst: Path) -> None:
@@ -88,9 +104,11 @@ def build_hm_sample(kaggle_dir: str | os.PathLike, out_dir: str | os.PathLike,
     if transactions.empty:
         raise DatasetError(f"{kaggle_dir / 'transactions_train.csv'} has no purchase of the sample's "
                            f"{len(keep):,} customers: is it the H&M competition's file?")
-    customers = _read_filtered(kaggle_dir / "customers.csv", "customer_id", keep, progress)
+    _check_transactions(kaggle_dir / "transactions_train.csv", transactions)
+    transactions = transactions.drop(columns="line")
+    customers = _read_filtered(kaggle_dir / "customers.csv", "customer_id", keep, progress).drop(columns="line")
     bought = set(transactions["article_id"])
-    articles = _read_filtered(kaggle_dir / "articles.csv", "article_id", bought, progress)
+    articles = _read_filtered(kaggle_dir / "articles.csv", "article_id", bought, progress).drop(columns="line")
     missing_images = 0
     with atomic_dir(out_dir) as tmp:
         transactions.to_csv(tmp / "transactions_train.csv", index=False)

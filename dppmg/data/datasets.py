@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 from dppmg.data.config import DataConfig
@@ -63,33 +63,84 @@ def _fingerprint(folder: Path, files: tuple[str, ...]) -> list[Any]:
     return out
 
 
-def process(data: InteractionData, config: DataConfig) -> InteractionData:
-    """Run every processing step of the module docstring on a freshly loaded dataset."""
+def processing_steps(config: DataConfig) -> list[tuple[str, Callable[[InteractionData], InteractionData]]]:
+    """The processing steps of the module docstring for ``config``, in order, as (what it does, step)."""
+    steps: list[tuple[str, Callable[[InteractionData], InteractionData]]] = [
+        ("dropped: no interaction left after the joins", processing.drop_unused),
+        ("dropped: only repeated interactions", processing.drop_duplicate_interactions)]
+    if config.require_description:
+        steps.append(("dropped: only items without a description", processing.require_description))
+    steps.append((f"dropped by the positive threshold (no rating >= {config.positive_threshold})",
+                  lambda d: processing.apply_positive_threshold(d, config.positive_threshold)))
+    if config.min_user_interactions > 1 or config.min_item_interactions > 1:
+        steps.append((f"dropped by the k-core (fewer than {config.min_user_interactions} interactions with items "
+                      f"that keep {config.min_item_interactions})",
+                      lambda d: processing.kcore(d, config.min_user_interactions, config.min_item_interactions)))
+    if config.dataset != "synthetic" and (config.max_users or config.max_items):
+        # A small copy of the processed dataset; users keep the three interactions a split needs.
+        steps.append((f"cut by the preset's small copy of the data ({config.max_users} users, "
+                      f"{config.max_items} items)",
+                      lambda d: processing.kcore(processing.subsample(d, config.max_users, config.max_items), 3, 1)))
+    steps += [("dropped: no interaction left", lambda d: processing.drop_unused(d, record=False)),
+              ("dropped by the chronological split", lambda d: processing.chronological_split(d, config.split_ratios)),
+              ("dropped when the indices were made", processing.finalize)]
+    return steps
+
+
+def process(data: InteractionData, config: DataConfig,
+            watch: Callable[[str, InteractionData], None] | None = None) -> InteractionData:
+    """Run every processing step of the module docstring on a freshly loaded dataset; ``watch``
+    sees each step's name and output."""
     if not data.stages:
         data.record_stage("loaded")
     data.record_stage("joined (items with image and text)")
     processing.check_integrity(data)
-    data = processing.drop_unused(data)
-    data = processing.drop_duplicate_interactions(data)
-    if config.require_description:
-        data = processing.require_description(data)
-    data = processing.apply_positive_threshold(data, config.positive_threshold)
-    if config.min_user_interactions > 1 or config.min_item_interactions > 1:
-        data = processing.kcore(data, config.min_user_interactions, config.min_item_interactions)
-    if config.dataset != "synthetic" and (config.max_users or config.max_items):
-        # A small copy of the processed dataset; users keep the three interactions a split needs.
-        data = processing.subsample(data, config.max_users, config.max_items)
-        data = processing.kcore(data, 3, 1)
-    data = processing.drop_unused(data, record=False)
-    data = processing.chronological_split(data, config.split_ratios)
-    data = processing.finalize(data)
+    for name, step in processing_steps(config):
+        data = step(data)
+        if watch is not None:
+            watch(name, data)
     data.info["config"] = config.to_dict()
     return data
 
 
+def explain_unknown_users(user_ids, dataset: str, preset: str, data_root: str | os.PathLike | None = None,
+                          lenient: bool = False) -> dict[str, str]:
+    """Where each of ``user_ids`` went on the way to ``dataset``'s processed data at ``preset``: not in
+    the source files, left without interactions by the joins, dropped by a named processing step,
+    or cut by the preset's small copy (naming the presets that keep it). Reprocesses the dataset
+    (seconds): for error messages only."""
+    from dppmg.config import PRESET_TABLE, data_config
+
+    config = data_config(dataset, preset)
+    wanted = [str(u) for u in user_ids]
+    if dataset == "synthetic":
+        raw = generate_synthetic(config.synthetic, synthetic_image_dir(resolve_cache_dir(None), config.synthetic))
+    else:
+        raw = REAL_DATASETS[dataset][1](dataset_dir(dataset, data_root), lenient=lenient)
+    source = source_user_ids(dataset, data_root, preset)
+    where = {u: "not in the source files" for u in wanted if u not in source}
+    left = set(raw.interactions["user_id"].astype(str))
+    where.update({u: "dropped: all their interactions were with items without an image or text"
+                  for u in wanted if u not in where and u not in left})
+
+    def watch(name: str, data: InteractionData) -> None:
+        kept = set(data.interactions["user_id"].astype(str))
+        for u in wanted:
+            if u not in where and u not in kept:
+                where[u] = name
+
+    process(raw, config, watch)
+    full = [p for p, values in PRESET_TABLE["data"].items() if not values.get("max_users")]
+    for u, why in where.items():
+        if why.startswith("cut by the preset"):
+            where[u] = why.replace("the preset's", f"the {preset!r} preset's") + \
+                f"; the {' and '.join(repr(p) for p in full)} preset(s) keep it"
+    return {u: where.get(u, "kept") for u in wanted}
+
+
 def load_dataset(dataset: str | DataConfig = "synthetic", *, preset: str = "small",
                  data_root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                 use_cache: bool = True, **overrides: Any) -> InteractionData:
+                 use_cache: bool = True, lenient: bool = False, **overrides: Any) -> InteractionData:
     """Load a processed dataset.
 
     Args:
@@ -98,6 +149,8 @@ def load_dataset(dataset: str | DataConfig = "synthetic", *, preset: str = "smal
         data_root: overrides ``DPPMG_DATA_DIR``; unused for ``synthetic``.
         cache_dir: overrides ``DPPMG_CACHE_DIR``.
         use_cache: read and write the processed-dataset cache.
+        lenient: skip malformed source lines (counted in the statistics) instead of stopping at
+            them; part of the processed data's cache key when set.
         **overrides: any :class:`~dppmg.data.config.DataConfig` field.
     """
     from dppmg.config import data_config
@@ -111,7 +164,7 @@ def load_dataset(dataset: str | DataConfig = "synthetic", *, preset: str = "smal
     else:
         folder = dataset_dir(config.dataset, data_root)
         fingerprint = [str(folder), _fingerprint(folder, REAL_DATASETS[config.dataset][2])]
-    key = stable_hash(PROCESSING_VERSION, config.to_dict(), fingerprint)
+    key = stable_hash(PROCESSING_VERSION, config.to_dict(), fingerprint, *(["lenient"] if lenient else []))
     cache_file = cache_root / "processed" / f"{config.dataset}-{key}.pkl"
     if use_cache and cache_file.is_file():
         try:
@@ -125,7 +178,7 @@ def load_dataset(dataset: str | DataConfig = "synthetic", *, preset: str = "smal
     if config.dataset == "synthetic":
         raw = generate_synthetic(config.synthetic, image_dir)
     else:
-        raw = REAL_DATASETS[config.dataset][1](folder)
+        raw = REAL_DATASETS[config.dataset][1](folder, lenient=lenient)
     data = process(raw, config)
     if use_cache:
         with atomic_path(cache_file) as tmp, open(tmp, "wb") as fh:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from dppmg.data.readers import read_table, require_file
+from dppmg.data.strict import BadLines, parse_pattern, split_lines
 from dppmg.data.schema import DropRecord, InteractionData, StageCount
 from dppmg.errors import DatasetError
 
@@ -43,33 +44,54 @@ def image_path(root: Path, article_id: str) -> Path:
     return root / "images" / article_id[:3] / f"{article_id}.jpg"
 
 
-def load_hm(root: Path) -> InteractionData:
-    """Load the H&M sample from ``root`` (the ``hm-sample`` folder)."""
+# The competition's formats: a customer is a 64-character hex hash, an article 10 digits.
+CUSTOMER_ID = r"[0-9a-f]{64}"
+ARTICLE_ID = r"[0-9]{10}"
+DATE = r"\d{4}-\d{2}-\d{2}"
+TRANSACTION_COLUMNS = ("t_dat", "customer_id", "article_id")
+
+
+def read_transactions(path: Path, lenient: bool = False) -> tuple[pd.DataFrame, int]:
+    """``transactions_train.csv`` parsed strictly (:mod:`dppmg.data.strict`): customer and article ids
+    in the competition's formats, ``t_dat`` a real YYYY-MM-DD date; every bad line reported at once,
+    or skipped and counted with ``lenient``. Returns the rows (with ``date``) and the lines skipped."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        header = fh.readline().rstrip("\r\n").split(",")
+    missing = [c for c in TRANSACTION_COLUMNS if c not in header]
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {missing} in its header {header}")
+    bad = BadLines(path)
+    rows = split_lines(path, ",", header, header=True, bad=bad)
+    parse_pattern(rows, "customer_id", bad, CUSTOMER_ID, "a customer id (64 hex digits)")
+    parse_pattern(rows, "article_id", bad, ARTICLE_ID, "an article id (10 digits)")
+    shaped = parse_pattern(rows, "t_dat", bad, DATE, "a YYYY-MM-DD date")
+    dates = pd.to_datetime(shaped.where(shaped.str.fullmatch(DATE), None), format="%Y-%m-%d", errors="coerce")
+    for line, value in zip(rows.loc[dates.isna(), "line"], rows.loc[dates.isna(), "t_dat"]):
+        bad.reasons.setdefault(int(line), f"column 't_dat' is not a YYYY-MM-DD date: {value!r}")
+    rows = rows.assign(date=dates)
+    return bad.raise_or_drop(rows, lenient)
+
+
+def load_hm(root: Path, lenient: bool = False) -> InteractionData:
+    """Load the H&M sample from ``root`` (the ``hm-sample`` folder); with ``lenient``, malformed
+    transaction lines are skipped and counted instead of reported."""
     root = Path(root)
     trans_path = require_file(root / "transactions_train.csv", "H&M transactions")
     articles_path = require_file(root / "articles.csv", "H&M articles")
 
-    trans = read_table(trans_path, ",", None, header=True)
-    for col in ("t_dat", "customer_id", "article_id"):
-        if col not in trans.columns:
-            raise DatasetError(f"{trans_path}: missing column {col!r}")
-    dates = pd.to_datetime(trans["t_dat"], format="%Y-%m-%d", errors="coerce")
-    if dates.isna().any():
-        row = trans[dates.isna()].iloc[0]
-        raise DatasetError(f"{trans_path}, line {int(row['line'])}: t_dat {row['t_dat']!r} is not a YYYY-MM-DD date")
-    bad_id = ~trans["article_id"].str.fullmatch(r"\d{10}")
-    if bad_id.any():
-        row = trans[bad_id].iloc[0]
-        raise DatasetError(f"{trans_path}, line {int(row['line'])}: article_id {row['article_id']!r} is not 10 digits")
+    trans, skipped = read_transactions(trans_path, lenient)
     interactions = pd.DataFrame({
         "user_id": trans["customer_id"], "item_id": trans["article_id"],
-        "timestamp": (dates - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1),
+        "timestamp": (trans["date"] - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1),
         "rating": float("nan"), "source_row": trans["line"],
     })
 
     articles = read_table(articles_path, ",", None, header=True)
     if "article_id" not in articles.columns:
         raise DatasetError(f"{articles_path}: missing column 'article_id'")
+    bad = BadLines(articles_path)
+    parse_pattern(articles, "article_id", bad, ARTICLE_ID, "an article id (10 digits)")
+    bad.raise_or_drop(articles, lenient=False)
     missing_cols = [c for c in TEXT_COLUMNS if c not in articles.columns]
     if missing_cols:
         raise DatasetError(f"{articles_path}: missing columns {missing_cols}")
@@ -83,6 +105,8 @@ def load_hm(root: Path) -> InteractionData:
     })
     raw = StageCount("source files", interactions["user_id"].nunique(), len(items), len(interactions))
     drops: list[DropRecord] = []
+    if skipped:
+        drops.append(DropRecord("parse", f"malformed line in {trans_path.name} (--lenient)", interactions=skipped))
     empty = items["text"].str.strip() == ""
     if empty.any():
         gone = set(items.loc[empty, "item_id"])
@@ -90,6 +114,9 @@ def load_hm(root: Path) -> InteractionData:
                                 interactions=int(interactions["item_id"].isin(gone).sum())))
         items = items[~empty]
         interactions = interactions[~interactions["item_id"].isin(gone)]
+    if not (root / "images").is_dir():
+        raise DatasetError(f"the photo folder {root / 'images'} does not exist "
+                           f"(expected images/<first 3 digits>/<article_id>.jpg)")
     paths = [image_path(root, a) for a in items["item_id"]]
     exists = [p.is_file() for p in paths]
     items = items.assign(image_path=[str(p) if ok else None for p, ok in zip(paths, exists)])

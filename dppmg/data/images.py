@@ -104,3 +104,48 @@ def load_image_array(data: InteractionData, width: int | None = None, height: in
     if use_cache:
         atomic_save_npy(cache_file, arr)
     return arr
+
+
+DECODE_CHECK_VERSION = 1
+
+
+def undecodable_images(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLike | None = None
+                       ) -> list[tuple[str, str]]:
+    """Each of ``paths`` whose image cannot be decoded in full (a truncated or corrupt file), with
+    the reason. Each file is decoded once per (size, modification time): the verdicts are cached
+    (``images/decodable-v1.json``), so a second ``data stats`` costs a stat per file."""
+    import json
+
+    from dppmg.io import atomic_write_json
+
+    store = resolve_cache_dir(cache_dir) / "images" / f"decodable-v{DECODE_CHECK_VERSION}.json"
+    try:
+        known = json.loads(store.read_text(encoding="utf-8")) if store.is_file() else {}
+    except (OSError, ValueError):
+        known = {}
+    bad, changed = [], False
+    for path in map(str, paths):
+        try:
+            stat = os.stat(path)
+        except OSError as exc:
+            bad.append((path, f"cannot be read ({exc.strerror})"))
+            continue
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        entry = known.get(path)
+        if entry is None or entry[:2] != stamp:
+            entry = stamp + [_decode_problem(path)]
+            known[path], changed = entry, True
+        if entry[2] is not None:
+            bad.append((path, entry[2]))
+    if changed:
+        atomic_write_json(store, known)
+    return bad
+
+
+def _decode_problem(path: str) -> str | None:
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dppmg.data.readers import parse_numeric, read_table, require_file
+from dppmg.data.readers import read_table, require_file
+from dppmg.data.strict import BadLines, parse_choice, parse_ids, parse_whole, split_lines
 from dppmg.data.schema import DropRecord, InteractionData, StageCount
 from dppmg.errors import DatasetError
 
@@ -78,6 +79,9 @@ def item_text(title: str, genres: list[str], plot: str | None) -> str:
 
 def _join_posters(items: pd.DataFrame, poster_dir: Path, poster_ids: pd.Series, drops: list[DropRecord], interactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Attach ``image_path``; drop (and count) items whose poster is missing."""
+    if not poster_dir.is_dir():
+        raise DatasetError(f"the poster folder {poster_dir} does not exist (expected <ml1m id>.jpg files there; "
+                           f"see `dppmg data download --help`)")
     paths = poster_ids.map(lambda pid: poster_dir / f"{pid}.jpg" if isinstance(pid, str) and pid else None)
     exists = paths.map(lambda p: p is not None and p.is_file())
     items = items.assign(image_path=[str(p) if ok else None for p, ok in zip(paths, exists)])
@@ -94,31 +98,53 @@ def _join_posters(items: pd.DataFrame, poster_dir: Path, poster_ids: pd.Series, 
     return items, interactions
 
 
-def _read_ratings(path: Path, sep: str) -> pd.DataFrame:
-    """``user, item, rating, timestamp`` rows (both GroupLens formats) in the common schema."""
-    ratings = read_table(path, sep, ["user_id", "item_id", "rating", "timestamp"], encoding="latin-1")
-    return pd.DataFrame({
-        "user_id": parse_numeric(ratings, "user_id", path).astype(str),
-        "item_id": parse_numeric(ratings, "item_id", path).astype(str),
-        "timestamp": parse_numeric(ratings, "timestamp", path),
-        "rating": parse_numeric(ratings, "rating", path, integer=False),
-        "source_row": ratings["line"],
-    })
+# GroupLens writes ratings as whole stars.
+RATINGS = ("1", "2", "3", "4", "5")
+RATING_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 
 
-def load_movielens_100k(root: Path) -> InteractionData:
-    """Load ML-100K + posters + IMDb plots from ``root`` (the ``movielens-100k`` folder)."""
+def _read_ratings(path: Path, sep: str, lenient: bool = False) -> tuple[pd.DataFrame, int]:
+    """``user, item, rating, timestamp`` rows (both GroupLens formats) in the common schema, parsed
+    strictly (:mod:`dppmg.data.strict`): every bad line is reported at once, or skipped and counted
+    with ``lenient``. Returns the rows and the number of lines skipped."""
+    bad = BadLines(path)
+    rows = split_lines(path, sep, RATING_COLUMNS, encoding="latin-1", bad=bad)
+    frame = pd.DataFrame({
+        "user_id": parse_ids(rows, "user_id", bad), "item_id": parse_ids(rows, "item_id", bad),
+        "timestamp": parse_whole(rows, "timestamp", bad, "a timestamp (whole seconds)"),
+        "rating": parse_choice(rows, "rating", bad, RATINGS), "source_row": rows["line"], "line": rows["line"]})
+    frame, skipped = bad.raise_or_drop(frame, lenient)
+    return frame.drop(columns="line"), skipped
+
+
+def _skipped_lines(drops: list[DropRecord], skipped: int, path: Path) -> None:
+    if skipped:
+        drops.append(DropRecord("parse", f"malformed line in {path.name} (--lenient)", interactions=skipped))
+
+
+def _check_items(items: pd.DataFrame, path: Path) -> pd.Series:
+    """The item id column of an items file, every malformed id reported at once (items files are
+    never read leniently: a bad item row would silently move ratings to no item)."""
+    bad = BadLines(path)
+    ids = parse_ids(items, "item_id", bad)
+    bad.raise_or_drop(items, lenient=False)
+    return ids
+
+
+def load_movielens_100k(root: Path, lenient: bool = False) -> InteractionData:
+    """Load ML-100K + posters + IMDb plots from ``root`` (the ``movielens-100k`` folder); with
+    ``lenient``, malformed rating lines are skipped and counted instead of reported."""
     root = Path(root)
     ratings_path = require_file(root / "ml-100k" / "u.data", "MovieLens-100K ratings")
     items_path = require_file(root / "ml-100k" / "u.item", "MovieLens-100K items")
     map_path = require_file(root / "posters" / "ml100k_to_ml1m.csv", "ML-100K to ML-1M poster id map")
     plots_path = root / "imdb" / "movielens100k_details.json"
 
-    interactions = _read_ratings(ratings_path, "\t")
+    interactions, skipped = _read_ratings(ratings_path, "\t", lenient)
 
     raw_items = read_table(items_path, "|", ["item_id", "title", "release", "video", "url", *GENRES_100K],
                            encoding="latin-1")
-    raw_items["item_id"] = parse_numeric(raw_items, "item_id", items_path).astype(str)
+    raw_items["item_id"] = _check_items(raw_items, items_path)
     flags = raw_items[GENRES_100K].to_numpy() == "1"
     genres = [[g for g, f in zip(GENRES_100K, row) if f and g != "unknown"] for row in flags]
 
@@ -134,6 +160,7 @@ def load_movielens_100k(root: Path) -> InteractionData:
             plots[str(rec["movie_id"])] = rec
     raw = StageCount("source files", interactions["user_id"].nunique(), len(raw_items), len(interactions))
     drops: list[DropRecord] = []
+    _skipped_lines(drops, skipped, ratings_path)
     descriptions = []
     for item_id, title in zip(raw_items["item_id"], raw_items["title"]):
         rec = plots.get(item_id)
@@ -166,14 +193,15 @@ def load_movielens_100k(root: Path) -> InteractionData:
                            drops=drops, stages=[raw], info=info)
 
 
-def load_movielens_1m(root: Path) -> InteractionData:
-    """Load ML-1M (``ratings.dat``, ``movies.dat``) with posters by ML-1M id from ``root``."""
+def load_movielens_1m(root: Path, lenient: bool = False) -> InteractionData:
+    """Load ML-1M (``ratings.dat``, ``movies.dat``) with posters by ML-1M id from ``root`` (``lenient``:
+    as for ML-100K)."""
     root = Path(root)
     ratings_path = require_file(root / "ml-1m" / "ratings.dat", "MovieLens-1M ratings")
     movies_path = require_file(root / "ml-1m" / "movies.dat", "MovieLens-1M movies")
-    interactions = _read_ratings(ratings_path, "::")
+    interactions, skipped = _read_ratings(ratings_path, "::", lenient)
     movies = read_table(movies_path, "::", ["item_id", "title", "genres"], encoding="latin-1")
-    movies["item_id"] = parse_numeric(movies, "item_id", movies_path).astype(str)
+    movies["item_id"] = _check_items(movies, movies_path)
     genres = [[g for g in s.split("|") if g] for s in movies["genres"]]
     items = pd.DataFrame({
         "item_id": movies["item_id"], "title": movies["title"].map(clean_title),
@@ -182,6 +210,7 @@ def load_movielens_1m(root: Path) -> InteractionData:
     })
     raw = StageCount("source files", interactions["user_id"].nunique(), len(items), len(interactions))
     drops: list[DropRecord] = []
+    _skipped_lines(drops, skipped, ratings_path)
     items, interactions = _join_posters(items, root / "posters", items["item_id"], drops, interactions)
     users = pd.DataFrame({"user_id": sorted(interactions["user_id"].unique(), key=int)})
     return InteractionData("movielens-1m", users, items.reset_index(drop=True), interactions.reset_index(drop=True),

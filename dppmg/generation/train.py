@@ -188,11 +188,21 @@ def train_image_tokens(pipe: DPPMGPipeline, data: InteractionData, generator: to
     return losses, keep.finish()
 
 
-def check_user_ids(user_ids: Sequence[Any], data: InteractionData) -> list[str]:
-    """``user_ids`` as strings; raise naming the ones the processed ``data`` does not have."""
-    from dppmg.data.datasets import check_user_ids_known
+def check_user_ids(user_ids: Sequence[Any], data: InteractionData, preset: str | None = None,
+                   data_root: str | None = None) -> list[str]:
+    """``user_ids`` as strings; raise naming the ones the processed ``data`` does not have and, given
+    the ``preset``, where each of them went (:func:`~dppmg.data.datasets.explain_unknown_users`)."""
+    from dppmg.data.datasets import check_user_ids_known, explain_unknown_users
 
-    return check_user_ids_known(user_ids, set(data.users["user_id"]), data.name, "processed data")
+    try:
+        return check_user_ids_known(user_ids, set(data.users["user_id"]), data.name, "processed data")
+    except ConfigError as exc:
+        if preset is None:
+            raise
+        known = set(data.users["user_id"])
+        unknown = [str(u) for u in user_ids if str(u) not in known]
+        why = explain_unknown_users(unknown, data.name, preset, data_root)
+        raise ConfigError(f"{exc}; " + "; ".join(f"user {u!r}: {why[u]}" for u in unknown[:5])) from None
 
 
 def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: str | None = None,

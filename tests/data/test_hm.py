@@ -46,7 +46,7 @@ def hm_copy(tmp_path, hm_root) -> Path:
 
 def test_unknown_article_in_transactions(hm_copy):
     with open(hm_copy / "transactions_train.csv", "a") as fh:
-        fh.write("2020-09-22,abc,0999999999,0.01,2\n")
+        fh.write("2020-09-22," + "ab" * 32 + ",0999999999,0.01,2\n")
     with pytest.raises(DatasetError, match=r"source row 31664\) names item_id '0999999999'"):
         load_dataset("hm", data_root=hm_copy.parent, use_cache=False)
 
@@ -56,7 +56,8 @@ def test_bad_date_names_line(hm_copy):
     lines = path.read_text().splitlines()
     lines[3] = lines[3].replace("2018-09-20", "20/09/2018", 1)
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DatasetError, match=r"transactions_train\.csv, line 4: t_dat '20/09/2018'"):
+    with pytest.raises(DatasetError, match=r"transactions_train\.csv: 1 bad line.*\n  line 4: column 't_dat' is not a "
+                                           r"YYYY-MM-DD date: '20/09/2018'"):
         load_hm(hm_copy)
 
 

@@ -101,11 +101,11 @@ def test_ml1m_bad_row_names_file_and_line(ml1m_root):
     lines = ratings.read_text(encoding="latin-1").splitlines()
     lines[4] = "5::2::five::978300000"
     ratings.write_text("\n".join(lines) + "\n", encoding="latin-1")
-    with pytest.raises(DatasetError, match=r"ratings\.dat, line 5: column 'rating' is not a number: 'five'"):
+    with pytest.raises(DatasetError, match=r"ratings\.dat: 1 bad line.*\n  line 5: column 'rating' is not one of 1, 2, 3, 4, 5: 'five'"):
         load_movielens_1m(ml1m_root)
     lines[4] = "5::2::4"
     ratings.write_text("\n".join(lines) + "\n", encoding="latin-1")
-    with pytest.raises(DatasetError, match=r"ratings\.dat, line 5: expected 4 fields"):
+    with pytest.raises(DatasetError, match=r"ratings\.dat: 1 bad line.*\n  line 5: expected 4 fields"):
         load_movielens_1m(ml1m_root)
 
 
@@ -126,7 +126,7 @@ def test_bad_rating_row(small_ml100k):
     lines = path.read_text().splitlines()
     lines[9] = "196\t242\tthree\t881250949"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DatasetError, match=r"u\.data, line 10: column 'rating'"):
+    with pytest.raises(DatasetError, match=r"u\.data: 1 bad line.*\n  line 10: column 'rating'"):
         load_movielens_100k(small_ml100k)
 
 
@@ -173,7 +173,7 @@ def test_poster_map_naming_an_unknown_item(tmp_path, movielens_root):
 
 
 def test_missing_posters_folder_is_an_error_in_every_command(ml1m_root, capsys):
-    """No poster for any movie: every command stops at processing, naming the folder (no table of
+    """No poster folder: every command stops at processing, naming the missing folder (no table of
     zeros, no IndexError later)."""
     import shutil
 
@@ -184,7 +184,7 @@ def test_missing_posters_folder_is_an_error_in_every_command(ml1m_root, capsys):
     for command in (["data", "stats"], ["data", "features"], ["preference", "fit", "--method", "popularity"]):
         assert main([*command, *root]) == 2, command
         err = capsys.readouterr().err
-        assert "no poster found for any of the 3 movies under" in err and "posters" in err, command
+        assert "the poster folder" in err and "posters does not exist" in err, command
 
 
 def test_a_step_that_leaves_nothing_is_named(ml1m_root):
