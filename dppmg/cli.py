@@ -148,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="result JSON (default: under the cache folder, runs/<preset>/evaluation/"
                          "<dataset>__<method>__seed<S>.json; the harness writes the committed results/runs/)")
 
+    judge = commands.add_parser("judge", help="the human study: export blinded cases, serve the judging page, report")
+    judge_cmd = judge.add_subparsers(dest="judge_command", required=True)
+    export = judge_cmd.add_parser("export", help="write a blinded study folder (cases, key, study.json)")
+    _common(export)
+    export.add_argument("--cases", type=_positive_int, default=50, help="test users (cases) in the study")
+    export.add_argument("--methods", nargs="+", required=True, choices=method_names(suite="evaluation"),
+                        help="the registered methods whose generations are judged")
+    export.add_argument("--seed", type=_seed, default=0, help="draws the users and the labels; the methods' seed")
+    export.add_argument("--out", required=True, help="the study folder (new or empty)")
+    serve = judge_cmd.add_parser("serve", help="serve the judging page of a study folder on this machine")
+    serve.add_argument("study", help="the study folder")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: this machine only)")
+    serve.add_argument("--db", default=None, help="the vote database (default <study>/votes.sqlite)")
+    report = judge_cmd.add_parser("report", help="the statistics of a study's votes into results/<preset>/human_study.md")
+    report.add_argument("study", help="the study folder")
+    report.add_argument("--db", default=None, help="the vote database (default <study>/votes.sqlite)")
+    report.add_argument("--results-dir", default="results")
+
     cache = commands.add_parser("cache", help="check or clear the cache entries (models, features, data)")
     cache_cmd = cache.add_subparsers(dest="cache_command", required=True)
     from dppmg.cache import STAGES
@@ -207,6 +226,8 @@ def resolve_run_config(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.command == "cache":
         return run_cache(args)
+    if args.command == "judge" and args.judge_command != "export":
+        return run_judge(args)
     if args.command == "evaluate":
         resolve_run_config(args)
     check_inputs(args)
@@ -222,7 +243,30 @@ def run(args: argparse.Namespace) -> int:
         return run_train(args)
     if args.command == "evaluate":
         return run_evaluate(args)
+    if args.command == "judge":
+        return run_judge(args)
     return run_data(args)
+
+
+def run_judge(args: argparse.Namespace) -> int:
+    """``dppmg judge export | serve | report`` (:mod:`dppmg.study`)."""
+    if args.judge_command == "export":
+        from dppmg.study.export import export_study
+
+        out = export_study(args.dataset, args.preset, args.cases, args.methods, args.out, seed=args.seed,
+                           data_root=args.data_root, cache_dir=args.cache_dir)
+        print(f"wrote the study {out} ({args.cases} cases, {len(args.methods)} methods); serve it with "
+              f"`dppmg judge serve {out}`; its key.json must not reach the judges")
+        return 0
+    if args.judge_command == "serve":
+        from dppmg.study.app import serve
+
+        serve(args.study, args.host, args.port, args.db)
+        return 0
+    from dppmg.study.report import write_report
+
+    print(f"wrote {write_report(args.study, args.db, args.results_dir)}")
+    return 0
 
 
 def check_inputs(args: argparse.Namespace) -> None:
