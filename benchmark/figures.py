@@ -4,6 +4,7 @@ users across every method, with a strip of their history)."""
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -60,3 +61,45 @@ def sample_grids(results: list[dict[str, Any]], preset: str, figure_dir: str | o
         written.append(methods_grid(rows, path, f"{dataset} ({preset}, seed {seed}): the same test users across methods",
                                     history=_history(dataset, preset, data_root, users)))
     return written
+
+
+_RUN_FIGURE = re.compile(r"^(?P<kind>evaluation|reward_curves|token_training|preference)_(?P<dataset>[^_]+)_"
+                         r"(?P<method>[^_]+)_seed(?P<seed>\d+)\.png$")
+_DATASET_FIGURE = re.compile(r"^(?P<kind>samples|sensitivity)_(?P<dataset>[^_]+)\.png$")
+_ITEMS_FIGURE = re.compile(r"^(?P<dataset>[^_]+)_items\.png$")
+_TIMING_FIGURE = re.compile(r"^timing_(?P<suite>[a-z_]+)\.png$")
+# Names earlier versions of the suite wrote and nothing writes now (per-dataset reward and token
+# curves, the "generation" suite, backbone sample grids): never backed by a run of this version.
+_RETIRED = re.compile(r"^((reward_curves|token_training|generation|generation_history)_[^_]+_seed\d+"
+                      r"|[^_]+_image_backbone)\.png$")
+
+
+def prune_figures(results_dir: str | os.PathLike, preset: str, log: Callable[[str], None] = print) -> list[Path]:
+    """Remove the figures of ``results/<preset>/figures/`` that no run on disk backs: a cell's figure
+    without its result file under ``runs/<preset>/``, a dataset's sample grid or sensitivity plot
+    without any run of that stage on the dataset. Returns what was removed."""
+    runs = Path(results_dir) / "runs" / preset
+    removed = []
+    for path in sorted((Path(results_dir) / preset / "figures").glob("*.png")):
+        match = _RUN_FIGURE.match(path.name)
+        if match:
+            stage = "preference" if match["kind"] == "preference" else "evaluation"
+            backed = (runs / stage / f"{match['dataset']}__{match['method']}__seed{match['seed']}.json").is_file()
+        elif (match := _DATASET_FIGURE.match(path.name)):
+            stage = "evaluation" if match["kind"] == "samples" else "sensitivity"
+            backed = any((runs / stage).glob(f"{match['dataset']}__*.json"))
+        elif (match := _ITEMS_FIGURE.match(path.name)):
+            backed = any((runs / "dataset_stats").glob(f"{match['dataset']}__*.json"))
+        elif (match := _TIMING_FIGURE.match(path.name)):
+            from benchmark.suites import SUITES
+
+            backed = match["suite"] in SUITES
+        else:
+            backed = not _RETIRED.match(path.name)
+        if not backed:
+            path.unlink()
+            removed.append(path)
+    if removed:
+        log(f"[figures] removed {len(removed)} figure(s) without a run under {runs}: "
+            + ", ".join(p.name for p in removed[:5]) + (" ..." if len(removed) > 5 else ""))
+    return removed

@@ -39,7 +39,7 @@ from benchmark.executors import EXECUTORS, RUNNERS, Cell, make_executor
 from benchmark.budget import Budget, parse_duration
 from benchmark.plan import Estimator, describe, estimate_cells, plan_table, run_order, slice_table
 from benchmark.suites import EVALUATION_STAGE, SENSITIVITY_STAGE, SUITES, Stage
-from benchmark.figures import sample_grids
+from benchmark.figures import prune_figures, sample_grids
 from benchmark.goldens import GOLDEN_SUITE
 from benchmark.sensitivity import sensitivity_figures
 from benchmark.tables import TABLE_BUILDERS, timing_table
@@ -83,8 +83,11 @@ def execute_stage(stage: Stage, params: dict[str, Any], notebook_out: Path, kern
         return
     import papermill
 
+    from benchmark.kernels import IPCKernelManager
+
     papermill.execute_notebook(str(NOTEBOOK_DIR / stage.notebook), str(notebook_out), parameters=params,
-                               kernel_name=kernel_name, progress_bar=False, cwd=str(notebook_out.parent))
+                               kernel_name=kernel_name, progress_bar=False, cwd=str(notebook_out.parent),
+                               kernel_manager_class=IPCKernelManager)
 
 
 def write_table(frame: pd.DataFrame, stem: Path, note: str) -> None:
@@ -263,6 +266,7 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
     written[f"timing_{suite}"] = results_dir / preset / f"timing_{suite}.md"
     if len(timing):
         timing_profile(timing, figure_dir / f"timing_{suite}.png", f"Timing profile: suite {suite}, preset {preset}")
+    prune_figures(results_dir, preset, say)
     if gone:
         say(f"{len(gone)} cell(s) missing from the tables: " + summarize_missing(gone))
     if runs is not None:
@@ -437,8 +441,12 @@ def main(argv: list[str] | None = None) -> int:
             code, table = check(args.preset, results_dir=args.results_dir, goldens_dir=args.goldens_dir,
                                 data_root=args.data_root, suite=args.suite, datasets=args.datasets,
                                 methods=args.methods)
-            shown = table[table["status"] != "ok"] if code else table
-            print(shown.to_markdown(index=False, floatfmt=".6g") if len(shown) else "(no goldens)")
+            # The verdict and the failing rows; the full table is in check.md.
+            shown = table[table["status"] != "ok"]
+            if len(shown):
+                print(shown.to_markdown(index=False, floatfmt=".6g"))
+            elif not len(table):
+                print("(no goldens)")
             print(f"check ({args.preset}): " + ("FAILED, " + ", ".join(
                 f"{r.dataset}/{r.method}/{r.metric}: {r.status}" for r in shown.itertuples()) if code
                 else f"all {len(table[table['status'] == 'ok'])} goldens pass, "

@@ -8,6 +8,8 @@ import nbformat
 import papermill
 import pytest
 
+from benchmark.kernels import IPCKernelManager
+
 TUTORIALS = sorted((Path(__file__).resolve().parent.parent / "tutorials").glob("*.ipynb"))
 
 
@@ -16,7 +18,8 @@ def test_tutorial_runs_at_smoke(path, tmp_path):
     out = tmp_path / path.name
     papermill.execute_notebook(str(path), str(out), parameters={"preset": "smoke",
                                                                 "figure_path": str(tmp_path / "grid.png")},
-                               kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+                               kernel_name="python3", progress_bar=False, cwd=str(tmp_path),
+                               kernel_manager_class=IPCKernelManager)
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors

@@ -57,6 +57,7 @@ def test_scaling_writes_its_table_figure_and_result_files(tmp_path):
     record = json.loads(runs[0].read_text())
     assert {"config", "seed", "git_sha", "git_dirty", "packages", "device", "wall_time_s", "peak_rss_mb"} <= set(
         record["provenance"])
-    assert record["metrics"]["steps per epoch"] >= 1
+    m = record["metrics"]
+    assert m["steps per epoch"] * m["batch size"] >= m["train interactions"] > (m["steps per epoch"] - 1) * m["batch size"]
     with pytest.raises(ConfigError, match="popularity is not a trained Stage 1 method"):
         run_scaling("smoke", methods=("popularity",), results_dir=tmp_path / "results", progress=False)

@@ -45,7 +45,9 @@ def test_result_validates_and_carries_every_metric(evaluated):
             assert test["users"] + test["dropped_users"] == n and test["permutations"] == config["permutations"]
             assert len(test["per_user"]["auc"]) == test["users"]
             assert test["statistic"] == pytest.approx(np.mean(test["per_user"]["centred_own"]), abs=1e-5)
-            assert test["p"] >= 1 / (1 + config["permutations"])  # a permutation p is never below 1/(1+B)
+            # A permutation p is (1 + #{permuted >= observed}) / (1 + B): a whole multiple of 1/(1+B).
+            hits = test["p"] * (1 + config["permutations"])
+            assert 1 <= round(hits) <= 1 + config["permutations"] and hits == pytest.approx(round(hits), abs=1e-6)
     kid = m["quality"]["kid"]
     assert kid["generated"] == n and kid["subsets"] == config["kid_subsets"] and kid["subset_size"] <= n
     assert m["quality"]["frechet_distance"]["generated"] == n

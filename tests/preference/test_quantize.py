@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from dppmg.preference.config import QuantizerConfig
@@ -56,7 +57,9 @@ def test_report_fields():
     rep = quantizer_report(model, x)
     assert len(rep["levels"]) == 3
     assert all(0 < lv["utilisation"] <= 1 and 1 <= lv["perplexity"] <= 8 for lv in rep["levels"])
-    assert 0 <= rep["collision_rate"] <= 1
+    codes = [tuple(row) for row in model.encode(x).tolist()]
+    shared = sum(codes.count(c) > 1 for c in codes) / len(codes)  # users whose whole code another user has
+    assert rep["collision_rate"] == pytest.approx(shared) and rep["distinct_tuples"] == len(set(codes))
 
 
 def test_token_names():
