@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from benchmark.analysis import (REFERENCE, by_dataset_method, measurability, node, paired_comparison,
-                                per_user_metric, personalization_per_user)
+from benchmark.analysis import (REFERENCE, by_dataset_method, measurability, paired_comparison, per_user_metric,
+                                personalization_per_user, seed_level_test, seed_values)
+from benchmark.formatting import mean_std
 
 # (label, path of the per-seed value, per-user extractor or None, the measurability cell or None)
 ABLATION_COLUMNS = (
@@ -51,33 +51,9 @@ ABLATION_COLUMNS = (
 )
 
 
-def _seed_values(runs: dict[int, dict[str, Any]], path: tuple[str, ...]) -> dict[int, float]:
-    out = {}
-    for seed, run in runs.items():
-        value = node(run["metrics"], path)
-        if value is not None and np.isfinite(value):
-            out[seed] = float(value)
-    return out
-
-
 def two_sided(comparison: dict[str, Any]) -> float:
     """The two-sided p of a combined comparison (twice the smaller one-sided p, at most 1)."""
     return float(min(1.0, 2 * min(comparison["p_positive"], comparison["p_negative"])))
-
-
-def seed_paired_difference(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
-    """``a - b`` of one value per seed, paired by seed: the mean difference and the two-sided p of
-    a paired t-test over the seeds (NaN with fewer than two seeds or no spread)."""
-    from scipy import stats
-
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        return None
-    diff = np.array([a[s] - b[s] for s in seeds])
-    p = float("nan")
-    if len(diff) >= 2 and diff.std() > 0:
-        p = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
-    return {"mean": float(diff.mean()), "p": p, "seeds": len(seeds)}
 
 
 def variant_difference(variant: dict[int, dict[str, Any]], full: dict[int, dict[str, Any]], path: tuple[str, ...],
@@ -86,12 +62,7 @@ def variant_difference(variant: dict[int, dict[str, Any]], full: dict[int, dict[
     if per_user is not None:
         c = paired_comparison(variant, full, per_user)
         return None if c is None else {"mean": c["mean"], "p": two_sided(c), "seeds": c["seeds"]}
-    return seed_paired_difference(_seed_values(variant, path), _seed_values(full, path))
-
-
-def _cell(values: dict[int, float]) -> str:
-    v = [values[s] for s in sorted(values)]
-    return f"{v[0]:.4f}" if len(v) == 1 else f"{np.mean(v):.4f} ± {np.std(v, ddof=1):.4f}"
+    return seed_level_test(seed_values(variant, path), seed_values(full, path))
 
 
 def ablation_table(results: list[dict[str, Any]]) -> pd.DataFrame:
@@ -114,14 +85,14 @@ def ablation_table(results: list[dict[str, Any]]) -> pd.DataFrame:
                                    "taken away / changed": "nothing (full DPPMG)" if cls is DPPMG else cls.component,
                                    "override": _override(cls), "seeds": len(runs)}
             for label, path, per_user, check in ABLATION_COLUMNS:
-                values = _seed_values(runs, path)
+                values = seed_values(runs, path)
                 if not values:
                     row[label] = ""
                     continue
                 if check and cells[check]["measurable"] is False and name != REFERENCE:
                     row[label] = "not measurable"
                     continue
-                text = _cell(values)
+                text = mean_std(list(values.values()))
                 if cls is not DPPMG:
                     d = variant_difference(runs, full, path, per_user)
                     if d is not None:

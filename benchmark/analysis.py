@@ -18,11 +18,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from baselines.real_test_item import RealTestItem
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.statistics import across_seeds, paired_difference_test, verdict
 
 MEASURABLE_P = 0.01
-REFERENCE = "real-test-item"
+# The reference every personalization cell is measured against: the users' real next items.
+REFERENCE = RealTestItem.name
 
 
 def by_dataset_method(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
@@ -131,3 +133,32 @@ def comparison_verdict(comparison: dict[str, Any] | None, measurable: bool | Non
     if comparison is None:
         return "missing"
     return verdict(comparison, measurable is not False)
+
+
+def seed_level_test(a: dict[int, float], b: dict[int, float], alternative: str = "two-sided") -> dict[str, Any] | None:
+    """``a - b`` of one value per seed (a metric without per-user values, such as KID), paired by
+    seed: the mean difference and the p of a paired t-test over the seeds (``alternative``:
+    ``"two-sided"``, ``"greater"`` or ``"less"``); NaN with fewer than two seeds or no spread.
+    A NaN value of either side makes the mean NaN: a failed run is shown, never dropped."""
+    from scipy import stats
+
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    diff = np.array([a[s] - b[s] for s in seeds], dtype=float)
+    p = float("nan")
+    if len(diff) >= 2 and diff.std() > 0:
+        p = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds], alternative=alternative).pvalue)
+    return {"mean": float(diff.mean()), "p": p, "seeds": len(seeds)}
+
+
+def seed_values(runs: dict[int, dict[str, Any]], path: tuple[str, ...]) -> dict[int, float]:
+    """Per seed, the value at ``path`` of that seed's metrics (seeds without it are left out; a NaN
+    value is kept, so a failed run shows as NaN in every table)."""
+    out = {}
+    for seed in sorted(runs):
+        value = node(runs[seed]["metrics"], path)
+        value = value["mean"] if isinstance(value, dict) and "mean" in value else value
+        if value is not None:
+            out[seed] = float(value)
+    return out

@@ -43,6 +43,7 @@ import pandas as pd
 
 from benchmark.analysis import (by_dataset_method, comparison_verdict, measurability, own_effect, paired_comparison,
                                 per_user_metric, personalization_per_user)
+from benchmark.formatting import effect, interval
 from dppmg.evaluation.statistics import verdict
 from dppmg.interface import ModalityPair, UnimodalMethod
 
@@ -61,9 +62,7 @@ def _row(claim: str, dataset: str, modality: str, metric: str, comparison: str, 
     if c is None:
         return dict(zip(COLUMNS, (claim, dataset, modality, metric, comparison, "", "", "", "", "missing",
                                   note or "no runs to compare")))
-    ci = "" if c["seeds"] < 2 else f"[{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}]"
-    effect = f"{c['mean']:+.4f}" + ("" if c["seeds"] < 2 else f" ± {c['std']:.4f}")
-    return dict(zip(COLUMNS, (claim, dataset, modality, metric, comparison, effect, ci,
+    return dict(zip(COLUMNS, (claim, dataset, modality, metric, comparison, effect(c), interval(c),
                               " ".join(f"{e:+.4f}" for e in c["per_seed"]), f"{c[p_key]:.2g}", verdict_, note)))
 
 

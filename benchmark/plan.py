@@ -63,9 +63,9 @@ DEFAULT_SECONDS_PER_OUTPUT: dict[str, dict[str, float]] = {
 # Fit per method kind at `small`: DPPMG's Stages 1-3 (Stage 3: 20 steps at 25-28 s), the
 # per-user token baselines (Stage 2's loops), and the methods that only load the backbones.
 DEFAULT_FIT_SECONDS: dict[str, dict[str, float]] = {
-    "smoke": {"dppmg": 20, "tokens": 10, "loads": 3},
-    "small": {"dppmg": 1100, "tokens": 450, "loads": 30},
-    "paper": {"dppmg": 7200, "tokens": 3600, "loads": 120}}
+    "smoke": {"stages 1-3": 20, "tokens": 10, "loads": 3},
+    "small": {"stages 1-3": 1100, "tokens": 450, "loads": 30},
+    "paper": {"stages 1-3": 7200, "tokens": 3600, "loads": 120}}
 DEFAULT_BLOCK_SECONDS: dict[str, dict[str, float]] = {
     "smoke": {"evaluators": 5, "metrics": 5}, "small": {"evaluators": 30, "metrics": 25},
     "paper": {"evaluators": 120, "metrics": 120}}
@@ -118,7 +118,7 @@ def _fit_kind(method: str) -> str:
 
     cls = get_spec(method).cls
     if issubclass(cls, DPPMG):
-        return "dppmg"
+        return "stages 1-3"
     parts = (cls.text_method, cls.image_method) if issubclass(cls, ModalityPair) else (cls,)
     return "tokens" if any(issubclass(c, (PEPLER, TextualInversion, HistoryImage)) for c in parts) else "loads"
 

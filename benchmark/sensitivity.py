@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from benchmark.formatting import mean_std
 
 CODEBOOK_COLUMNS = ("quantized test recall@20", "recall kept (test)", "collision rate", "utilisation")
 GENERATION_COLUMNS = ("image personalization (targets)", "text personalization (targets)",
@@ -39,7 +40,7 @@ def _summary(points: pd.DataFrame, keys: list[str], columns: tuple[str, ...]) ->
             if c not in group or group[c].isna().all():
                 continue
             v = group[c].dropna().to_numpy(dtype=float)
-            row[c] = f"{v[0]:.4f}" if len(v) == 1 else f"{v.mean():.4f} ± {v.std(ddof=1):.4f}"
+            row[c] = mean_std(v)
         rows.append(row)
     return pd.DataFrame(rows)
 

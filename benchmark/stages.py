@@ -15,6 +15,7 @@ from typing import Any
 from dppmg.config import data_config
 from dppmg.data import dataset_statistics, load_dataset
 from dppmg.features import feature_cache_file, item_features
+from dppmg.methods import DPPMG
 from dppmg.plotting import item_grid
 from dppmg.provenance import StageTimer
 from dppmg.results import make_result, write_result
@@ -66,7 +67,7 @@ def features_stage(dataset: str, preset: str, seed: int, output_json: str | os.P
 
 def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
                      data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
-                     method: str = "dppmg") -> dict[str, Any]:
+                     method: str = DPPMG.name) -> dict[str, Any]:
     """Stage 1 for one method: train, quantize (DPPMG), evaluate ranking; plot training curves."""
     from dppmg.plotting import training_curves
     from dppmg.preference.train import fit_and_save
@@ -100,7 +101,7 @@ def selection_stage(dataset: str, preset: str, seed: int, output_json: str | os.
 
 def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
                      data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
-                     method: str = "dppmg", users: int | None = None) -> dict[str, Any]:
+                     method: str = DPPMG.name, users: int | None = None) -> dict[str, Any]:
     """Train (or load) one registered generation method, generate for test users and compute every
     metric with the evaluator (:func:`dppmg.evaluation.evaluate.evaluate`); plot its reward and
     token-training curves where it has them."""

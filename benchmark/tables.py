@@ -11,8 +11,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis import (REFERENCE, by_dataset_method, check_reference_runs, measurability, node,
-                                own_effect, paired_comparison, per_user_metric, personalization_per_user)
+from benchmark.formatting import effect, interval, mean_std
+from benchmark.analysis import (REFERENCE, by_dataset_method, check_reference_runs, measurability, own_effect,
+                                paired_comparison, per_user_metric, personalization_per_user, seed_level_test,
+                                seed_values)
 from benchmark.ablations import ablation_table
 from benchmark.sensitivity import sensitivity_tables
 from dppmg.evaluation.statistics import verdict
@@ -48,14 +50,6 @@ def features_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                          "from cache": f["from_cache"], "seconds": f["seconds"],
                          "items/s": f["items_per_second"], "mean L2 norm": round(f["mean_norm"], 3)})
     return {"features": pd.DataFrame(rows)}
-
-
-def mean_std(values: list[float], digits: int = 4) -> str:
-    """``mean ± std`` over seeds; one seed shows its value alone (no "± 0")."""
-    arr = np.asarray(values, dtype=float)
-    if len(arr) == 1:
-        return f"{arr[0]:.{digits}f}"
-    return f"{arr.mean():.{digits}f} ± {arr.std(ddof=1):.{digits}f}"
 
 
 RANKING_COLUMNS = (("valid", "recall@20"), ("test", "recall@10"), ("test", "recall@20"), ("test", "ndcg@10"),
@@ -96,9 +90,9 @@ def preference_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
             row = {"method": method, "seeds": len(rs)}
             for split, metric in RANKING_COLUMNS:
                 row[f"{split} {metric}"] = mean_std([r["metrics"][split][metric] for r in rs])
-            row["vs strongest baseline (Wilcoxon p, test recall@20)"] = ""
+            row[VS_STRONGEST] = ""
             if strongest and method not in ranking_baselines:
-                row["vs strongest baseline (Wilcoxon p, test recall@20)"] = _paired_p(rs, by_method[strongest], strongest)
+                row[VS_STRONGEST] = _paired_p(rs, by_method[strongest], strongest)
             rows.append(row)
         frame = pd.DataFrame(sorted(rows, key=lambda r: table_order(r["method"])))
         tables[f"ranking_{dataset}"] = frame
@@ -155,6 +149,11 @@ def ranking_per_user(run: dict[str, Any], key: str = "test_per_user") -> dict[in
     return {} if not block else dict(zip(block["user_index"], block["recall@20"]))
 
 
+# The test the column's p comes from: per-user differences paired within each seed, a sign-flip
+# permutation test per seed, the seeds' one-sided p-values combined (benchmark.analysis).
+VS_STRONGEST = "vs strongest baseline (paired sign-flip p, seeds combined; test recall@20)"
+
+
 def _paired_p(method_runs: list[dict[str, Any]], baseline_runs: list[dict[str, Any]], baseline: str) -> str:
     """Per-user test Recall@20 of a method minus the baseline's, paired within each seed, the
     seeds combined (:func:`benchmark.analysis.paired_comparison`)."""
@@ -196,37 +195,13 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "" if value is None or value != value else f"{value:.{digits}f}"
 
 
-def _effect(combined: dict[str, Any] | None, digits: int = 4) -> str:
-    """``mean ± std`` over seeds (one seed: the value alone)."""
-    if combined is None:
-        return ""
-    if combined["seeds"] == 1:
-        return f"{combined['mean']:+.{digits}f}"
-    return f"{combined['mean']:+.{digits}f} ± {combined['std']:.{digits}f}"
-
-
-def _ci(combined: dict[str, Any] | None, digits: int = 4) -> str:
-    if combined is None or combined["seeds"] < 2:
-        return ""
-    lo, hi = combined["ci"]
-    return f"[{lo:+.{digits}f}, {hi:+.{digits}f}]"
-
-
 def _seed_values(runs: dict[int, dict[str, Any]], path: tuple[str, ...]) -> list[float]:
-    out = []
-    for seed in sorted(runs):
-        value = node(runs[seed]["metrics"], path)
-        value = value["mean"] if isinstance(value, dict) and "mean" in value else value
-        if value is not None:
-            out.append(float(value))
-    return out
+    return list(seed_values(runs, path).values())
 
 
 def _mean_std_cell(runs: dict[int, dict[str, Any]], path: tuple[str, ...], digits: int = 4) -> str:
     values = _seed_values(runs, path)
-    if not values:
-        return ""
-    return f"{values[0]:.{digits}f}" if len(values) == 1 else mean_std(values, digits)
+    return mean_std(values, digits) if values else ""
 
 
 HEADLINE_PERSONALIZATION = (("image", "targets"), ("text", "targets"), ("image", "evaluator"), ("text", "evaluator"))
@@ -271,7 +246,7 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                 elif view == "evaluator":
                     row[label] = f"{combined['auc']:.3f}"
                 else:
-                    row[label] = _effect(combined)
+                    row[label] = effect(combined)
             for label, path in METRIC_COLUMNS:
                 row[label] = _mean_std_cell(runs, path, 2 if label == "users/s" else 4)
             rows.append(row)
@@ -284,7 +259,7 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                     personal.append({
                         "dataset": dataset, "method": method, "modality": modality, "view": view,
                         "seeds": combined["seeds"], "users per seed": "/".join(map(str, combined["users"])),
-                        "matching statistic": _effect(combined), "95% CI over seeds": _ci(combined),
+                        "matching statistic": effect(combined), "95% CI over seeds": interval(combined),
                         "AUC": f"{combined['auc']:.3f}", "per-seed p": " ".join(f"{p:.2g}" for p in combined["per_seed_p"]),
                         "combined p": f"{combined['p_positive']:.2g}",
                         "verdict": {"reproduced": "personalized", "contradicted": "anti-personalized",
@@ -297,7 +272,7 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                     continue
                 paired.append({"dataset": dataset, "metric": label, "seeds": c["seeds"],
                                "users per seed": "/".join(map(str, c["users"])),
-                               "with reward - stage 2": _effect(c), "95% CI over seeds": _ci(c),
+                               "with reward - stage 2": effect(c), "95% CI over seeds": interval(c),
                                "per-seed p (higher)": " ".join(f"{p:.2g}" for p in c["per_seed_p"]),
                                "combined p (higher)": f"{c['p_positive']:.2g}",
                                "combined p (lower)": f"{c['p_negative']:.2g}"})
@@ -400,21 +375,9 @@ def _personalizes(spec: Any, modality: str | None) -> bool:
 
 def _seed_level_test(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]], path: tuple[str, ...],
                      higher_is_better: bool) -> dict[str, Any] | None:
-    """``a - b`` of one value per seed (a metric with no per-user values, such as KID), paired by
-    seed; the one-sided p in ``a``'s favour from a paired t-test over the seeds."""
-    from scipy import stats
-
-    seeds = sorted(set(a) & set(b))
-    pairs = [(node(a[s]["metrics"], path), node(b[s]["metrics"], path)) for s in seeds]
-    pairs = [(float(x), float(y)) for x, y in pairs if x is not None and y is not None]
-    if not pairs:
-        return None
-    diff = np.array([x - y for x, y in pairs])
-    p = float("nan")
-    if len(diff) >= 2 and diff.std() > 0:
-        p = float(stats.ttest_rel([x for x, _ in pairs], [y for _, y in pairs],
-                                  alternative="greater" if higher_is_better else "less").pvalue)
-    return {"mean": float(diff.mean()), "p": p, "seeds": len(diff)}
+    """``a - b`` at ``path``, one value per seed, with the one-sided p in ``a``'s favour
+    (:func:`benchmark.analysis.seed_level_test`)."""
+    return seed_level_test(seed_values(a, path), seed_values(b, path), "greater" if higher_is_better else "less")
 
 
 def main_table(results: list[dict[str, Any]]) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from dppmg.config import DATASETS, PRESETS
 from dppmg.errors import DPPMGError
+from dppmg.methods import DPPMG
 from dppmg.paths import DATA_DIR_ENV
 from dppmg.registry import method_names, methods
 
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit = pref_cmd.add_parser("fit", help="train the preference model and quantizer; write metrics JSON")
     _common(fit)
     fit.add_argument("--seed", type=_seed, default=0, help="random seed (an int)")
-    fit.add_argument("--method", default="dppmg", choices=method_names(suite="preference"),
+    fit.add_argument("--method", default=DPPMG.name, choices=method_names(suite="preference"),
                      help="model or baseline to fit (a registered method of the ranking table)")
     fit.add_argument("--out", default=None, help="also write the metrics JSON here")
 
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(tokens)
     tokens.add_argument("--user", required=True, help="user id as in the dataset (e.g. 196 for MovieLens)")
     tokens.add_argument("--seed", type=_seed, default=0)
-    tokens.add_argument("--method", default="dppmg", help="the Stage 1 method whose tokens to show",
+    tokens.add_argument("--method", default=DPPMG.name, help="the Stage 1 method whose tokens to show",
                         choices=[s.name for s in methods(suite="preference") if s.cls.quantize])
     tokens.add_argument("--examples", type=_positive_int, default=5, help="items shown per token")
 

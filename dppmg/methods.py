@@ -33,7 +33,7 @@ class DPPMG(GenerationMethod):
     preference = {}
     quantize = True
     # The Stage 1 method whose tokens the generators read, and whether Stage 3 runs.
-    stage1_method = "dppmg"
+    stage1_method = name
     use_reward = True
     # An ablation's documented difference from DPPMG: config fields per stage (preference,
     # quantizer, stage2, reward) that replace the preset's.

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from dppmg.errors import ConfigError
+from dppmg.methods import DPPMG
 
 # key -> (type, default); a default of None means "the preset's" or "required" (dataset).
 RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "dataset": (str, None), "method": (str, "dppmg"), "preset": (str, "small"), "seed": (int, 0),
+    "dataset": (str, None), "method": (str, DPPMG.name), "preset": (str, "small"), "seed": (int, 0),
     "users": (int, None), "split": (str, "test"), "out": (str, None), "data_root": (str, None),
     "cache_dir": (str, None), "overrides": (dict, None),
 }

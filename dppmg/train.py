@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from dppmg.errors import ConfigError
+from dppmg.methods import DPPMG
 from dppmg.provenance import StageTimer
 from dppmg.seeding import check_seed
 
@@ -31,7 +32,7 @@ def check_overrides(overrides: dict[str, Any] | None) -> dict[str, dict[str, Any
     return overrides
 
 
-def resolved_configs(dataset: str, preset: str, seed: int, *, stage1_method: str = "dppmg", reward: bool = True,
+def resolved_configs(dataset: str, preset: str, seed: int, *, stage1_method: str = DPPMG.name, reward: bool = True,
                      overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The resolved config of every stage :func:`train_dppmg` trains with these arguments (the
     Stage 1 run, Stage 2, and Stage 3 or ``None`` without the reward), as plain dicts."""
@@ -45,7 +46,7 @@ def resolved_configs(dataset: str, preset: str, seed: int, *, stage1_method: str
 
 
 def train_dppmg(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
-                cache_dir: str | os.PathLike | None = None, stage1_method: str = "dppmg", reward: bool = True,
+                cache_dir: str | os.PathLike | None = None, stage1_method: str = DPPMG.name, reward: bool = True,
                 progress: bool = True, overrides: dict[str, dict[str, Any]] | None = None):
     """Returns ``(pipeline, data, info)``; ``info`` holds the folders, the reward curves and the
     wall time / peak memory of every step that ran (``info["timings"]``). ``overrides`` maps a

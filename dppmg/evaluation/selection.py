@@ -41,11 +41,12 @@ def select_preference_dim(dataset: str, preset: str, seed: int, candidates: Sequ
                           data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
                           progress: bool = False) -> dict[str, Any]:
     from dppmg.config import preference_config
+    from dppmg.methods import DPPMG
     from dppmg.preference.train import fit_and_save
 
     rows = []
     for dim in candidates:
-        record, _ = fit_and_save(dataset, preset, seed, "dppmg", data_root=data_root, cache_dir=cache_dir,
+        record, _ = fit_and_save(dataset, preset, seed, DPPMG.name, data_root=data_root, cache_dir=cache_dir,
                                  progress=progress, preference={"dim": int(dim)})
         m = record["metrics"]
         rows.append({"value": int(dim), "metric": m["quantized_valid"]["recall@20"],
@@ -164,6 +165,7 @@ def select_reward_weights(dataset: str, preset: str, seed: int, candidates: Sequ
 
     from dppmg.config import reward_config
     from dppmg.evaluation.evaluate import evaluate
+    from dppmg.methods import DPPMG
     from dppmg.evaluation.statistics import paired_difference_test
 
     configured = reward_config(preset, dataset)
@@ -174,7 +176,7 @@ def select_reward_weights(dataset: str, preset: str, seed: int, candidates: Sequ
     rows, per_user = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for a, b, c in weights:
-            result = evaluate(dataset, "dppmg", preset, seed, Path(tmp) / f"{a}_{b}_{c}.json", data_root=data_root,
+            result = evaluate(dataset, DPPMG.name, preset, seed, Path(tmp) / f"{a}_{b}_{c}.json", data_root=data_root,
                               cache_dir=cache_dir, users=users, split="valid", progress=progress,
                               method_overrides={"reward": {"consistency_weight": a, "image_personalization_weight": b,
                                                            "text_personalization_weight": c}})

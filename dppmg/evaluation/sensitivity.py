@@ -55,6 +55,7 @@ def codebook_generation_sweep(dataset: str, preset: str, seed: int, *, users: in
 
     from dppmg.config import quantizer_config, selection_config
     from dppmg.evaluation.evaluate import evaluate
+    from dppmg.methods import DPPMG
 
     configured = quantizer_config(dataset, preset)
     users = users or selection_config(preset, dataset).users
@@ -63,7 +64,7 @@ def codebook_generation_sweep(dataset: str, preset: str, seed: int, *, users: in
         sweep = one_at_a_time((configured.codebook_size, configured.levels), sizes, depths)
         for factor, k, depth in tqdm(sweep, desc=f"codebook generation sweep {dataset}", disable=not progress,
                                      leave=False):
-            result = evaluate(dataset, "dppmg", preset, seed, Path(tmp) / f"K{k}_L{depth}.json", data_root=data_root,
+            result = evaluate(dataset, DPPMG.name, preset, seed, Path(tmp) / f"K{k}_L{depth}.json", data_root=data_root,
                               cache_dir=cache_dir, users=users, split="valid", progress=False,
                               method_overrides={"quantizer": {"codebook_size": k, "levels": depth}})
             points.append({"varied": factor, "codebook_size": k, "levels": depth,

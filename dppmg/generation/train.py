@@ -207,10 +207,10 @@ def check_user_ids(user_ids: Sequence[Any], data: InteractionData, preset: str |
 
 def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
                            cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                           stage1_method: str = "dppmg", stage1_overrides: dict[str, Any] | None = None,
+                           stage1_method: str | None = None, stage1_overrides: dict[str, Any] | None = None,
                            config: Stage2Config | None = None):
     """The Stage 2 pipeline of (dataset, preset, seed): loaded if trained before, else Stage 1's
-    checkpoint (of ``stage1_method`` with ``stage1_overrides``) is required and the token embeddings
+    checkpoint (of ``stage1_method``, default DPPMG's, with ``stage1_overrides``) is required and the token embeddings
     are trained and saved. ``config`` defaults to the preset's. Returns (pipeline, data)."""
     from dppmg.config import stage1_config, stage2_config
     from dppmg.data import load_dataset
@@ -219,6 +219,10 @@ def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: s
 
     seed = check_seed(seed)
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
+    if stage1_method is None:
+        from dppmg.methods import DPPMG
+
+        stage1_method = DPPMG.name
     folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method, **(stage1_overrides or {})), cache_dir)
     stage1 = load_stage1(folder1, data)
     config = config or stage2_config(preset, dataset)

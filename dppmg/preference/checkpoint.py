@@ -117,9 +117,12 @@ def load_stage1(folder: str | os.PathLike, data: InteractionData) -> Stage1Check
                              f"{meta['data'].get(key)!r} != {value!r}); retrain with `dppmg preference fit`")
     tokens_file = folder / "tokens.json"
     if not tokens_file.is_file():
+        from dppmg.registry import methods
+
+        quantized = [s.name for s in methods(suite="preference") if s.cls.quantize]
         raise DPPMGError(f"{folder}: Stage 1 method {meta['config']['method']!r} ranks items but makes no preference "
-                         "tokens (it has no quantizer); the generators read the tokens of a quantized method "
-                         "such as 'dppmg' or 'shared'")
+                         "tokens (it has no quantizer); the generators read the tokens of a quantized method: "
+                         + ", ".join(quantized))
     tokens = json.loads(tokens_file.read_text())["users"]
     with np.load(folder / "item_codes.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}

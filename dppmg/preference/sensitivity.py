@@ -38,10 +38,11 @@ def codebook_sweep(dataset: str, preset: str, seed: int, *, sizes: Sequence[int]
     from dppmg.preference.checkpoint import load_preferences
     from dppmg.preference.quantize import quantizer_report, train_quantizer
     from dppmg.preference.ranking import RankingEvaluator, factor_scorer
+    from dppmg.methods import DPPMG
     from dppmg.preference.train import load_or_fit
 
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
-    record, folder = load_or_fit(dataset, preset, seed, "dppmg", data_root=data_root, cache_dir=cache_dir,
+    record, folder = load_or_fit(dataset, preset, seed, DPPMG.name, data_root=data_root, cache_dir=cache_dir,
                                  progress=progress)
     reps = load_preferences(folder, data, cache_dir)
     evaluator = RankingEvaluator(data)

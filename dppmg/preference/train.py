@@ -161,6 +161,7 @@ def load_or_fit(dataset: str, preset: str, seed: int, method: str, *, data_root:
     wall time of a training that ran is appended to ``timings``)."""
     from dppmg import cache
     from dppmg.config import stage1_config
+    from dppmg.methods import DPPMG
     from dppmg.provenance import StageTimer
     from dppmg.results import read_result
 
@@ -168,7 +169,7 @@ def load_or_fit(dataset: str, preset: str, seed: int, method: str, *, data_root:
     with cache.lock(folder, "stage-1 checkpoint"):
         if cache.reuse(folder, "stage-1 checkpoint"):
             return read_result(folder / "metrics.json"), folder
-        with StageTimer("stage1" if method == "dppmg" else f"stage1 {method}") as t:
+        with StageTimer("stage1" if method == DPPMG.name else f"stage1 {method}") as t:
             record, folder = fit_and_save(dataset, preset, seed, method, data_root=data_root, cache_dir=cache_dir,
                                           progress=progress, **overrides)
         if timings is not None:

@@ -55,7 +55,7 @@ def test_estimates_come_from_measured_runs_then_the_block_model_then_defaults(tm
     assert estimator.seconds(_cell(tmp_path, "hm", "lamp+pmg", seed=0))[0] == pytest.approx(
         fit + 25.6 + 4 * 51.2 + 22.0)
     assert estimator.seconds(_cell(tmp_path, "movielens", "dppmg")) == (
-        DEFAULT_FIT_SECONDS["small"]["dppmg"] + 256 * sum(DEFAULT_SECONDS_PER_OUTPUT["small"].values())
+        DEFAULT_FIT_SECONDS["small"]["stages 1-3"] + 256 * sum(DEFAULT_SECONDS_PER_OUTPUT["small"].values())
         + sum(DEFAULT_BLOCK_SECONDS["small"].values()), "block model")
     assert estimator.seconds(_cell(tmp_path, "hm", "-", stage=DATA_STAGES[0])) == (
         DEFAULT_CELL_SECONDS["small"]["dataset_stats"], "default")

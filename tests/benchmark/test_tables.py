@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.tables import mean_std, preference_tables
+from benchmark.formatting import mean_std
+from benchmark.tables import VS_STRONGEST, preference_tables
 from dppmg.preference.train import fit_and_save
 
 
@@ -24,7 +25,7 @@ def test_ranking_table_is_mean_and_std_of_the_runs(runs):
     dppmg = [r["metrics"]["test"]["recall@20"] for r in runs if r["method"] == "dppmg"]
     assert table.loc["dppmg", "test recall@20"] == mean_std(dppmg)
     assert table.loc["dppmg", "seeds"] == 2
-    assert table.loc["dppmg", "vs strongest baseline (Wilcoxon p, test recall@20)"].startswith("popularity: Δ=")
+    assert table.loc["dppmg", VS_STRONGEST].startswith("popularity: Δ=")
     assert set(tables) >= {"ranking", "quantizer", "synthetic_probes", "synthetic_divergence"}
 
 
