@@ -247,7 +247,7 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                 for path in sample_grids(stage_results, preset, figure_dir, data_root, say):
                     written[path.stem] = path
             if stage.name == SENSITIVITY_STAGE.name:
-                for path in sensitivity_figures(stage_results, figure_dir):
+                for path in sensitivity_figures(stage_results, figure_dir, preset):
                     written[path.stem] = path
     finally:
         bar.close()

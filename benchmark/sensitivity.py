@@ -59,13 +59,27 @@ def sensitivity_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]
 
 
 def _line(ax, frame: pd.DataFrame, x: str, y: str, label: str) -> None:
+    """Mean over seeds; error bars (std over seeds) only where at least two seeds have the point."""
     stats = frame.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
-    ax.errorbar(stats[x], stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", capsize=3, label=label)
+    bars = stats["std"].where(stats["count"] >= 2)
+    ax.errorbar(stats[x], stats["mean"], yerr=None if bars.isna().all() else bars.fillna(0.0), marker="o",
+                capsize=3, label=label)
 
 
-def sensitivity_figures(results: list[dict[str, Any]], figure_dir: str | Path) -> list[Path]:
+def _not_yet_run(ax, what: str) -> None:
+    import textwrap
+
+    ax.text(0.5, 0.5, "not yet run:\n" + textwrap.fill(what, 34), ha="center", va="center", fontsize=7,
+            color="#777777", transform=ax.transAxes, clip_on=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def sensitivity_figures(results: list[dict[str, Any]], figure_dir: str | Path, preset: str = "") -> list[Path]:
     """One figure per dataset: ranking kept and collision rate against K (a line per L), and the
-    generation sweep's personalization and consistency against K and against L."""
+    generation sweep's personalization and consistency against K and against L. A panel without
+    runs says so and how to run them; error bars (std over seeds) only where two or more seeds
+    have a point, and the title says so."""
     import matplotlib.pyplot as plt
 
     from dppmg.plotting import save_figure
@@ -80,12 +94,15 @@ def sensitivity_figures(results: list[dict[str, Any]], figure_dir: str | Path) -
         for depth, part in (c.groupby("levels") if len(c) else ()):
             _line(axes[0], part, "codebook_size", "recall kept (test)", f"L={depth}")
             _line(axes[1], part, "codebook_size", "collision rate", f"L={depth}")
+        run = f"python -m benchmark run --suite sensitivity --preset {preset or 'P'} --datasets {dataset} --methods"
         for ax, title in zip(axes[:2], ("ranking kept after quantization (test R@20 ratio)", "collision rate")):
+            ax.set_title(title, fontsize=9)
+            if not ax.has_data():
+                _not_yet_run(ax, f"{run} codebook")
+                continue
             ax.set_xscale("log", base=2)
             ax.set_xlabel("codebook size K")
-            ax.set_title(title, fontsize=9)
-            if ax.has_data():
-                ax.legend(fontsize=7)
+            ax.legend(fontsize=7)
         for ax, factor, xlabel in ((axes[2], "codebook_size", "codebook size K (preset L)"),
                                    (axes[3], "levels", "depth L (preset K)")):
             part = g[g["varied"] == factor] if len(g) else g
@@ -93,14 +110,18 @@ def sensitivity_figures(results: list[dict[str, Any]], figure_dir: str | Path) -
                            "consistency (evaluator)"):
                 if len(part) and column in part and part[column].notna().any():
                     _line(ax, part.dropna(subset=[column]), factor, column, column)
+            ax.set_title("generated items (validation users)", fontsize=9)
+            if not ax.has_data():
+                _not_yet_run(ax, f"{run} generation")
+                continue
             if factor == "codebook_size":
                 ax.set_xscale("log", base=2)
             ax.set_xlabel(xlabel)
-            ax.set_title("generated items (validation users)", fontsize=9)
-            if ax.has_data():
-                ax.legend(fontsize=7)
+            ax.legend(fontsize=7)
         seeds = sorted(set(c.get("seed", [])) | set(g.get("seed", [])))
-        fig.suptitle(f"Sensitivity to the codebook: {dataset} (seeds {', '.join(map(str, seeds))}; bars: std over seeds)")
+        bars = "; bars: std over seeds" if len(seeds) >= 2 else "; one seed: no error bars"
+        fig.suptitle(f"Sensitivity to the codebook: {dataset}" + (f" ({preset})" if preset else "")
+                     + f" (seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}{bars})")
         fig.tight_layout()
         written.append(save_figure(fig, Path(figure_dir) / f"sensitivity_{dataset}.png"))
         plt.close(fig)
