@@ -245,7 +245,7 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                 written[name] = stem.with_suffix(".md")
             if stage.name == EVALUATION_STAGE.name:
                 for path in sample_grids(stage_results, preset, figure_dir, data_root, say):
-                    written[path.stem] = path
+                    written[path.name] = path
             if stage.name == SENSITIVITY_STAGE.name:
                 for path in sensitivity_figures(stage_results, figure_dir, preset):
                     written[path.stem] = path

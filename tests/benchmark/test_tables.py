@@ -159,7 +159,12 @@ def test_sample_grid_shows_the_same_users_across_methods(tmp_path):
     assert [s["user_id"] for s in decoded] == users and tuple(decoded[0]["image"][0, 0]) == colour["dppmg"]
     logged = []
     paths = sample_grids(runs, "smoke", tmp_path, log=logged.append)
-    assert [p.name for p in paths] == ["samples_synthetic.png"] and paths[0].stat().st_size > 0
+    assert [p.name for p in paths] == ["samples_synthetic.png", "samples_synthetic.md"] and paths[0].stat().st_size > 0
+    page = paths[1].read_text()  # the companion page: every method's full text beside its image, per user
+    assert page.count("## user ") == len(users) and "| dppmg | ![dppmg](" in page
+    assert "dppmg text" in page and "pmg text" in page and "lamp" not in page
+    link = page.split("| pmg | ![pmg](", 1)[1].split(")", 1)[0]
+    assert (paths[1].parent / link).is_file() and (tmp_path / "samples_synthetic" / f"pmg_{users[0]}.png").is_file()
     assert any("lamp sampled other users" in m for m in logged)  # a method's row shows the same users or none
     for run in runs:  # files written before the samples kept their images: no grid, and a message
         run["metrics"]["samples"] = [{"user_id": s["user_id"], "text": s["text"]} for s in run["metrics"]["samples"]]
