@@ -230,10 +230,13 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
                 say(f"{cell.label}: FAILED after {outcome.seconds:.1f} s: {outcome.error}{where}")
                 missing[stage.name].append(f"{cell.label} (failed{where})")
                 failed.append(f"{cell.label}{where}")
-            missing[stage.name] += [f"{c.label} (no result)" for c in budget_run.left_out
-                                    if c.stage.name == stage.name]
-            # Plan order, whatever order the cells finished in: the tables do not depend on the executor.
-            stage_results = [r for c in cells for r in (kept.get(c.out_json), finished.get(c.out_json)) if r]
+            # Every run on disk in the full grid's order, whatever this invocation ran or in which
+            # order its cells finished: flags select what runs, never what is published.
+            stage_results, absent = published_runs(suite, stage, preset, datasets, results_dir, say)
+            failed_here = [m for m in missing[stage.name] if "(failed" in m]
+            missing[stage.name] = failed_here + [a for a in absent
+                                                 if not any(f.startswith(a[:-len(" (no result)")] + " (failed")
+                                                            for f in failed_here)]
             if tables_only and not stage_results:
                 say(f"[{stage.name}] no results under {results_dir / 'runs' / preset / stage.name}: tables not rebuilt")
                 continue
@@ -276,6 +279,21 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
         raise CellsFailed(f"{len(failed)} cell(s) failed (the tables were written without them; rerun with "
                           f"--resume to run only what is missing): " + "; ".join(failed))
     return written
+
+
+def published_runs(suite: str, stage: Stage, preset: str, datasets: list[str], results_dir: Path,
+                   log: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[str]]:
+    """What ``stage``'s tables are built from: every valid run on disk, ordered as the stage's full
+    grid (every method and seed of the invocation's datasets and of every dataset with runs), and
+    the grid's cells without a result (named in the tables' header)."""
+    on_disk = runs_on_disk(results_dir, preset, stage.name, log)
+    grid_datasets = list(dict.fromkeys([*datasets, *sorted({r["dataset"] for r in on_disk})]))
+    grid = next(cells for s, cells in plan_cells(suite, preset, grid_datasets, None, None, None, results_dir)
+                if s.name == stage.name)
+    order = {(c.params["dataset"], c.params["method"], c.params["seed"]): k for k, c in enumerate(grid)}
+    runs = sorted(on_disk, key=lambda r: order.get((r["dataset"], r["method"], r["seed"]), len(order)))
+    absent = [f"{c.label} (no result)" for c in grid if not c.out_json.is_file()]
+    return runs, absent
 
 
 def runs_on_disk(results_dir: Path, preset: str, stage: str, log: Callable[[str], None]) -> list[dict[str, Any]]:
