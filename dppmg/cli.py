@@ -63,6 +63,8 @@ def _common(parser: argparse.ArgumentParser, from_config: bool = False) -> None:
     parser.add_argument("--preset", default=None if from_config else "small", choices=PRESETS,
                         help="preset whose defaults apply (default small)")
     parser.add_argument("--cache-dir", default=None, help="cache folder (default $DPPMG_CACHE_DIR or ~/.cache/dppmg)")
+    parser.add_argument("--threads", type=_positive_int, default=None,
+                        help="torch threads (default $OMP_NUM_THREADS, else the cores free at the start)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,6 +234,10 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         resolve_run_config(args)
     check_inputs(args)
+    if hasattr(args, "threads"):  # the commands that compute (dppmg.threads: never more than the free cores)
+        from dppmg.threads import apply_threads, default_threads
+
+        apply_threads(args.threads or default_threads())
     if args.command == "preference":
         return run_preference(args)
     if args.command == "tokens":

@@ -27,9 +27,26 @@ def free_cores() -> int:
     return max(1, min(cores, int(cores - load + 0.5)))
 
 
+def requested_threads() -> int | None:
+    """The threads per process that ``OMP_NUM_THREADS`` asks for, or None where it is unset."""
+    from dppmg.errors import ConfigError
+
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not text:
+        return None
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ConfigError(f"OMP_NUM_THREADS must be a positive integer, got {text!r}")
+    return threads
+
+
 def default_threads(workers: int = 1) -> int:
-    """Threads per cell for ``workers`` cells at once: the free cores shared among them."""
-    return max(1, free_cores() // max(1, int(workers)))
+    """Threads per cell for ``workers`` cells at once: ``OMP_NUM_THREADS`` where it is set (the
+    user's word), else the free cores shared among them."""
+    return requested_threads() or max(1, free_cores() // max(1, int(workers)))
 
 
 def apply_threads(threads: int) -> int:
