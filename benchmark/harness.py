@@ -421,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-task", type=int, default=None, help="submitit: CPUs per cell job")
     run.add_argument("--mem-gb", type=float, default=None, help="submitit: memory per cell job")
     run.add_argument("--gpus-per-node", type=int, default=None, help="submitit: GPUs per cell job")
+    from benchmark.tutorials import add_parser as add_tutorials_parser
+
+    add_tutorials_parser(sub)
     return parser
 
 
@@ -444,6 +447,10 @@ def main(argv: list[str] | None = None) -> int:
                           data_root=args.data_root, suite=args.suite, from_existing=args.from_existing)
             print(f"goldens: {path}")
             return 0
+        if args.command == "tutorials":
+            from benchmark.tutorials import main as publish_tutorials
+
+            return publish_tutorials(args)
         if args.command == "scaling":
             from benchmark.scaling import run_scaling
 
