@@ -49,7 +49,7 @@ def item_grid(data: InteractionData, path: str | os.PathLike, n: int = 12, seed:
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(data.num_items, size=min(n, data.num_items), replace=False))
     rows = int(np.ceil(len(idx) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 4.2 * rows), squeeze=False, layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), idx):
@@ -170,7 +170,7 @@ def short_id(user_id: object, keep: int = 8) -> str:
 def generation_grid(results: Sequence[dict], path: str | os.PathLike, title: str, columns: int = 6) -> Path:
     """Generated image per user with the start of the generated text and the user id."""
     rows = int(np.ceil(len(results) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 4.2 * rows), squeeze=False, layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for ax, r in zip(axes.ravel(), results):
@@ -247,7 +247,11 @@ def methods_grid(rows: dict[str, Sequence[dict]], path: str | os.PathLike, title
     first = next(iter(rows.values()))
     n_users = len(first)
     n_rows = len(rows) + (history is not None)
-    fig, axes = plt.subplots(n_rows, n_users, figsize=(1.5 * n_users + 1.2, 2.3 * n_rows), squeeze=False)
+    # The history row holds history_items images side by side: a row 1/history_items as tall as a
+    # generated image's. Constrained layout gives the title and captions the room they need.
+    heights = ([0.15 + 1 / history_items] if history is not None else []) + [1.0] * len(rows)
+    fig, axes = plt.subplots(n_rows, n_users, figsize=(1.5 * n_users + 1.2, 2.3 * sum(heights)), squeeze=False,
+                             layout="constrained", gridspec_kw={"height_ratios": heights})
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
