@@ -98,6 +98,29 @@ def _output_to(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+NOTEBOOK_DIR = Path(__file__).resolve().parent / "notebooks"
+
+
+def execute_stage(stage: Stage, params: dict[str, Any], notebook_out: Path, kernel_name: str,
+                  runner: str = "notebook") -> None:
+    """Run one cell of a suite: its notebook with papermill (``notebook``, the executed notebook is
+    kept beside the result), or the notebook's one stage function in this process (``inline``:
+    no kernel start per cell, for quick checks)."""
+    notebook_out.parent.mkdir(parents=True, exist_ok=True)
+    if runner == "inline":
+        import benchmark.stages
+
+        getattr(benchmark.stages, f"{stage.name}_stage")(**params)
+        return
+    import papermill
+
+    from benchmark.kernels import IPCKernelManager
+
+    papermill.execute_notebook(str(NOTEBOOK_DIR / stage.notebook), str(notebook_out), parameters=params,
+                               kernel_name=kernel_name, progress_bar=False, cwd=str(notebook_out.parent),
+                               kernel_manager_class=IPCKernelManager)
+
+
 def run_cell(cell: Cell, runner: str = "notebook", kernel_name: str = "python3", threads: int | None = None,
              log_to_file: bool = False) -> str:
     """Run one cell wherever the executor put it; return its result JSON path.
@@ -108,8 +131,6 @@ def run_cell(cell: Cell, runner: str = "notebook", kernel_name: str = "python3",
         threads: torch / OpenMP threads for the cell (``None``: the library default).
         log_to_file: write the cell's output to ``<base>.log`` (pool and submitit workers).
     """
-    from benchmark.harness import execute_stage
-
     if threads is not None:
         from dppmg.threads import apply_threads
 

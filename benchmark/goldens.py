@@ -118,7 +118,7 @@ def golden_paths(preset: str, goldens_dir: str | os.PathLike) -> tuple[Path, Pat
 
 def write_goldens(rows: pd.DataFrame, preset: str, goldens_dir: str | os.PathLike, seeds: tuple[int, ...],
                   suite: str = GOLDEN_SUITE, results: list[dict[str, Any]] | None = None) -> Path:
-    from benchmark.harness import result_commits
+    from benchmark.outputs import result_commits
 
     csv, meta = golden_paths(preset, goldens_dir)
     atomic_write_text(csv, rows.to_csv(index=False))  # full precision: a rerun compares bit for bit
@@ -211,7 +211,8 @@ def suite_results(preset: str, seeds: tuple[int, ...], results_dir: Path, data_r
     everything runs again); ``keep="any"`` keeps every valid existing result and runs the missing
     ones (the harness's ``--resume``), as a ``small`` update from hours of runs needs.
     """
-    from benchmark.harness import run_suite, runs_on_disk
+    from benchmark.harness import run_suite
+    from benchmark.outputs import runs_on_disk
     from benchmark.suites import SUITES
 
     selected = _selected(datasets, methods, tuple(s.name for s in SUITES[suite]))
@@ -287,7 +288,7 @@ def existing_complete(preset: str, seeds: tuple[int, ...], results_dir: Path, su
                       log: Callable[[str], None]) -> list[dict[str, Any]]:
     """The result files of ``suite`` on disk whose (dataset, method, stage) group has every seed
     its stage runs at ``preset`` among ``seeds``; the incomplete groups are logged."""
-    from benchmark.harness import runs_on_disk
+    from benchmark.outputs import runs_on_disk
     from benchmark.suites import SUITES
 
     out = []

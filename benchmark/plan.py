@@ -37,9 +37,51 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import os
+
 import pandas as pd
 
 from benchmark.executors import Cell
+from benchmark.suites import SUITES, Stage
+from dppmg.data.datasets import REAL_DATASETS
+from dppmg.paths import resolve_data_root
+
+DEFAULT_DATASETS = ("synthetic", "movielens", "hm")
+
+
+def available_datasets(data_root: str | os.PathLike | None) -> list[str]:
+    """The default datasets that can run here: synthetic always, real ones whose folder exists."""
+    root = resolve_data_root(data_root)
+    out = ["synthetic"]
+    if root is not None:
+        out += [d for d in DEFAULT_DATASETS if d in REAL_DATASETS and (root / REAL_DATASETS[d][0]).is_dir()]
+    return out
+
+
+def run_path(results_dir: Path, preset: str, stage: Stage, dataset: str, method: str, seed: int) -> Path:
+    return results_dir / "runs" / preset / stage.name / f"{dataset}__{method}__seed{seed}"
+
+
+def plan_cells(suite: str, preset: str, datasets: list[str], seeds: list[int] | None, methods: list[str] | None,
+               root: Path | None, results_dir: Path) -> list[tuple[Stage, list[Cell]]]:
+    """Every cell of the suite, stage by stage, in table order."""
+    figure_dir = results_dir / preset / "figures"
+    plan = []
+    for stage in SUITES[suite]:
+        cells = []
+        wanted = [m for m in stage.methods if methods is None or m == "-" or m in methods]
+        if stage.groups and not wanted:  # --methods named none of this stage's groups: run them all
+            wanted = list(stage.groups)
+        for dataset in datasets:
+            for method in (m for m in wanted if stage.runs_on(m, dataset, preset)):
+                for seed in seeds or stage.seeds_for(preset):
+                    base = run_path(results_dir, preset, stage, dataset, method, seed)
+                    params = {"dataset": dataset, "preset": preset, "seed": seed, "method": method,
+                              "data_root": str(root) if root else None, "output_json": str(base.with_suffix(".json")),
+                              "figure_dir": str(figure_dir)}
+                    cells.append(Cell(stage, params, base))
+        plan.append((stage, cells))
+    return plan
 
 # Seconds per cell where no earlier run says otherwise, measured on a 2-core machine (the
 # `smoke` suite's profile and the `small` timing tables). The reward selection and the generation

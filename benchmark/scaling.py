@@ -57,7 +57,7 @@ def scaling_points(preset: str, data_root: str | os.PathLike | None, fixture_roo
                    ) -> Iterator[tuple[str, InteractionData, dict[str, np.ndarray] | None]]:
     """(label, data, features) of every point (features ``None`` unless ``with_features``)."""
     from benchmark.fixtures import write_movielens_1m_format
-    from benchmark.harness import available_datasets
+    from benchmark.plan import available_datasets
     from dppmg.data import load_dataset
     from dppmg.features import extract_features
 
@@ -114,7 +114,7 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
 
     ``fixture_size``: overrides of :data:`benchmark.fixtures.ML1M_SIZE` (the tests use a tiny one).
     """
-    from benchmark.harness import _note, write_table
+    from benchmark.outputs import table_note, write_table
     from dppmg.config import stage1_config
     from dppmg.paths import cache_dir as resolve_cache_dir
     from dppmg.plotting import scaling_figure
@@ -156,7 +156,7 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
     table = pd.DataFrame(rows)
     fits = pd.DataFrame([{"method": m, **linear_fit(g["train interactions"], g["epoch seconds"])}
                          for m, g in table.groupby("method", sort=False)])
-    note = _note("scaling", preset, len(rows)).replace("benchmark run --suite scaling", "benchmark scaling")
+    note = table_note("scaling", preset, len(rows), command=f"python -m benchmark scaling --preset {preset}")
     written = {}
     for name, frame in (("scaling_stage1", table), ("scaling_stage1_fit", fits)):
         write_table(frame, results_dir / preset / name, note)

@@ -231,66 +231,12 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                             "reference effect": _fmt(m.get("effect")), "reference combined p": _fmt(m["p"], 3),
                             "why": m["reason"]})
         for method in sorted(methods, key=table_order):
-            runs = methods[method]
-            first = runs[min(runs)]
-            row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(runs),
-                                   "users": len(first["metrics"]["users"])}
-            for modality, view in HEADLINE_PERSONALIZATION:
-                combined = own_effect(runs, ("personalization", modality, view))
-                label = f"{modality} {'identification AUC (pref. evaluator)' if view == 'evaluator' else 'personalization (targets)'}"
-                measurable = cells[f"personalization/{modality}/{view}"]["measurable"]
-                if combined is None:
-                    row[label] = ""
-                elif measurable is False and method != REFERENCE:
-                    row[label] = "not measurable"
-                elif view == "evaluator":
-                    row[label] = f"{combined['auc']:.3f}"
-                else:
-                    row[label] = effect(combined)
-            for label, path in METRIC_COLUMNS:
-                row[label] = _mean_std_cell(runs, path, 2 if label == "users/s" else 4)
-            rows.append(row)
-            for modality in ("image", "text"):
-                for view in ("targets", "history", "evaluator"):
-                    combined = own_effect(runs, ("personalization", modality, view))
-                    if combined is None:
-                        continue
-                    measurable = cells[f"personalization/{modality}/{view}"]["measurable"]
-                    personal.append({
-                        "dataset": dataset, "method": method, "modality": modality, "view": view,
-                        "seeds": combined["seeds"], "users per seed": "/".join(map(str, combined["users"])),
-                        "matching statistic": effect(combined), "95% CI over seeds": interval(combined),
-                        "AUC": f"{combined['auc']:.3f}", "per-seed p": " ".join(f"{p:.2g}" for p in combined["per_seed_p"]),
-                        "combined p": f"{combined['p_positive']:.2g}",
-                        "verdict": {"reproduced": "personalized", "contradicted": "anti-personalized",
-                                    "inconclusive": "not shown", "not measurable": "not measurable"}[
-                            verdict(combined, measurable is not False or method == REFERENCE)]})
-        if DPPMG.name in methods and DPPMGNoReward.name in methods:
-            for label, extract in REWARD_COMPARISONS:
-                c = paired_comparison(methods[DPPMG.name], methods[DPPMGNoReward.name], extract)
-                if c is None:
-                    continue
-                paired.append({"dataset": dataset, "metric": label, "seeds": c["seeds"],
-                               "users per seed": "/".join(map(str, c["users"])),
-                               "with reward - stage 2": effect(c), "95% CI over seeds": interval(c),
-                               "per-seed p (higher)": " ".join(f"{p:.2g}" for p in c["per_seed_p"]),
-                               "combined p (higher)": f"{c['p_positive']:.2g}",
-                               "combined p (lower)": f"{c['p_negative']:.2g}"})
+            rows.append(_generation_row(dataset, method, methods[method], cells))
+            personal += _personalization_rows(dataset, method, methods[method], cells)
+        paired += _reward_rows(dataset, methods)
         first = next(iter(next(iter(methods.values())).values()))["metrics"]
-        for role in ("reward", "evaluator"):
-            r = first["alignment"][role]
-            align.append({"dataset": dataset, "model": role, "held-out items": r["items"],
-                          "R@1": round(r["R@1"], 4), "chance R@1": round(r["chance R@1"], 4),
-                          "R@10": round(r["R@10"], 4), "chance R@10": round(r["chance R@10"], 4),
-                          "median rank": r["median rank"]})
-        report = first.get("preference_evaluator", {})
-        for split in ("valid", "test"):
-            if split in report:
-                e, pop = report[split]["evaluator"], report[split]["popularity"]
-                prefs.append({"dataset": dataset, "split": split, "evaluator AUC": round(e["auc"], 4),
-                              "popularity AUC": round(pop["auc"], 4), "evaluator Recall@20": round(e["recall@20"], 4),
-                              "popularity Recall@20": round(pop["recall@20"], 4),
-                              "beats popularity (AUC)": "yes" if e["auc"] > pop["auc"] else "no"})
+        align += _alignment_rows(dataset, first)
+        prefs += _preference_evaluator_rows(dataset, first)
     frame = pd.DataFrame(rows)
     if len(frame):
         frame = frame.loc[:, [c for c in frame.columns if (frame[c] != "").any()]]
@@ -298,6 +244,95 @@ def evaluation_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
             "reward_vs_stage2": pd.DataFrame(paired), "alignment_models": pd.DataFrame(align),
             "preference_evaluator": pd.DataFrame(prefs), "main_table": main_table(results),
             "ablation": ablation_table(results)}
+
+
+def _generation_row(dataset: str, method: str, runs: dict[int, dict[str, Any]],
+                    cells: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One method's row of the generation table: its headline personalization and metric columns."""
+    first = runs[min(runs)]
+    row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(runs),
+                           "users": len(first["metrics"]["users"])}
+    for modality, view in HEADLINE_PERSONALIZATION:
+        combined = own_effect(runs, ("personalization", modality, view))
+        label = f"{modality} {'identification AUC (pref. evaluator)' if view == 'evaluator' else 'personalization (targets)'}"
+        measurable = cells[f"personalization/{modality}/{view}"]["measurable"]
+        if combined is None:
+            row[label] = ""
+        elif measurable is False and method != REFERENCE:
+            row[label] = "not measurable"
+        elif view == "evaluator":
+            row[label] = f"{combined['auc']:.3f}"
+        else:
+            row[label] = effect(combined)
+    for label, path in METRIC_COLUMNS:
+        row[label] = _mean_std_cell(runs, path, 2 if label == "users/s" else 4)
+    return row
+
+
+def _personalization_rows(dataset: str, method: str, runs: dict[int, dict[str, Any]],
+                          cells: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One method's personalization tests over seeds, per modality and view, with their verdicts."""
+    out = []
+    for modality in ("image", "text"):
+        for view in ("targets", "history", "evaluator"):
+            combined = own_effect(runs, ("personalization", modality, view))
+            if combined is None:
+                continue
+            measurable = cells[f"personalization/{modality}/{view}"]["measurable"]
+            out.append({
+                "dataset": dataset, "method": method, "modality": modality, "view": view,
+                "seeds": combined["seeds"], "users per seed": "/".join(map(str, combined["users"])),
+                "matching statistic": effect(combined), "95% CI over seeds": interval(combined),
+                "AUC": f"{combined['auc']:.3f}", "per-seed p": " ".join(f"{p:.2g}" for p in combined["per_seed_p"]),
+                "combined p": f"{combined['p_positive']:.2g}",
+                "verdict": {"reproduced": "personalized", "contradicted": "anti-personalized",
+                            "inconclusive": "not shown", "not measurable": "not measurable"}[
+                    verdict(combined, measurable is not False or method == REFERENCE)]})
+    return out
+
+
+def _reward_rows(dataset: str, methods: dict[str, dict[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """DPPMG against its Stage 2 pipeline (no reward), paired over seeds, per metric."""
+    if DPPMG.name not in methods or DPPMGNoReward.name not in methods:
+        return []
+    out = []
+    for label, extract in REWARD_COMPARISONS:
+        c = paired_comparison(methods[DPPMG.name], methods[DPPMGNoReward.name], extract)
+        if c is None:
+            continue
+        out.append({"dataset": dataset, "metric": label, "seeds": c["seeds"],
+                    "users per seed": "/".join(map(str, c["users"])),
+                    "with reward - stage 2": effect(c), "95% CI over seeds": interval(c),
+                    "per-seed p (higher)": " ".join(f"{p:.2g}" for p in c["per_seed_p"]),
+                    "combined p (higher)": f"{c['p_positive']:.2g}",
+                    "combined p (lower)": f"{c['p_negative']:.2g}"})
+    return out
+
+
+def _alignment_rows(dataset: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reward model's and the evaluator's held-out retrieval, against chance."""
+    out = []
+    for role in ("reward", "evaluator"):
+        r = metrics["alignment"][role]
+        out.append({"dataset": dataset, "model": role, "held-out items": r["items"],
+                    "R@1": round(r["R@1"], 4), "chance R@1": round(r["chance R@1"], 4),
+                    "R@10": round(r["R@10"], 4), "chance R@10": round(r["chance R@10"], 4),
+                    "median rank": r["median rank"]})
+    return out
+
+
+def _preference_evaluator_rows(dataset: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The preference evaluator against popularity, per split."""
+    out = []
+    report = metrics.get("preference_evaluator", {})
+    for split in ("valid", "test"):
+        if split in report:
+            e, pop = report[split]["evaluator"], report[split]["popularity"]
+            out.append({"dataset": dataset, "split": split, "evaluator AUC": round(e["auc"], 4),
+                        "popularity AUC": round(pop["auc"], 4), "evaluator Recall@20": round(e["recall@20"], 4),
+                        "popularity Recall@20": round(pop["recall@20"], 4),
+                        "beats popularity (AUC)": "yes" if e["auc"] > pop["auc"] else "no"})
+    return out
 
 
 REWARD_COMPARISONS = (

@@ -12,7 +12,7 @@ import pytest
 from benchmark import goldens
 from benchmark.goldens import (CHECK_SEED, COLUMNS, FLOORS, K, compare, golden_rows, headline_metrics, read_goldens,
                                write_goldens)
-from benchmark.harness import main
+from benchmark.cli import main
 from dppmg.errors import DPPMGError
 from dppmg.results import SCHEMA
 

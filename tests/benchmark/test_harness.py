@@ -8,8 +8,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from benchmark import harness
-from benchmark.harness import NOTEBOOK_DIR, run_suite
+from benchmark import executors
+from benchmark.executors import NOTEBOOK_DIR
+from benchmark.harness import run_suite
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.results import read_result
 
@@ -59,7 +60,7 @@ def test_resume_reuses_valid_results(suite_run, monkeypatch):
     def no_execution(*a, **k):
         raise AssertionError("executed although a valid result exists")
 
-    monkeypatch.setattr(harness, "execute_stage", no_execution)
+    monkeypatch.setattr(executors, "execute_stage", no_execution)
     run_suite("data", "smoke", datasets=["synthetic"], results_dir=out, resume=True, log=lambda m: None)
 
 
@@ -69,7 +70,7 @@ def test_tables_only_executes_nothing_and_lists_missing_runs(suite_run, monkeypa
     def no_execution(*a, **k):
         raise AssertionError("--tables-only executed a notebook")
 
-    monkeypatch.setattr(harness, "execute_stage", no_execution)
+    monkeypatch.setattr(executors, "execute_stage", no_execution)
     messages: list[str] = []
     written = run_suite("data", "smoke", datasets=["synthetic"], seeds=[0, 7], results_dir=out, tables_only=True,
                         log=messages.append)
@@ -189,7 +190,7 @@ def test_sensitivity_suite_at_smoke(tmp_path, session_cache, monkeypatch):
 
 
 def test_table_note_names_the_commits_its_results_came_from():
-    from benchmark.harness import _note, result_commits
+    from benchmark.outputs import result_commits, table_note as _note
 
     runs = [{"provenance": {"git_sha": "a" * 40, "git_dirty": False}},
             {"provenance": {"git_sha": "a" * 40, "git_dirty": False}},
@@ -201,7 +202,7 @@ def test_table_note_names_the_commits_its_results_came_from():
 
 
 def test_missing_cells_are_summarized_per_dataset_and_failures_listed_with_their_log():
-    from benchmark.harness import summarize_missing
+    from benchmark.outputs import summarize_missing
 
     text = summarize_missing(["[evaluation] synthetic lamp seed 0 (no result)",
                               "[evaluation] synthetic lamp seed 1 (no result)",
