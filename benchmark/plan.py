@@ -199,27 +199,25 @@ class Estimator:
                 total[1] += int(t["items"])
 
     def mark_generated(self, cell: Cell) -> None:
-        """A kept run's generations are in the cache: later cells reuse them."""
+        """``cell``'s generations are in the cache (a kept run, or a cell planned before the next):
+        later cells of its (dataset, seed) reuse them."""
         if cell.stage.name == "evaluation":
-            self._new_generations(cell)
+            self.generated.update(self._generations(cell))
 
-    def _new_generations(self, cell: Cell) -> list[tuple[str, str]]:
+    def _generations(self, cell: Cell) -> list[tuple[str, int, str, str]]:
         from dppmg.registry import get_spec
 
         p = cell.params
-        fresh = []
-        for modality, producer in get_spec(p["method"]).cls.producers().items():
-            key = (p["dataset"], p["seed"], producer, modality)
-            if key not in self.generated:
-                self.generated.add(key)
-                fresh.append((producer, modality))
-        return fresh
+        return [(p["dataset"], p["seed"], producer, modality)
+                for modality, producer in get_spec(p["method"]).cls.producers().items()]
 
     def seconds(self, cell: Cell) -> tuple[float, str]:
+        """``cell``'s estimate and its basis, given the generations marked so far (no side effect)."""
         p = cell.params
         measured = self.cells.get((cell.stage.name, p["dataset"], p["method"]))
         if cell.stage.name == "evaluation":
-            fresh = self._new_generations(cell)
+            fresh = [(producer, modality) for _, _, producer, modality in self._generations(cell)
+                     if (p["dataset"], p["seed"], producer, modality) not in self.generated]
             if measured:
                 return sum(measured) / len(measured), "measured"
             return self._block_model(cell, fresh), "block model"
@@ -271,7 +269,12 @@ def estimate_cells(stages: list[tuple[str, list[Cell], list[Cell]]], estimator: 
     for _, kept, _ in stages:
         for cell in kept:
             estimator.mark_generated(cell)
-    return {cell.out_json: estimator.seconds(cell) for _, _, to_run in stages for cell in to_run}
+    estimates = {}
+    for _, _, to_run in stages:
+        for cell in to_run:
+            estimates[cell.out_json] = estimator.seconds(cell)
+            estimator.mark_generated(cell)
+    return estimates
 
 
 def plan_table(stages: list[tuple[str, list[Cell], list[Cell]]], estimates: dict[Path, tuple[float, str]],

@@ -12,10 +12,13 @@ from typing import Any
 
 from dppmg.errors import ConfigError
 
+# Part of every Stage 3 cache key: raise it when what a fine-tuning computes changes.
 # 2: the text advantage's consistency term follows ``text_consistency``.
-# 3: the cache key holds the image sampling settings.
-# 4: DDIM at its own sample_steps, whatever the pipeline's sampler; the key holds guidance and eta.
-REWARD_VERSION = 4
+# 3: the cache key holds the image sampling settings; DDIM at the fine-tuning's own sample_steps,
+#    whatever the pipeline's sampler, and the key holds guidance and eta. (That change was declared
+#    as 4 here while dppmg/reward/finetune.py redefined the constant as 3, the value every key has
+#    used: one definition now, at the value in effect, so the existing entries keep their keys.)
+REWARD_VERSION = 3
 
 
 @dataclass(frozen=True)

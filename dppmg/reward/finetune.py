@@ -55,10 +55,6 @@ from dppmg.provenance import StageTimer
 from dppmg.reward.config import REWARD_VERSION, RewardConfig
 from dppmg.reward.objective import PreferenceReward
 
-# 2: the text advantage's consistency term follows ``text_consistency``.
-# 3: the cache key holds the image sampling settings.
-REWARD_VERSION = 3
-
 
 def sequence_log_probs(pipe, prompt_ids: torch.Tensor, sample_ids: torch.Tensor, token_module=None
                        ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -47,8 +47,12 @@ def test_estimates_come_from_measured_runs_then_the_block_model_then_defaults(tm
     fit = DEFAULT_FIT_SECONDS["small"]["loads"]
     seconds, basis = estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=2))
     assert basis == "block model" and seconds == pytest.approx(fit + 25.6 + 2.0 + 20.0)
+    # Estimating has no side effect: the same cell again, the same estimate.
+    assert estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=2))[0] == pytest.approx(seconds)
+    estimator.mark_generated(_cell(tmp_path, "hm", "lamp", seed=2))
     # pmg draws 4 candidates per user; its text is the reused non-personalized one.
     assert estimator.seconds(_cell(tmp_path, "hm", "pmg", seed=2))[0] == pytest.approx(fit + 4 * 51.2 + 22.0)
+    estimator.mark_generated(_cell(tmp_path, "hm", "pmg", seed=2))
     # The pair after its parts generates nothing new.
     assert estimator.seconds(_cell(tmp_path, "hm", "lamp+pmg", seed=2))[0] == pytest.approx(fit + 22.0)
     # Another seed is another slice: nothing generated there yet.
