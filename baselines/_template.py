@@ -6,7 +6,7 @@ A new method is this one file plus one registration line.
    Its class attributes say what it is: ``name`` (what commands and tables call it),
    ``description`` (one line), ``kind`` (``generation``, ``ablation``, ``control`` or
    ``reference``), the harness ``suites`` it runs in and its ``order`` in the tables.
-2. ``fit`` trains (or loads from the cache, see :mod:`dppmg.io` for atomic writes) whatever your
+2. ``fit`` trains (or loads from the cache, see :mod:`dppmg.infra.io` for atomic writes) whatever your
    method needs from the *training* interactions only, and returns the processed dataset.
 3. ``generate`` returns, per user id, a dict with at least ``user_id``, ``text`` (str) and
    ``image`` (a 32x48 RGB ``PIL.Image``, the resolution the metrics compare at).

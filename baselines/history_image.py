@@ -94,7 +94,7 @@ class HistoryImage(UnimodalMethod):
     k = 4
 
     def fit_modality(self, backbones, preset, seed, *, cache_dir=None, progress=True):
-        from dppmg.features import item_features
+        from dppmg.data.features import item_features
 
         data = backbones.data
         features = item_features(data, "image", cache_dir=cache_dir, progress=progress)
@@ -110,8 +110,8 @@ class HistoryImage(UnimodalMethod):
 
     # ----- training --------------------------------------------------------------------------
     def cache_folder(self, seed: int, cache_dir: str | os.PathLike | None = None) -> Path:
-        from dppmg.io import stable_hash
-        from dppmg.paths import cache_dir as resolve_cache_dir
+        from dppmg.infra.io import stable_hash
+        from dppmg.infra.paths import cache_dir as resolve_cache_dir
         from dppmg.preference.checkpoint import data_signature
 
         config, data = self.backbones.stage2, self.backbones.data
@@ -134,8 +134,8 @@ class HistoryImage(UnimodalMethod):
         return with_image_tokens(self.empty, self.projection(features))
 
     def _load_or_train(self, seed: int, cache_dir, progress: bool) -> dict[str, Any]:
-        from dppmg import cache
-        from dppmg.io import atomic_write_json, read_versioned_json
+        from dppmg.infra import cache
+        from dppmg.infra.io import atomic_write_json, read_versioned_json
 
         folder = self.cache_folder(seed, cache_dir)
         with cache.lock(folder, "history-image adapter"):

@@ -69,7 +69,7 @@ class LaMP(UnimodalMethod):
     max_prompt_tokens = 96
 
     def fit_modality(self, backbones, preset, seed, *, cache_dir=None, progress=True):
-        from dppmg.features import item_features
+        from dppmg.data.features import item_features
 
         data = backbones.data
         self.data = data

@@ -92,7 +92,7 @@ class PMG(UnimodalMethod):
         return [", ".join(w) for w in words]
 
     def generate_modality(self, user_ids: Sequence[str], seed: int) -> list:
-        from dppmg.features import encode_lowres_images, get_encoder
+        from dppmg.data.features import encode_lowres_images, get_encoder
 
         prompts = self.prompts(user_ids)
         prompt_features = get_encoder("text").encode(prompts, progress=False)

@@ -3,7 +3,7 @@
 A *cell* is one (stage, dataset, method, seed) of a suite; it writes one result JSON. Cells of a
 stage are independent except for the cache entries they share (the image and text backbones, the
 Stage 1 model and the Stage 2 pipeline of a dataset and seed): those are built once under a file
-lock (:func:`dppmg.cache.lock`) — the first cell builds the entry, the others wait for it and load
+lock (:func:`dppmg.infra.cache.lock`) — the first cell builds the entry, the others wait for it and load
 it — so cells may run in any order and in parallel. Stages run one after the other (a later stage
 reads what the earlier wrote).
 
@@ -132,7 +132,7 @@ def run_cell(cell: Cell, runner: str = "notebook", kernel_name: str = "python3",
         log_to_file: write the cell's output to ``<base>.log`` (pool and submitit workers).
     """
     if threads is not None:
-        from dppmg.threads import apply_threads
+        from dppmg.infra.threads import apply_threads
 
         apply_threads(threads)  # a notebook kernel inherits the environment it sets
     with _output_to(cell.log_path) if log_to_file else contextlib.nullcontext():

@@ -39,7 +39,7 @@ def sample_grids(results: list[dict[str, Any]], preset: str, figure_dir: str | o
     seed, one row per method that has samples for them (every method of a seed is evaluated on the
     same users), in table order."""
     from dppmg.evaluation.evaluate import decode_samples
-    from dppmg.plotting import methods_grid
+    from dppmg.ui.plotting import methods_grid
 
     written = []
     results = [r for r in results if r["metrics"].get("split", "test") == "test"]
@@ -75,8 +75,8 @@ def samples_page(rows: dict[str, list[dict[str, Any]]], history: list | None, fi
     them), under the user's history; the images go to ``<figure_dir>/samples_<dataset>/``."""
     from PIL import Image
 
-    from dppmg.io import atomic_write_text
-    from dppmg.plotting import SMOKE_NOTE
+    from dppmg.infra.io import atomic_write_text
+    from dppmg.ui.plotting import SMOKE_NOTE
 
     out_dir = figure_dir.parent
     folder = figure_dir / f"samples_{dataset}"

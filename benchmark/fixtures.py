@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from dppmg.data.config import SyntheticConfig
-from dppmg.io import atomic_path, atomic_write_bytes
+from dppmg.infra.io import atomic_path, atomic_write_bytes
 
 ML1M_SIZE = {"num_users": 5400, "num_items": 3520, "min_history": 40, "max_history": 152}
 

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 from dppmg.errors import DPPMGError
-from dppmg.io import atomic_write_json, atomic_write_text
-from dppmg.provenance import device_info, git_state, package_versions
-from dppmg.results import SCHEMA
+from dppmg.infra.io import atomic_write_json, atomic_write_text
+from dppmg.infra.provenance import device_info, git_state, package_versions
+from dppmg.infra.results import SCHEMA
 
 GOLDENS_SCHEMA = "dppmg.goldens/v1"
 GOLDEN_SUITE = "goldens"

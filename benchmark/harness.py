@@ -37,9 +37,9 @@ from benchmark.plan import (Estimator, available_datasets, describe, estimate_ce
 from benchmark.suites import SUITES, Stage
 from dppmg.config import DATASETS, PRESETS
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.paths import resolve_data_root
-from dppmg.results import read_result
-from dppmg.threads import default_threads
+from dppmg.infra.paths import resolve_data_root
+from dppmg.infra.results import read_result
+from dppmg.infra.threads import default_threads
 
 __all__ = ["CellsFailed", "available_datasets", "plan_cells", "run_path", "run_suite"]
 
@@ -62,7 +62,7 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
         runner: how one cell runs (``notebook`` or ``inline``).
         executor / workers / cluster / job_parameters: where cells run (:mod:`benchmark.executors`).
         threads: torch threads per cell (default: the free cores shared among the workers,
-            :func:`dppmg.threads.default_threads`).
+            :func:`dppmg.infra.threads.default_threads`).
         dry_run: print the plan and return without running anything.
         budget: a duration (``2h``, ``90m``, seconds): start only the cells whose estimate fits in
             the time left (:mod:`benchmark.budget`); the others are left for ``--resume``.

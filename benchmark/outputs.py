@@ -25,10 +25,10 @@ from benchmark.sensitivity import sensitivity_figures
 from benchmark.suites import EVALUATION_STAGE, SENSITIVITY_STAGE, SUITES, Stage
 from benchmark.tables import TABLE_BUILDERS, timing_table
 from dppmg.errors import DPPMGError
-from dppmg.io import atomic_write_text
-from dppmg.plotting import SMOKE_NOTE, timing_profile
-from dppmg.provenance import CODE_STATE_AT_START
-from dppmg.results import read_result
+from dppmg.infra.io import atomic_write_text
+from dppmg.ui.plotting import SMOKE_NOTE, timing_profile
+from dppmg.infra.provenance import CODE_STATE_AT_START
+from dppmg.infra.results import read_result
 
 Log = Callable[[str], None]
 

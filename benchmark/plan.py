@@ -11,7 +11,7 @@ rest; within each group seed by seed.
 
 1. *measured*: the result files of earlier runs of the same (stage, dataset, method) under
    ``results/runs/<preset>/`` (top-level wall time, each second counted once:
-   :func:`dppmg.provenance.top_level_wall_time`), or, for a stage of groups (selection,
+   :func:`dppmg.infra.provenance.top_level_wall_time`), or, for a stage of groups (selection,
    sensitivity), of the same group on another dataset;
 2. *block model* (evaluation cells of a method not yet run on the dataset), the sum of
    * ``fit``: this method's measured ``fit`` block on another dataset, else
@@ -44,7 +44,7 @@ import pandas as pd
 from benchmark.executors import Cell
 from benchmark.suites import SUITES, Stage
 from dppmg.data.datasets import REAL_DATASETS
-from dppmg.paths import resolve_data_root
+from dppmg.infra.paths import resolve_data_root
 
 DEFAULT_DATASETS = ("synthetic", "movielens", "hm")
 
@@ -169,7 +169,7 @@ class Estimator:
     """Seconds per cell and the basis of each estimate (see the module docstring)."""
 
     def __init__(self, results_dir: Path, preset: str):
-        from dppmg.results import read_result_summary
+        from dppmg.infra.results import read_result_summary
 
         self.preset = preset
         self.cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)

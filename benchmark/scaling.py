@@ -59,7 +59,7 @@ def scaling_points(preset: str, data_root: str | os.PathLike | None, fixture_roo
     from benchmark.fixtures import write_movielens_1m_format
     from benchmark.plan import available_datasets
     from dppmg.data import load_dataset
-    from dppmg.features import extract_features
+    from dppmg.data.features import extract_features
 
     def features(data: InteractionData) -> dict[str, np.ndarray] | None:
         return extract_features(data, cache_dir=cache_dir, progress=progress) if with_features else None
@@ -116,10 +116,10 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
     """
     from benchmark.outputs import table_note, write_table
     from dppmg.config import stage1_config
-    from dppmg.paths import cache_dir as resolve_cache_dir
-    from dppmg.plotting import scaling_figure
-    from dppmg.provenance import StageTimer
-    from dppmg.results import make_result, write_result
+    from dppmg.infra.paths import cache_dir as resolve_cache_dir
+    from dppmg.ui.plotting import scaling_figure
+    from dppmg.infra.provenance import StageTimer
+    from dppmg.infra.results import make_result, write_result
 
     trained = trained_stage1_methods(preset)
     methods = tuple(methods) if methods else trained

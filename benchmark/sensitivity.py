@@ -2,11 +2,11 @@
 
 * ``sensitivity.md`` — per dataset and codebook (K, L): the ranking kept after quantization
   (quantized test Recall@20 and its ratio to the unquantized), the collision rate and the
-  codebook utilisation, mean ± std over seeds (:mod:`dppmg.preference.sensitivity`);
+  codebook utilisation, mean ± std over seeds (:mod:`dppmg.experiments.sensitivity_preference`);
 * ``sensitivity_generation.md`` — per dataset and point of the one-at-a-time sweep (K at the
   preset's L, then L at the preset's K): the generated items' validation personalization per
   modality, the evaluator's consistency and, on the synthetic world, the true-attribute accuracy
-  (:mod:`dppmg.evaluation.sensitivity`);
+  (:mod:`dppmg.experiments.sensitivity_generation`);
 * ``figures/sensitivity_<dataset>.png`` — both as line plots with error bars (std over seeds).
 """
 
@@ -82,7 +82,7 @@ def sensitivity_figures(results: list[dict[str, Any]], figure_dir: str | Path, p
     have a point, and the title says so."""
     import matplotlib.pyplot as plt
 
-    from dppmg.plotting import save_figure
+    from dppmg.ui.plotting import save_figure
 
     codebook, generation = _points(results, "codebook"), _points(results, "generation")
     datasets = sorted(set(codebook.get("dataset", [])) | set(generation.get("dataset", [])))

@@ -1,7 +1,7 @@
 """Stage functions executed by the harness notebooks (the notebooks only set parameters).
 
 Each stage loads what it needs, computes its metrics, writes one result JSON (see
-:mod:`dppmg.results`) with provenance and returns the result dict for display.
+:mod:`dppmg.infra.results`) with provenance and returns the result dict for display.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 
 from dppmg.config import data_config
 from dppmg.data import dataset_statistics, load_dataset
-from dppmg.features import feature_cache_file, item_features
+from dppmg.data.features import feature_cache_file, item_features
 from dppmg.methods import DPPMG
-from dppmg.plotting import item_grid
-from dppmg.provenance import StageTimer
-from dppmg.results import make_result, write_result
-from dppmg.seeding import check_seed, seed_everything
+from dppmg.ui.plotting import item_grid
+from dppmg.infra.provenance import StageTimer
+from dppmg.infra.results import make_result, write_result
+from dppmg.infra.seeding import check_seed, seed_everything
 
 
 def dataset_stats_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
@@ -69,7 +69,7 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
                      data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
                      method: str = DPPMG.name) -> dict[str, Any]:
     """Stage 1 for one method: train, quantize (DPPMG), evaluate ranking; plot training curves."""
-    from dppmg.plotting import training_curves
+    from dppmg.ui.plotting import training_curves
     from dppmg.preference.train import fit_and_save
 
     record, _ = fit_and_save(dataset, preset, check_seed(seed), method, data_root=data_root,
@@ -84,10 +84,10 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
 def selection_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
                     data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
                     method: str = "preference") -> dict[str, Any]:
-    """The settings of one group of :mod:`dppmg.evaluation.selection` (``method``: ``preference``
+    """The settings of one group of :mod:`dppmg.experiments.selection` (``method``: ``preference``
     or ``sampling``), chosen on the validation split."""
     from dppmg.config import selection_config
-    from dppmg.evaluation.selection import run_selections
+    from dppmg.experiments.selection import run_selections
 
     seed = check_seed(seed)
     with StageTimer(f"selection_{method}") as timer:
@@ -106,7 +106,7 @@ def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os
     metric with the evaluator (:func:`dppmg.evaluation.evaluate.evaluate`); plot its reward and
     token-training curves where it has them."""
     from dppmg.evaluation.evaluate import evaluate
-    from dppmg.plotting import loss_curves
+    from dppmg.ui.plotting import loss_curves
 
     grid = None if figure_dir is None else Path(figure_dir) / f"evaluation_{dataset}_{method}_seed{seed}.png"
     result = evaluate(dataset, method, preset, check_seed(seed), output_json, data_root=data_root, users=users,
@@ -131,13 +131,13 @@ def sensitivity_stage(dataset: str, preset: str, seed: int, output_json: str | o
                       data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
                       method: str = "codebook") -> dict[str, Any]:
     """One group of the sensitivity sweeps (``method``): ``codebook`` (K x L over one trained
-    Stage 1 model: ranking kept, collisions; :mod:`dppmg.preference.sensitivity`) or
+    Stage 1 model: ranking kept, collisions; :mod:`dppmg.experiments.sensitivity_preference`) or
     ``generation`` (K, then L, through Stages 1-3 on validation users;
-    :mod:`dppmg.evaluation.sensitivity`)."""
+    :mod:`dppmg.experiments.sensitivity_generation`)."""
     from dppmg.config import quantizer_config
     from dppmg.errors import ConfigError
-    from dppmg.evaluation.sensitivity import codebook_generation_sweep
-    from dppmg.preference.sensitivity import codebook_sweep
+    from dppmg.experiments.sensitivity_generation import codebook_generation_sweep
+    from dppmg.experiments.sensitivity_preference import codebook_sweep
 
     seed = check_seed(seed)
     sweeps = {"codebook": codebook_sweep, "generation": codebook_generation_sweep}

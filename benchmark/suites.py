@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dppmg.evaluation.selection import SELECTION_GROUPS
+from dppmg.experiments.selection import SELECTION_GROUPS
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ DATA_STAGES = (
     Stage("dataset_stats", "dataset_stats.ipynb"),
     Stage("features", "features.ipynb"),
 )
-# Settings chosen on the validation split (dppmg.evaluation.selection), on seed 0: Stage 1's
+# Settings chosen on the validation split (dppmg.experiments.selection), on seed 0: Stage 1's
 # preference dimension first (it needs Stage 1 only), then the image sampling settings (they need
 # the trained Stage 2 pipeline), as two cells per dataset.
 SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,), groups=SELECTION_GROUPS)
@@ -67,7 +67,7 @@ PREFERENCE_STAGE = Stage("preference", "preference.ipynb", seeds=(0, 1, 2), per_
 # Stages 1-3 and the evaluation of every generation method, ablation, control and reference.
 EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb", seeds=(0, 1, 2), per_method=True)
 
-# How DPPMG depends on its codebook (dppmg.preference.sensitivity, dppmg.evaluation.sensitivity).
+# How DPPMG depends on its codebook (dppmg.experiments.sensitivity_preference, dppmg.experiments.sensitivity_generation).
 SENSITIVITY_STAGE = Stage("sensitivity", "sensitivity.ipynb", seeds=(0, 1, 2), groups=("codebook", "generation"))
 
 SUITES: dict[str, tuple[Stage, ...]] = {

@@ -169,7 +169,7 @@ def timing_table(results: list[dict[str, Any]]) -> pd.DataFrame:
 
     ``within`` names the block a block was measured inside (an evaluation's Stage 1-3 inside its
     ``fit``), empty for a top-level block: the top-level rows add up to the cell's wall time, the
-    nested ones say where their parent's time went (:func:`dppmg.provenance.top_level_wall_time`).
+    nested ones say where their parent's time went (:func:`dppmg.infra.provenance.top_level_wall_time`).
     """
     rows = []
     for r in results:

@@ -32,7 +32,7 @@ from pathlib import Path
 from dppmg.config import DATASETS, PRESETS
 from dppmg.errors import DPPMGError
 from dppmg.methods import DPPMG
-from dppmg.paths import DATA_DIR_ENV
+from dppmg.infra.paths import DATA_DIR_ENV
 from dppmg.registry import method_names, methods
 
 
@@ -48,7 +48,7 @@ def _positive_int(text: str) -> int:
 
 def _seed(text: str) -> int:
     from dppmg.errors import ConfigError
-    from dppmg.seeding import check_seed
+    from dppmg.infra.seeding import check_seed
 
     try:
         return check_seed(int(text))
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = commands.add_parser("cache", help="check or clear the cache entries (models, features, data)")
     cache_cmd = cache.add_subparsers(dest="cache_command", required=True)
-    from dppmg.cache import STAGES
+    from dppmg.infra.cache import STAGES
 
     for name, text in (("verify", "check every entry (folders against their manifest, files by loading them)"),
                        ("clear", "remove entries (all of a stage, a dataset, or only the damaged ones)")):
@@ -202,7 +202,7 @@ def resolve_run_config(args: argparse.Namespace) -> None:
     where each value came from in ``args.resolved``."""
     from dppmg.errors import ConfigError
     from dppmg.registry import method_names as names
-    from dppmg.run_config import RUN_KEYS, load_run_config
+    from dppmg.ui.run_config import RUN_KEYS, load_run_config
 
     values = load_run_config(args.config) if args.config else {}
     args.resolved = {}
@@ -234,8 +234,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         resolve_run_config(args)
     check_inputs(args)
-    if hasattr(args, "threads"):  # the commands that compute (dppmg.threads: never more than the free cores)
-        from dppmg.threads import apply_threads, default_threads
+    if hasattr(args, "threads"):  # the commands that compute (dppmg.infra.threads: never more than the free cores)
+        from dppmg.infra.threads import apply_threads, default_threads
 
         apply_threads(args.threads or default_threads())
     if args.command == "preference":
@@ -309,8 +309,8 @@ def _check_writable(folder: Path) -> None:
 
 
 def run_cache(args: argparse.Namespace) -> int:
-    from dppmg.cache import STAGES, clear, scan
-    from dppmg.paths import cache_dir
+    from dppmg.infra.cache import STAGES, clear, scan
+    from dppmg.infra.paths import cache_dir
 
     root = cache_dir(args.cache_dir)
     stages = tuple(args.stage or STAGES)
@@ -347,7 +347,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"stage 3: {info['reward']['folder']}\n  reward per step: first {curves['reward'][0]:.4f}, "
               f"last {curves['reward'][-1]:.4f} ({len(curves['reward'])} steps)")
         if args.curves:
-            from dppmg.plotting import loss_curves
+            from dppmg.ui.plotting import loss_curves
 
             loss_curves(curves, args.curves,
                         f"{args.dataset} ({args.preset}, seed {args.seed}): reward fine-tuning", smooth=5)
@@ -358,8 +358,8 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from dppmg.evaluation.evaluate import evaluate
 
-    from dppmg.io import atomic_write_json
-    from dppmg.paths import cache_dir
+    from dppmg.infra.io import atomic_write_json
+    from dppmg.infra.paths import cache_dir
 
     stage = "evaluation" if args.split == "test" else "evaluation_valid"
     # Ad-hoc runs never land among the committed results/runs/ (only the harness writes there).
@@ -394,7 +394,7 @@ def run_backbone(args: argparse.Namespace) -> int:
     from dppmg.config import image_backbone_config
     from dppmg.data import load_dataset
     from dppmg.generation.image_backbone import save_sample_grid, train_image_backbone
-    from dppmg.seeding import seed_everything, shared_model_generator
+    from dppmg.infra.seeding import seed_everything, shared_model_generator
 
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
     config = image_backbone_config(args.preset, args.dataset)
@@ -412,8 +412,8 @@ def run_backbone(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from dppmg.io import atomic_path, atomic_write_json, atomic_write_text
-    from dppmg.plotting import generation_grid
+    from dppmg.infra.io import atomic_path, atomic_write_json, atomic_write_text
+    from dppmg.ui.plotting import generation_grid
     from dppmg.generation.train import check_user_ids, load_or_train_pipeline
 
     from dppmg.data import load_dataset
@@ -489,7 +489,7 @@ def run_data(args: argparse.Namespace) -> int:
         return 0
     if args.data_command == "build":
         from dppmg.data.build import build_hm_sample
-        from dppmg.paths import resolve_data_root
+        from dppmg.infra.paths import resolve_data_root
 
         out = Path(args.out) if args.out else resolve_data_root(args.data_root, required=True) / "hm-sample"
         from dppmg.data.build import read_customer_ids
@@ -515,7 +515,7 @@ def run_data(args: argparse.Namespace) -> int:
             return 0 if args.lenient else 2
         return 0
     if args.data_command == "features":
-        from dppmg.features import item_features
+        from dppmg.data.features import item_features
 
         for modality in ("text", "image"):
             t0 = time.perf_counter()

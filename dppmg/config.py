@@ -1,7 +1,7 @@
 """The one preset table: every stage's frozen config for a preset and a dataset.
 
 Each stage's dataclass lives in its stage (:mod:`dppmg.data.config`, :mod:`dppmg.preference.config`,
-:mod:`dppmg.generation.config`, :mod:`dppmg.reward.config`, :class:`dppmg.alignment.AlignmentConfig`,
+:mod:`dppmg.generation.config`, :mod:`dppmg.reward.config`, :class:`dppmg.reward.alignment.AlignmentConfig`,
 :mod:`dppmg.evaluation.config`) and holds the defaults. This module holds what differs from them:
 
 * :data:`PRESET_TABLE` — per stage and preset, the values that differ from the dataclass default;
@@ -59,7 +59,7 @@ PRESET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
     "reward": {"smoke": {"steps": 2, "users_per_step": 2, "group_size": 2, "max_new_tokens": 8, "sample_steps": 3},
                "small": {}, "paper": {}},
     # The two alignment models differ in head, size and seed and follow one exclusion rule
-    # (dppmg.alignment.training_items).
+    # (dppmg.reward.alignment.training_items).
     "reward_model": {p: {"role": "reward", "head": "linear", "dim": 256, "hidden": 0, "seed": 1001,
                          **({"epochs": 5, "batch_size": 64} if p == "smoke" else {})} for p in PRESETS},
     "evaluator": {p: {"role": "evaluator", "head": "mlp", "dim": 128, "hidden": 512, "seed": 2002,
@@ -183,7 +183,7 @@ def stage1_config(dataset: str, preset: str, seed: int, method: str, *, preferen
     own overrides (its ``preference`` attribute), quantized if the method says so; ``preference`` /
     ``quantizer`` override the resolved values last (selection runs, ablations)."""
     from dppmg.registry import get_spec
-    from dppmg.seeding import check_seed
+    from dppmg.infra.seeding import check_seed
 
     check_seed(seed)
     cls = get_spec(method, suite="preference").cls
@@ -220,8 +220,8 @@ def reward_config(preset: str, dataset: str | None = None, **overrides: Any) -> 
 
 
 def alignment_config(role: str, preset: str, dataset: str | None = None, **overrides: Any):
-    """The :class:`~dppmg.alignment.AlignmentConfig` of the ``"reward"`` model or the ``"evaluator"``."""
-    from dppmg.alignment import ROLES, AlignmentConfig
+    """The :class:`~dppmg.reward.alignment.AlignmentConfig` of the ``"reward"`` model or the ``"evaluator"``."""
+    from dppmg.reward.alignment import ROLES, AlignmentConfig
 
     if role not in ROLES:
         raise ConfigError(f"unknown alignment role {role!r}; expected one of {ROLES}")

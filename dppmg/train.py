@@ -14,8 +14,8 @@ from typing import Any
 
 from dppmg.errors import ConfigError
 from dppmg.methods import DPPMG
-from dppmg.provenance import StageTimer
-from dppmg.seeding import check_seed
+from dppmg.infra.provenance import StageTimer
+from dppmg.infra.seeding import check_seed
 
 # What a run may override, stage by stage (each a dict of that stage's config fields).
 OVERRIDE_STAGES = ("preference", "quantizer", "stage2", "reward")

@@ -4,7 +4,7 @@ import pytest
 
 from dppmg.config import data_config
 from dppmg.errors import ConfigError
-from dppmg.seeding import check_seed, seed_everything
+from dppmg.infra.seeding import check_seed, seed_everything
 
 
 def test_dataset_defaults():

@@ -171,7 +171,7 @@ def test_a_broken_plugin_is_named_and_the_others_still_load(tmp_path, monkeypatc
 
 def test_the_harness_runs_a_plugin_method(plugin, tmp_path, session_cache):
     from benchmark.harness import run_suite
-    from dppmg.results import read_result
+    from dppmg.infra.results import read_result
 
     written = run_suite("evaluation", "smoke", datasets=["synthetic"], seeds=[0], methods=["last-item-echo"],
                         results_dir=tmp_path / "results", log=lambda m: None)

@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dppmg.errors import DatasetError
-from dppmg.io import atomic_dir
+from dppmg.infra.io import atomic_dir
 
 SAMPLE_IMAGE_SIZE = (120, 180)  # width, height
 JPEG_QUALITY = 90

@@ -24,10 +24,10 @@ from dppmg.data.movielens import load_movielens_100k, load_movielens_1m
 from dppmg.data.schema import InteractionData
 from dppmg.data.synthetic import generate_synthetic, synthetic_image_dir
 from dppmg.errors import DatasetError
-from dppmg.cache import report_rebuild
-from dppmg.io import atomic_path, stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
-from dppmg.paths import resolve_data_root
+from dppmg.infra.cache import report_rebuild
+from dppmg.infra.io import atomic_path, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.paths import resolve_data_root
 
 # 2: the smoke subsample (max_users, max_items) after the k-core.
 PROCESSING_VERSION = 2

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from tqdm.auto import tqdm
 
 from dppmg.errors import ConfigError, DatasetError, OfflineError
-from dppmg.io import atomic_write_bytes
+from dppmg.infra.io import atomic_write_bytes
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"

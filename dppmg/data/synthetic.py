@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from dppmg.data.config import SyntheticConfig
 from dppmg.data.schema import InteractionData, StageCount
-from dppmg.io import atomic_path, stable_hash
+from dppmg.infra.io import atomic_path, stable_hash
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (214, 39, 40), "orange": (255, 127, 14), "yellow": (230, 200, 20),

@@ -70,7 +70,7 @@ class PreferenceEvaluatorConfig:
 @dataclass(frozen=True)
 class SelectionConfig:
     """The candidates the selection suite compares on the validation split
-    (:mod:`dppmg.evaluation.selection`).
+    (:mod:`dppmg.experiments.selection`).
 
     Args:
         preference_dims: candidate preference dimensions d of Stage 1 (for every method of a dataset).

@@ -33,7 +33,7 @@ def pair_matrix(model, image_feats: np.ndarray, text_feats: np.ndarray) -> np.nd
 def consistency_tests(results: Sequence[dict[str, Any]], data: InteractionData, image_feats: np.ndarray,
                       text_feats: np.ndarray, evaluator, reward_model, seed: int, retrieval_batch: int,
                       permutations: int | None = None) -> dict[str, Any]:
-    from dppmg.alignment import training_items
+    from dppmg.reward.alignment import training_items
 
     kwargs = {} if permutations is None else {"permutations": permutations}
     out: dict[str, Any] = {"evaluator": metrics.consistency_scores(evaluator, image_feats, text_feats),

@@ -1,7 +1,7 @@
 """``dppmg evaluate``: generate for the evaluated users and compute every metric of protocol v2.
 
 One result file per (dataset, method, preset, seed, split), in the shared result envelope
-(:mod:`dppmg.results`) with ``stage = "evaluation"``. ``split`` is ``"test"`` for the final
+(:mod:`dppmg.infra.results`) with ``stage = "evaluation"``. ``split`` is ``"test"`` for the final
 evaluation and ``"valid"`` for the runs that select settings (validation users, validation items
 as targets; the test split is then never read). Its ``metrics`` object:
 
@@ -51,8 +51,8 @@ import numpy as np
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import EvaluationConfig
-from dppmg.provenance import PartClock, StageTimer, nested
-from dppmg.seeding import check_seed
+from dppmg.infra.provenance import PartClock, StageTimer, nested
+from dppmg.infra.seeding import check_seed
 
 SPLITS = ("test", "valid")
 
@@ -189,7 +189,7 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
     from dppmg.evaluation.personalization import sample_users
     from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
     from dppmg.registry import get_method
-    from dppmg.results import make_result, write_result
+    from dppmg.infra.results import make_result, write_result
     from dppmg.reward.model import load_or_train_reward_model
 
     seed = check_seed(seed)
@@ -236,7 +236,7 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
                             "evaluator": evaluator_report["heldout_retrieval"]}
     metrics["preference_evaluator"] = {k: v for k, v in preference.report.items() if k != "config"}
     if grid is not None:
-        from dppmg.plotting import generation_grid
+        from dppmg.ui.plotting import generation_grid
 
         metrics["figures"] = [str(generation_grid(
             results[:config.grid_users], grid, f"{dataset} ({preset}, seed {seed}): {method}, first {split} users"))]

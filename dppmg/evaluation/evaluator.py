@@ -1,6 +1,6 @@
 """The evaluator: the image–text alignment model that judges consistency in the evaluation.
 
-Two-layer MLP heads over the frozen EfficientNet-Lite0 and MiniLM features (:mod:`dppmg.alignment`),
+Two-layer MLP heads over the frozen EfficientNet-Lite0 and MiniLM features (:mod:`dppmg.reward.alignment`),
 seeded and built differently from the reward model, and never trained on an item that is a target
 of the test period. No training stage imports this module (a test checks it), so no method can
 train against it.
@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from dppmg.alignment import AlignmentModel, load_or_train_alignment
+from dppmg.reward.alignment import AlignmentModel, load_or_train_alignment
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 

@@ -11,7 +11,7 @@ or preferences, columns: whose generation), each scored by the matching test of
   user u (:mod:`dppmg.evaluation.preference_evaluator`).
 
 Features: EfficientNet-Lite0 for images (the catalogue's images taken at the generators' 32x48
-resolution, like the generated ones, :func:`dppmg.features.lowres_item_features`) and MiniLM for
+resolution, like the generated ones, :func:`dppmg.data.features.lowres_item_features`) and MiniLM for
 texts.
 
 **Leave one out.** A method that returns a catalogue item (the ``real-test-item`` reference, or a
@@ -38,7 +38,7 @@ def generation_features(results: Sequence[dict[str, Any]], data: InteractionData
                         cache_dir: str | os.PathLike | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Features of the generations and of the catalogue in the same spaces: ``{"generated": {image,
     text}, "items": {image, text}}``; catalogue images are taken at the generated images' size."""
-    from dppmg.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
+    from dppmg.data.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
 
     images = np.stack([np.asarray(r["image"].convert("RGB")) for r in results])
     height, width = images.shape[1:3]

@@ -35,12 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dppmg import cache
+from dppmg.infra import cache
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import PreferenceEvaluatorConfig
-from dppmg.io import atomic_write_json, stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.io import atomic_write_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
 EVALUATOR_VERSION = 1
 MODALITIES = ("image", "text")
@@ -146,7 +146,7 @@ class PreferenceEvaluator:
 def preference_evaluator_features(data: InteractionData, cache_dir: str | os.PathLike | None = None,
                                   progress: bool = True) -> dict[str, np.ndarray]:
     """What the evaluator reads of each catalogue item: 32x48 EfficientNet-Lite0 and MiniLM features."""
-    from dppmg.features import item_features, lowres_item_features
+    from dppmg.data.features import item_features, lowres_item_features
 
     return {"image": lowres_item_features(data, cache_dir=cache_dir, progress=progress),
             "text": item_features(data, "text", cache_dir=cache_dir, progress=progress)}

@@ -90,7 +90,7 @@ def load_backbones(dataset: str, preset: str, seed: int, *, data_root: str | Non
     from dppmg.data import load_dataset
     from dppmg.generation.image_backbone import train_image_backbone
     from dppmg.generation.text_backbone import build_text_backbone
-    from dppmg.seeding import seed_everything, shared_model_generator
+    from dppmg.infra.seeding import seed_everything, shared_model_generator
 
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
     stage2 = stage2_config(preset, dataset)

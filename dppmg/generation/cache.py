@@ -20,8 +20,8 @@ from typing import Sequence
 
 from dppmg.generation.config import SAMPLING_FIELDS, TEXT_GENERATION_FIELDS, Stage2Config
 from dppmg.generation.pipeline import PIPELINE_VERSION
-from dppmg.io import stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.io import stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.preference.checkpoint import Stage1Checkpoint
 
 

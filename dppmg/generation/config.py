@@ -116,7 +116,7 @@ TEXT_GENERATION_FIELDS = ("text_batch_size", "max_new_tokens", "generation_preci
 # The number format of the evaluated users' generation (the LM's decoding and the UNet's sampling;
 # training, Stage 3's sampling included, stays fp32): "bf16" runs them under CPU / CUDA bf16
 # autocast, about twice as fast on a CPU with bf16 instructions. Chosen per dataset on validation
-# users (dppmg.evaluation.selection, group "precision").
+# users (dppmg.experiments.selection, group "precision").
 PRECISIONS = ("fp32", "bf16")
 
 

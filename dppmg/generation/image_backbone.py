@@ -37,12 +37,12 @@ from tqdm.auto import tqdm
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
 from dppmg.generation.config import SCHEDULE_FIELDS, ImageBackboneConfig, generation_autocast
-from dppmg import cache
-from dppmg.provenance import add_part_time
-from dppmg.io import atomic_write_json, stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.infra import cache
+from dppmg.infra.provenance import add_part_time
+from dppmg.infra.io import atomic_write_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
-# 4: trained from the shared-model seed (dppmg.seeding), whichever cell trains it.
+# 4: trained from the shared-model seed (dppmg.infra.seeding), whichever cell trains it.
 BACKBONE_VERSION = 4
 
 
@@ -104,7 +104,7 @@ class TextConditioner:
     def __init__(self, model_path: str | os.PathLike | None = None, max_tokens: int = 64):
         from transformers import AutoModel, AutoTokenizer
 
-        from dppmg.features import default_text_model_path
+        from dppmg.data.features import default_text_model_path
 
         path = str(model_path or default_text_model_path())
         self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -383,7 +383,7 @@ def train_image_backbone(data: InteractionData, config: ImageBackboneConfig, gen
 def save_sample_grid(backbone: ImageBackbone, data: InteractionData, path: str | os.PathLike, n: int = 8,
                      seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Path:
     """Generated-vs-real grid for ``n`` random catalogue items (same texts), as a PNG."""
-    from dppmg.plotting import generated_vs_real_grid
+    from dppmg.ui.plotting import generated_vs_real_grid
 
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(data.num_items, size=min(n, data.num_items), replace=False))

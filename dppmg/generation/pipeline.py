@@ -36,9 +36,9 @@ from dppmg.generation.injection import (PreferenceTokenEmbedding, ProjectedToken
                                       new_token_embedding, register_tokens)
 from dppmg.generation.prompts import (generator_modalities, token_branches, token_meaning_texts, token_vocabulary,
                                       user_image_prompt, user_text_prompt)
-from dppmg.io import atomic_path, atomic_write_json, read_versioned_json
+from dppmg.infra.io import atomic_path, atomic_write_json, read_versioned_json
 from dppmg.preference.checkpoint import Stage1Checkpoint
-from dppmg.seeding import check_seed
+from dppmg.infra.seeding import check_seed
 
 # 2: the token embeddings of the validation-chosen step; meta holds the validation curves.
 PIPELINE_VERSION = 2
@@ -77,7 +77,7 @@ class DPPMGPipeline:
         cached) with Stage 1's tokens injected, their embeddings at their initial values."""
         from dppmg.generation.image_backbone import train_image_backbone
         from dppmg.generation.text_backbone import build_text_backbone
-        from dppmg.seeding import shared_model_generator
+        from dppmg.infra.seeding import shared_model_generator
 
         texts = data.items["text"].tolist()
         text_model, tokenizer = build_text_backbone(texts, config.text, shared_model_generator(), cache_dir, progress,

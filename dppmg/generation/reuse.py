@@ -27,9 +27,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from dppmg import cache
-from dppmg.io import stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.infra import cache
+from dppmg.infra.io import stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
 GENERATION_VERSION = 1
 MODALITIES = ("text", "image")

@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.generation.config import TextBackboneConfig, generation_autocast
-from dppmg import cache
-from dppmg.io import stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
-from dppmg.provenance import add_part_time
+from dppmg.infra import cache
+from dppmg.infra.io import stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.provenance import add_part_time
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# 2: trained from the shared-model seed (dppmg.seeding), whichever cell trains it.
+# 2: trained from the shared-model seed (dppmg.infra.seeding), whichever cell trains it.
 TEXT_BACKBONE_VERSION = 2
 
 

@@ -28,10 +28,10 @@ from dppmg.generation.config import Stage2Config
 from dppmg.generation.image_backbone import diffusion_loss, images_to_tensor, train_scheduler
 from dppmg.generation.pipeline import PIPELINE_VERSION, DPPMGPipeline, load_token_state, token_state
 from dppmg.generation.text_backbone import causal_lm_loss
-from dppmg import cache
-from dppmg.io import atomic_write_json, read_versioned_json
+from dppmg.infra import cache
+from dppmg.infra.io import atomic_write_json, read_versioned_json
 from dppmg.preference.checkpoint import Stage1Checkpoint
-from dppmg.seeding import check_seed
+from dppmg.infra.seeding import check_seed
 
 
 def history_pairs(data: InteractionData) -> np.ndarray:
@@ -57,7 +57,7 @@ def build_pipeline(data: InteractionData, stage1: Stage1Checkpoint, config: Stag
     ``history`` receives the per-step losses. The validation curves (and the step each modality's
     kept embeddings come from) are in ``pipe.meta["token_validation"]``."""
     # Token training draws from its own generators; the backbones train from the shared-model seed
-    # (dppmg.seeding), so neither depends on whether a backbone was trained in this call or loaded.
+    # (dppmg.infra.seeding), so neither depends on whether a backbone was trained in this call or loaded.
     text_seed, image_seed = (int(torch.randint(2**62, (1,), generator=generator)) for _ in range(2))
     pipe = DPPMGPipeline.assemble(data, stage1, config, cache_dir, progress)
     if train:
@@ -215,7 +215,7 @@ def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: s
     from dppmg.config import stage1_config, stage2_config
     from dppmg.data import load_dataset
     from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
-    from dppmg.seeding import seed_everything
+    from dppmg.infra.seeding import seed_everything
 
     seed = check_seed(seed)
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)

@@ -22,14 +22,14 @@ from typing import Any, Sequence
 
 import torch
 
-from dppmg import cache
+from dppmg.infra import cache
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.generation.backbones import Backbones
 from dppmg.generation.image_backbone import TextCondition
 from dppmg.generation.injection import PreferenceTokenEmbedding, new_token_embedding
 from dppmg.generation.prompts import text_prompt
-from dppmg.io import atomic_write_json, stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.io import atomic_write_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
 USER_TOKENS_VERSION = 1
 
@@ -113,7 +113,7 @@ class UserTokens:
     def train(self, seed: int, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
         """Learn the rows (or load them from the cache); returns the losses and the validation choice."""
         from dppmg.generation.train import train_image_tokens, train_text_tokens
-        from dppmg.io import read_versioned_json
+        from dppmg.infra.io import read_versioned_json
 
         folder = self.cache_folder(seed, cache_dir)
         with cache.lock(folder, f"{self.prefix} user tokens"):

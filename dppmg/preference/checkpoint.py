@@ -8,7 +8,7 @@ Checkpoint folder (``<cache>/stage1/<dataset>/<method>-<preset>-seed<S>-<key>/``
     tokens.json        per-user token table {user_id: {modality: [token, ...]}}
     item_codes.npz     each item's own codes per modality (what a token "means")
     metrics.json       the result JSON (schema dppmg.result/v1) with provenance
-    manifest.json      every file's size and SHA-256, written last (:mod:`dppmg.cache`)
+    manifest.json      every file's size and SHA-256, written last (:mod:`dppmg.infra.cache`)
 
 The token table is the only contract between Stage 1 and the generators of Stage 2.
 """
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from dppmg import cache
+from dppmg.infra import cache
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
-from dppmg.io import atomic_write_json, read_versioned_json, stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.io import atomic_write_json, read_versioned_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.preference.config import CHECKPOINT_VERSION, Stage1Config
 from dppmg.preference.quantize import codes_to_tokens
 
@@ -58,9 +58,9 @@ def rebuild_command(folder: str | os.PathLike) -> str:
 
 def save_stage1(result, data: InteractionData, folder: Path, record: dict[str, Any] | None = None) -> Path:
     """Write the checkpoint folder of a :class:`~dppmg.preference.train.Stage1Result` as one cache
-    entry (:func:`dppmg.cache.entry`: written aside, sealed, swapped in), with the result JSON
+    entry (:func:`dppmg.infra.cache.entry`: written aside, sealed, swapped in), with the result JSON
     ``record`` as ``metrics.json`` if given."""
-    from dppmg.results import write_result
+    from dppmg.infra.results import write_result
 
     with cache.entry(folder, data.name) as tmp:
         atomic_write_json(tmp / "config.json", {"config": result.config.to_dict(), "data": data_signature(data),
@@ -154,7 +154,7 @@ def load_preferences(folder: str | os.PathLike, data: InteractionData, cache_dir
     """Per branch, the saved Stage 1 model's (user preferences p, item vectors q): the graph model
     rebuilt from its config and weights over the cached item features; users without training
     interactions get the mean preference, as in Stage 1."""
-    from dppmg.features import extract_features
+    from dppmg.data.features import extract_features
     from dppmg.preference.config import PreferenceConfig
     from dppmg.preference.model import ModalPreferenceGNN, normalized_adjacency
     from dppmg.preference.ranking import RankingEvaluator

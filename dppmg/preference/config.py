@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dppmg.errors import ConfigError
-from dppmg.io import stable_hash
+from dppmg.infra.io import stable_hash
 
 FEATURE_MODALITIES = ("text", "image")
 # Part of every Stage 1 checkpoint key: raise it when a checkpoint's content changes meaning.

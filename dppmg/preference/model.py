@@ -204,7 +204,7 @@ CHECKPOINT_EVERY_EPOCHS = 5
 
 
 def _save_training_state(folder: Path, state: dict[str, Any], dataset: str) -> None:
-    from dppmg import cache
+    from dppmg.infra import cache
 
     with cache.entry(folder, dataset) as tmp:
         torch.save(state, tmp / "train_state.pt")
@@ -214,7 +214,7 @@ def _load_training_state(folder: Path | None, signature: dict[str, Any]) -> dict
     """The saved training state in ``folder`` if it was written for the data of ``signature``."""
     import shutil
 
-    from dppmg import cache
+    from dppmg.infra import cache
 
     if folder is None or not cache.reuse(folder, "stage-1 training checkpoint"):
         return None

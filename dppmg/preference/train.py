@@ -120,10 +120,10 @@ def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root
     """
     from dppmg.config import stage1_config
     from dppmg.data import load_dataset
-    from dppmg.features import extract_features
-    from dppmg.provenance import StageTimer
-    from dppmg.results import make_result, write_result
-    from dppmg.seeding import seed_everything
+    from dppmg.data.features import extract_features
+    from dppmg.infra.provenance import StageTimer
+    from dppmg.infra.results import make_result, write_result
+    from dppmg.infra.seeding import seed_everything
 
     config = stage1_config(dataset, preset, seed, method, preference=preference, quantizer=quantizer)
     generators = seed_everything(seed)
@@ -138,7 +138,7 @@ def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root
         timings.append(t.record)
     folder = checkpoint_dir(config, cache_dir)
     training = training_dir(folder)
-    from dppmg import cache
+    from dppmg.infra import cache
 
     with cache.lock(folder, "stage-1 checkpoint"):
         with StageTimer("train_and_evaluate") as t:
@@ -159,11 +159,11 @@ def load_or_fit(dataset: str, preset: str, seed: int, method: str, *, data_root:
     """The Stage 1 run of ``method`` (``overrides``: ``preference`` / ``quantizer`` config fields):
     its result record and checkpoint folder, trained and saved only if the cache lacks them (the
     wall time of a training that ran is appended to ``timings``)."""
-    from dppmg import cache
+    from dppmg.infra import cache
     from dppmg.config import stage1_config
     from dppmg.methods import DPPMG
-    from dppmg.provenance import StageTimer
-    from dppmg.results import read_result
+    from dppmg.infra.provenance import StageTimer
+    from dppmg.infra.results import read_result
 
     folder = checkpoint_dir(stage1_config(dataset, preset, seed, method, **overrides), cache_dir)
     with cache.lock(folder, "stage-1 checkpoint"):

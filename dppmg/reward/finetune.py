@@ -44,14 +44,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dppmg import cache
+from dppmg.infra import cache
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.generation.config import sampling_settings
 from dppmg.generation.image_backbone import ddim_sample
-from dppmg.io import atomic_write_json, stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
-from dppmg.provenance import StageTimer
+from dppmg.infra.io import atomic_write_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.provenance import StageTimer
 from dppmg.reward.config import REWARD_VERSION, RewardConfig
 from dppmg.reward.objective import PreferenceReward
 
@@ -75,7 +75,7 @@ def sequence_log_probs(pipe, prompt_ids: torch.Tensor, sample_ids: torch.Tensor,
 
 
 def _encode_texts(texts: Sequence[str]) -> torch.Tensor:
-    from dppmg.features import get_encoder
+    from dppmg.data.features import get_encoder
 
     return torch.as_tensor(get_encoder("text").encode(list(texts), progress=False), dtype=torch.float32)
 
@@ -83,7 +83,7 @@ def _encode_texts(texts: Sequence[str]) -> torch.Tensor:
 def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward, config: RewardConfig,
                           generator: torch.Generator, progress: bool = True) -> dict[str, list[float]]:
     """Reward fine-tuning of ``pipe``'s token embeddings in place; returns per-step curves."""
-    from dppmg.features import encode_lowres_tensor
+    from dppmg.data.features import encode_lowres_tensor
 
     reference_text = copy.deepcopy(pipe.text_tokens).requires_grad_(False)
     reference_image = pipe.image_tokens.weight.detach().clone()
@@ -194,9 +194,9 @@ def load_or_fine_tune(pipe, data: InteractionData, config: RewardConfig, preset:
     Returns ``(pipe, info)`` with the config, the cache folder and the per-step curves; the wall
     time and peak memory of the steps that ran are appended to ``timings``.
     """
-    from dppmg.alignment import alignment_features
+    from dppmg.reward.alignment import alignment_features
     from dppmg.reward.model import load_or_train_reward_model
-    from dppmg.seeding import seed_everything
+    from dppmg.infra.seeding import seed_everything
 
     timings = timings if timings is not None else []
     folder = reward_dir(Path(pipe.meta["folder"]), config, seed, cache_dir, image_sampling=image_sampling_settings(pipe))

@@ -1,7 +1,7 @@
 """The reward model: the image–text alignment model Stage 3's reward scores consistency with.
 
 A CLIP-style pair of linear heads over the frozen EfficientNet-Lite0 and MiniLM features
-(:mod:`dppmg.alignment`), trained per dataset on the catalogue's (image, text) pairs with its own
+(:mod:`dppmg.reward.alignment`), trained per dataset on the catalogue's (image, text) pairs with its own
 seed. It is never the evaluator (:mod:`dppmg.evaluation.evaluator`): a method that games this
 model's score shows as a gap between the two.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dppmg.alignment import AlignmentModel, load_or_train_alignment
+from dppmg.reward.alignment import AlignmentModel, load_or_train_alignment
 from dppmg.data.schema import InteractionData
 
 

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.io import atomic_dir
+from dppmg.infra.io import atomic_dir
 
 MIN_HISTORY = 3
 HISTORY_SHOWN = 3
@@ -87,7 +87,7 @@ def export_study(dataset: str, preset: str, cases: int, methods: Sequence[str], 
 
 
 def _code_version() -> dict[str, Any]:
-    from dppmg.provenance import CODE_STATE_AT_START
+    from dppmg.infra.provenance import CODE_STATE_AT_START
 
     return dict(CODE_STATE_AT_START)
 

@@ -110,7 +110,7 @@ def write_report(study: str | os.PathLike, db: str | os.PathLike | None = None,
     """Analyse the votes of ``study`` and write ``results/<preset>/human_study.{md,csv}`` and its figure."""
     import json
 
-    from dppmg.io import atomic_write_text
+    from dppmg.infra.io import atomic_write_text
     from dppmg.study.export import load_cases, load_study
     from dppmg.study.store import VoteStore
 
@@ -150,7 +150,7 @@ def write_report(study: str | os.PathLike, db: str | os.PathLike | None = None,
 
 
 def _figure(table: pd.DataFrame, path: Path, meta: dict[str, Any], simulated: bool) -> Path:
-    from dppmg.plotting import plt, save_figure
+    from dppmg.ui.plotting import plt, save_figure
 
     fig, axes = plt.subplots(1, len(QUESTIONS), figsize=(4.2 * len(QUESTIONS), 0.45 * len(meta["methods"]) + 1.6),
                              sharey=True)

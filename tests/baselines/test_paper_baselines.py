@@ -42,7 +42,7 @@ def test_pepler_paper_path_trains_each_users_tokens_and_lora(tiny_lm, smoke_synt
 
 def test_lamp_paper_path_trains_nothing_per_user(tiny_lm, smoke_synthetic):
     from baselines.lamp import paper_generate
-    from dppmg.features import item_features
+    from dppmg.data.features import item_features
     from dppmg.generation.paper import PaperTextGenerator
 
     gen = PaperTextGenerator.from_pretrained(tiny_lm, lora_r=4)

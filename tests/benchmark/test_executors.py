@@ -98,7 +98,7 @@ def test_bad_executor_input_is_a_clear_error(tmp_path, monkeypatch):
 BUILD_ONCE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from dppmg import cache
+    from dppmg.infra import cache
 
     folder, counter = Path(sys.argv[1]), Path(sys.argv[2])
     with cache.lock(folder, "test entry"):

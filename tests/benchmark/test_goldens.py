@@ -14,7 +14,7 @@ from benchmark.goldens import (CHECK_SEED, COLUMNS, FLOORS, K, compare, golden_r
                                write_goldens)
 from benchmark.cli import main
 from dppmg.errors import DPPMGError
-from dppmg.results import SCHEMA
+from dppmg.infra.results import SCHEMA
 
 
 def preference_result(method: str, seed: int, recall: float, dataset: str = "synthetic") -> dict:
@@ -109,7 +109,7 @@ def test_check_fails_on_a_regression_and_writes_its_table(tmp_path, monkeypatch,
 
 
 def test_goldens_from_existing_results_run_nothing_and_skip_incomplete_groups(tmp_path, monkeypatch, capsys):
-    from dppmg.results import make_result, write_result
+    from dppmg.infra.results import make_result, write_result
 
     def never(*args, **kwargs):
         raise AssertionError("--from-existing must not run the suite")

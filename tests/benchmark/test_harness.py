@@ -12,7 +12,7 @@ from benchmark import executors
 from benchmark.executors import NOTEBOOK_DIR
 from benchmark.harness import run_suite
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.results import read_result
+from dppmg.infra.results import read_result
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_selection_suite_at_smoke(tmp_path, session_cache):
 
 
 def test_sensitivity_suite_at_smoke(tmp_path, session_cache, monkeypatch):
-    import dppmg.evaluation.sensitivity as generation_sweep
+    import dppmg.experiments.sensitivity_generation as generation_sweep
 
     # Two generation points keep the test short (inline: the patch reaches the stage function);
     # the codebook sweep runs its whole grid.

@@ -10,7 +10,7 @@ import pytest
 from benchmark.plan import (DEFAULT_BLOCK_SECONDS, DEFAULT_CELL_SECONDS, DEFAULT_FIT_SECONDS,
                             DEFAULT_SECONDS_PER_OUTPUT, Estimator)
 from benchmark.suites import DATA_STAGES, EVALUATION_STAGE, SELECTION_STAGE
-from dppmg.results import make_result, read_result_summary, write_result
+from dppmg.infra.results import make_result, read_result_summary, write_result
 
 
 def _cell(tmp_path, dataset, method, seed=0, stage=EVALUATION_STAGE):
@@ -66,7 +66,7 @@ def test_estimates_come_from_measured_runs_then_the_block_model_then_defaults(tm
 
 
 def test_a_run_counts_nested_blocks_once_also_in_files_written_before_they_said_so(tmp_path):
-    from dppmg.provenance import top_level_wall_time
+    from dppmg.infra.provenance import top_level_wall_time
 
     nested = [_block("stage1", 30.0, within="fit"), _block("fit", 40.0), _block("generate", 100.0),
               _block("generate: text", 60.0, within="generate"), _block("metrics", 5.0)]

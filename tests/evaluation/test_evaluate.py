@@ -11,7 +11,7 @@ from dppmg.cli import main
 from dppmg.config import reward_config
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.evaluation.evaluate import evaluate, ground_truth_accuracy
-from dppmg.results import read_result
+from dppmg.infra.results import read_result
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from dppmg.alignment import AlignmentModel, heldout_items, retrieval_report, training_items
+from dppmg.reward.alignment import AlignmentModel, heldout_items, retrieval_report, training_items
 from dppmg.config import alignment_config
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.evaluation.evaluator import check_independent
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dppmg"
 # The method's training code: the stages and what drives them.
-TRAINING_CODE = ["preference", "generation", "reward", "train.py", "methods.py", "alignment.py", "features.py"]
+TRAINING_CODE = ["preference", "generation", "reward", "train.py", "methods.py", "data/features.py"]
 
 
 def test_evaluator_is_never_the_reward_model(smoke_alignment):

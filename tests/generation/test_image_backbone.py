@@ -8,7 +8,7 @@ import torch
 
 from dppmg.config import image_backbone_config
 from dppmg.generation.image_backbone import backbone_dir, train_image_backbone
-from dppmg.seeding import seed_everything
+from dppmg.infra.seeding import seed_everything
 
 
 def _weights(backbone) -> list[torch.Tensor]:
@@ -50,12 +50,16 @@ def test_longer_schedule_continues_the_same_run(smoke_synthetic, tmp_path):
 
 
 def test_guidance_is_a_sampling_setting_per_dataset(smoke_synthetic):
-    # The synthetic world samples at the guidance scale chosen on validation; that must not retrain
-    # its backbone.
-    chosen, default = image_backbone_config("small", "synthetic"), image_backbone_config("small", "movielens")
+    # A dataset samples with the guidance scale (and sampler) chosen on its validation users; that
+    # must not retrain its backbone.
+    chosen, default = image_backbone_config("small", "synthetic"), image_backbone_config("small")
     assert (chosen.guidance_scale, default.guidance_scale) == (6.0, 3.0)
-    unguided = dataclasses.replace(chosen, guidance_scale=3.0)
+    unguided = dataclasses.replace(chosen, guidance_scale=3.0, sampler="ddim", sample_steps=25)
     assert backbone_dir(smoke_synthetic, chosen) == backbone_dir(smoke_synthetic, unguided)
+    movielens = image_backbone_config("small", "movielens")
+    assert (movielens.sampler, movielens.sample_steps) != (default.sampler, default.sample_steps)
+    assert backbone_dir(smoke_synthetic, dataclasses.replace(default, train_steps=movielens.train_steps)) == \
+        backbone_dir(smoke_synthetic, dataclasses.replace(movielens, train_steps=movielens.train_steps))
 
 
 def test_shared_backbones_do_not_depend_on_the_seed_of_the_cell_that_trains_them(tmp_path):

@@ -201,7 +201,7 @@ def test_bad_inputs(pipeline):
 def test_injection_unit():
     from transformers import AutoTokenizer
 
-    from dppmg.features import default_text_model_path
+    from dppmg.data.features import default_text_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(default_text_model_path()))
     first = register_tokens(tokenizer, ["<img_1_0>", "<img_1_1>"])

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-import dppmg.features as features
+import dppmg.data.features as features
 from dppmg.data import load_dataset
-from dppmg.provenance import peak_rss_mb
+from dppmg.infra.provenance import peak_rss_mb
 
 pytestmark = pytest.mark.slow
 

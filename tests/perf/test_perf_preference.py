@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dppmg.data import load_dataset
-from dppmg.features import extract_features
+from dppmg.data.features import extract_features
 from dppmg.config import stage1_config
 from dppmg.preference.model import fit_preference, normalized_adjacency, propagate
 from dppmg.preference.ranking import RankingEvaluator

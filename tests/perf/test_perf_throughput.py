@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from dppmg.provenance import peak_rss_mb
+from dppmg.infra.provenance import peak_rss_mb
 
 pytestmark = pytest.mark.slow
 

@@ -105,7 +105,7 @@ def test_config_validation():
 
 
 def test_training_is_reproducible(smoke_synthetic):
-    from dppmg.features import extract_features
+    from dppmg.data.features import extract_features
 
     feats = extract_features(smoke_synthetic, progress=False)
     config = PreferenceConfig(dim=16, max_epochs=3)

@@ -8,7 +8,7 @@ import pytest
 
 from dppmg.cli import main
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.results import read_result
+from dppmg.infra.results import read_result
 from dppmg.config import stage1_config
 from dppmg.preference.checkpoint import load_stage1
 from dppmg.preference.train import fit_and_save
@@ -105,7 +105,7 @@ def test_ctrl_c_during_preference_fit_resumes_to_the_same_metrics(tmp_path, monk
 
 def _interrupt_and_resume(tmp_path, monkeypatch, capsys, model_module):
     from dppmg.cli import main
-    from dppmg.results import read_result
+    from dppmg.infra.results import read_result
 
     args = ["preference", "fit", "--dataset", "synthetic", "--preset", "smoke", "--seed", "0"]
     clean = tmp_path / "clean.json"

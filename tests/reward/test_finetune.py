@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dppmg.alignment import alignment_features
+from dppmg.reward.alignment import alignment_features
 from dppmg.config import reward_config
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.reward.finetune import fine_tune_with_reward

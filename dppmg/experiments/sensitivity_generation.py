@@ -5,8 +5,8 @@ Each point is full DPPMG (Stages 1-3, the preset's everything else) with the qua
 (:func:`dppmg.evaluation.evaluate.evaluate`) but on validation users' validation items: this is a
 description of the method, not a choice, and the test split stays for the final evaluation. The
 sweep is one factor at a time around the preset's (K, L) — K over
-:data:`~dppmg.preference.sensitivity.CODEBOOK_SIZES` at the preset's L, then L over
-:data:`~dppmg.preference.sensitivity.DEPTHS` at the preset's K — because each point trains
+:data:`~dppmg.experiments.sensitivity_preference.CODEBOOK_SIZES` at the preset's L, then L over
+:data:`~dppmg.experiments.sensitivity_preference.DEPTHS` at the preset's K — because each point trains
 Stages 1-3. Per point: the headline personalization (targets; matching statistic and user
 identification AUC) per modality, the evaluator's consistency, and on the synthetic world the
 true colour and style accuracy.
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from dppmg.preference.sensitivity import CODEBOOK_SIZES, DEPTHS
+from dppmg.experiments.sensitivity_preference import CODEBOOK_SIZES, DEPTHS
 
 
 def one_at_a_time(configured: tuple[int, int], sizes: Sequence[int] = CODEBOOK_SIZES,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dppmg import cache
+from dppmg.infra import cache
 from dppmg.cli import main
 
 
@@ -163,7 +163,7 @@ def test_damaged_stage1_tokens_name_the_command(trained_cache, capsys, damage):
 
 def test_truncated_data_and_feature_files_are_reported_and_rebuilt(trained_cache, smoke_synthetic, capsys):
     from dppmg.data import load_dataset
-    from dppmg.features import item_features
+    from dppmg.data.features import item_features
 
     load_dataset("synthetic", preset="smoke", cache_dir=trained_cache)  # its key holds the cache's path
     for pkl in trained_cache.glob("processed/synthetic-*.pkl"):

@@ -23,8 +23,8 @@ PACKAGES = (
     "dppmg", "torch", "torch-geometric", "transformers", "diffusers", "peft", "sentence-transformers",
     "numpy", "pandas", "pillow", "scikit-learn", "papermill",
 )
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# The thread settings a result records (dppmg.threads sets them for every cell).
+REPO_ROOT = Path(__file__).resolve().parents[2]  # dppmg/infra/provenance.py -> the checkout
+# The thread settings a result records (dppmg.infra.threads sets them for every cell).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import dppmg.features as features
-from dppmg.features import feature_cache_file, item_features
+import dppmg.data.features as features
+from dppmg.data.features import feature_cache_file, item_features
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_nearest_items_excludes_itself():
 def test_encoder_first_built_in_inference_mode_still_backpropagates():
     import torch
 
-    from dppmg import features
+    from dppmg.data import features
 
     features._ENCODERS.pop(("image", "None"), None)
     with torch.inference_mode():

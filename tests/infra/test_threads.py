@@ -1,8 +1,8 @@
-"""How many threads a cell or a command computes with (dppmg.threads, dppmg --threads)."""
+"""How many threads a cell or a command computes with (dppmg.infra.threads, dppmg --threads)."""
 
 import pytest
 
-from dppmg import threads
+from dppmg.infra import threads
 from dppmg.cli import build_parser
 from dppmg.errors import ConfigError
 

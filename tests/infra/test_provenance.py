@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-import dppmg.provenance
-from dppmg.provenance import git_state, provenance
+import dppmg.infra.provenance
+from dppmg.infra.provenance import git_state, provenance
 
 
 def _git(repo, *args):
@@ -47,7 +47,7 @@ def test_outside_a_checkout_the_state_is_unknown(tmp_path):
 
 
 def test_a_result_names_the_code_its_process_started_with(monkeypatch):
-    started = dict(dppmg.provenance.CODE_STATE_AT_START)
-    monkeypatch.setattr(dppmg.provenance, "git_state", lambda *a, **k: {"git_sha": "0" * 40, "git_dirty": True})
+    started = dict(dppmg.infra.provenance.CODE_STATE_AT_START)
+    monkeypatch.setattr(dppmg.infra.provenance, "git_state", lambda *a, **k: {"git_sha": "0" * 40, "git_dirty": True})
     record = provenance({"a": 1}, seed=0)
     assert (record["git_sha"], record["git_dirty"]) == (started["git_sha"], started["git_dirty"])

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from dppmg.errors import DPPMGError
-from dppmg.io import atomic_write_json
-from dppmg.provenance import provenance, top_level_wall_time
+from dppmg.infra.io import atomic_write_json
+from dppmg.infra.provenance import provenance, top_level_wall_time
 
 # v2: evaluation protocol v2 (user identification, KID, the preference evaluator, validation runs).
 SCHEMA = "dppmg.result/v2"
@@ -70,7 +70,7 @@ def read_result(path: str | os.PathLike, **expect: str) -> dict[str, Any]:
 
 def read_result_summary(path: str | os.PathLike) -> dict[str, Any] | None:
     """``stage``, ``dataset``, ``method``, ``seed``, ``wall_time_s`` (each second counted once, also
-    for files written when nested blocks were added up: :func:`~dppmg.provenance.top_level_wall_time`)
+    for files written when nested blocks were added up: :func:`~dppmg.infra.provenance.top_level_wall_time`)
     and ``timings`` of a result file, or None where it is unreadable or of another schema (the
     plan's estimates skip such files)."""
     try:

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 
 from dppmg.data.images import open_rgb  # noqa: E402
 from dppmg.data.schema import InteractionData  # noqa: E402
-from dppmg.io import atomic_path  # noqa: E402
+from dppmg.infra.io import atomic_path  # noqa: E402
 
 
 SMOKE_BANNER = ("preset smoke: this checks that the code runs; its numbers mean nothing "

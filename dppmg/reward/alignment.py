@@ -8,7 +8,7 @@ Supervision"):
     L = ½ [CE(softmax_t(s(i, ·)/τ), t_i) + CE(softmax_i(s(·, t)/τ), i_t)],
 
 with f_img the frozen EfficientNet-Lite0 features of the image *at the generators' resolution*
-(see :func:`dppmg.features.lowres_item_features`), f_txt the frozen MiniLM sentence embedding and
+(see :func:`dppmg.data.features.lowres_item_features`), f_txt the frozen MiniLM sentence embedding and
 a learned temperature τ.
 
 * The **reward model** (:mod:`dppmg.reward.model`; linear heads, 256-d, seed 1001) scores
@@ -43,11 +43,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dppmg import cache
+from dppmg.infra import cache
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.io import atomic_write_json, stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.io import atomic_write_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
 # 3: one exclusion rule for both models (training interactions' items minus a hash held-out set).
 ALIGNMENT_VERSION = 3
@@ -237,7 +237,7 @@ def alignment_dir(data: InteractionData, config: AlignmentConfig, cache_dir: str
 def alignment_features(data: InteractionData, cache_dir: str | os.PathLike | None = None,
                        progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(image, text) features the alignment models read: 32x48 EfficientNet and MiniLM."""
-    from dppmg.features import item_features, lowres_item_features
+    from dppmg.data.features import item_features, lowres_item_features
 
     return (lowres_item_features(data, cache_dir=cache_dir, progress=progress),
             item_features(data, "text", cache_dir=cache_dir, progress=progress))

@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 from dppmg.data.images import decode_resized, image_content_hash
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError
-from dppmg.cache import report_rebuild
-from dppmg.io import atomic_save_npy, atomic_write_json, stable_hash
-from dppmg.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.cache import report_rebuild
+from dppmg.infra.io import atomic_save_npy, atomic_write_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
 Modality = Literal["text", "image"]
 FEATURE_CACHE_VERSION = 1

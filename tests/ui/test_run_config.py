@@ -8,8 +8,8 @@ import pytest
 
 from dppmg.cli import main
 from dppmg.errors import ConfigError
-from dppmg.results import read_result
-from dppmg.run_config import load_run_config
+from dppmg.infra.results import read_result
+from dppmg.ui.run_config import load_run_config
 
 
 @pytest.mark.parametrize("text, message", [

@@ -35,7 +35,7 @@ from typing import Iterator
 import numpy as np
 
 from dppmg.errors import ConfigError, DPPMGError
-from dppmg.io import atomic_dir, atomic_write_json
+from dppmg.infra.io import atomic_dir, atomic_write_json
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

@@ -1,10 +1,10 @@
-"""Figures fit their content (dppmg.plotting)."""
+"""Figures fit their content (dppmg.ui.plotting)."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from dppmg.plotting import generation_grid, methods_grid
+from dppmg.ui.plotting import generation_grid, methods_grid
 
 
 def _tallest_white_band(path) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dppmg.io import atomic_path, atomic_save_npy, atomic_write_json, stable_hash
+from dppmg.infra.io import atomic_path, atomic_save_npy, atomic_write_json, stable_hash
 
 
 def test_interrupted_write_leaves_nothing(tmp_path):
@@ -41,7 +41,7 @@ def test_stable_hash_is_order_sensitive_and_stable():
 
 
 def test_atomic_dir_keeps_previous_folder_on_failure(tmp_path):
-    from dppmg.io import atomic_dir
+    from dppmg.infra.io import atomic_dir
 
     target = tmp_path / "checkpoint"
     with atomic_dir(target) as tmp:
