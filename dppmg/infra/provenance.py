@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = (
-    "dppmg", "torch", "torch-geometric", "transformers", "diffusers", "peft", "sentence-transformers",
+    "dppmg", "torch", "transformers", "diffusers", "peft", "sentence-transformers",
     "numpy", "pandas", "pillow", "scikit-learn", "papermill",
 )
 REPO_ROOT = Path(__file__).resolve().parents[2]  # dppmg/infra/provenance.py -> the checkout
