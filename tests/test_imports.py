@@ -23,11 +23,17 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _target(name: str, modules: dict[str, Path]) -> str | None:
-    """The project module ``name`` refers to (a name inside a module refers to that module)."""
+def _targets(name: str, modules: dict[str, Path]) -> set[str]:
+    """The project modules importing ``name`` runs: the module it refers to (a name inside a module
+    refers to that module) and every package above it, whose ``__init__`` runs first."""
     while name and name not in modules:
         name = name.rpartition(".")[0]
-    return name or None
+    out = set()
+    while name:
+        if name in modules:
+            out.add(name)
+        name = name.rpartition(".")[0]
+    return out
 
 
 def import_graph(module_level_only: bool) -> tuple[dict[str, set[str]], int, int]:
@@ -47,7 +53,9 @@ def import_graph(module_level_only: bool) -> tuple[dict[str, set[str]], int, int
                 names = [f"{node.module}.{a.name}" for a in node.names]
             else:
                 continue
-            targets = {_target(n, modules) for n in names if n.split(".")[0] in PACKAGES} - {None, name}
+            targets = set().union(*(_targets(n, modules) for n in names if n.split(".")[0] in PACKAGES)) - {name}
+            # A module's own packages have run before it: importing them is no edge.
+            targets -= {name.rsplit(".", k)[0] for k in range(1, name.count(".") + 1)}
             if not targets:
                 continue
             total += 1

@@ -231,7 +231,8 @@ def _dataset_of(path: Path, sub: str, depth: int) -> str | None:
 
 
 def _name_dataset(name: str) -> str | None:
-    from dppmg.config import DATASETS
+    # Local: importing dppmg.data runs its __init__, which loads the datasets, which use this module.
+    from dppmg.data.config import DATASETS
 
     matches = [d for d in DATASETS if name.startswith(f"{d}-")]
     return max(matches, key=len) if matches else None
