@@ -24,9 +24,9 @@ GOLDENS = REPO / "results" / "goldens" / "smoke.csv"
 STAGE1_ZERO_LAYERS = ("dppmg/preference/model.py", "    for _ in range(num_layers):\n",
                       "    for _ in range(0):  # injected regression: no propagation\n")
 SHUFFLED_TOKENS = ("dppmg/methods.py",
-                   "                                                 progress=progress, overrides=overrides)\n"
+                   "                                                 progress=progress, overrides=self.run_overrides(overrides))\n"
                    "        return data\n",
-                   "                                                 progress=progress, overrides=overrides)\n"
+                   "                                                 progress=progress, overrides=self.run_overrides(overrides))\n"
                    "        self.pipe = self.pipe.with_token_table(shuffled_token_table(self.pipe.token_table, seed))\n"
                    "        return data\n")
 
