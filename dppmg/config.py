@@ -99,8 +99,14 @@ DATASET_TABLE: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     # 0.0367-0.0405 at 2-4.5; results/small/selection_image_sampler.md: consistency 0.0570 against
     # ddim/25's 0.0433, KID 0.228 against 0.258, 0.59 s against 1.29 s per image). 6 is the largest
     # guidance candidate: the grid's edge, noted in docs/campaign.md.
+    # Reward weights a=1, b=0.5, c=0.5: chosen on the same validation users
+    # (results/small/selection_reward_weights.md: evaluator consistency 0.0415 against 0.0399-0.0408,
+    # image and text personalization not lower than the configured weights'; b=c=2 was not acceptable).
+    # Generation stays fp32 (results/small/selection_precision.md: bf16's KID is worse).
     ("movielens", "small"): {"image_backbone": {"guidance_scale": 6.0, "sampler": "dpm++", "sample_steps": 10},
-                             "stage2": {"image_sees_generated_text": 12}},
+                             "stage2": {"image_sees_generated_text": 12},
+                             "reward": {"consistency_weight": 1.0, "image_personalization_weight": 0.5,
+                                        "text_personalization_weight": 0.5}},
     # The synthetic world's images are flat colour shapes on plain backgrounds: far fewer steps learn
     # them. Its image does not read the text: its texts name the colour and shape, and that world
     # scores the image preference on its own.
