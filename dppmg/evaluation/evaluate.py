@@ -52,7 +52,7 @@ from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import EvaluationConfig
 from dppmg.infra.provenance import PartClock, StageTimer, nested
-from dppmg.infra.seeding import check_seed
+from dppmg.infra.seeding import check_seed, split_seed
 
 SPLITS = ("test", "valid")
 
@@ -217,7 +217,7 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
     timings.append(t.record)
     user_ids = sample_users(data, config.users, seed, split)
     with StageTimer("generate") as t, PartClock() as parts:
-        results = model.generate(user_ids, seed)
+        results = model.generate(user_ids, split_seed(seed, split))
     timings += [t.record] + parts.records("generate")
     generate_seconds = t.record["wall_time_s"]
     size = (data_config(dataset, preset).image_width, data_config(dataset, preset).image_height)
@@ -244,7 +244,8 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
         metrics["reward_curves"] = model.info["reward"]["curves"]
     if "token_losses" in model.info:
         metrics["token_losses"] = model.info["token_losses"]
-    run_config = {"method": method, "split": split, "users": len(user_ids), "evaluation": config.to_dict(),
+    run_config = {"method": method, "split": split, "users": len(user_ids), "generation_seed": split_seed(seed, split),
+                  "evaluation": config.to_dict(),
                   "method_config": {k: v for k, v in model.config().items() if k != "timings"},
                   "method_overrides": method_overrides or {},
                   "evaluator": evaluator_report["config"], "reward_model": reward_report["config"],

@@ -105,11 +105,14 @@ def personalization_report(results: Sequence[dict[str, Any]], data: InteractionD
 
 def sample_users(data: InteractionData, n: int | None, seed: int, split: str = "test") -> list[str]:
     """Up to ``n`` users with ``split`` interactions (all if ``n`` is None or there are fewer),
-    drawn with ``seed``, sorted."""
+    drawn with :func:`~dppmg.infra.seeding.split_seed` of ``seed`` (the seed itself for the test
+    split, its own stream for the validation split), sorted."""
+    from dppmg.infra.seeding import split_seed
+
     frame = data.split_frame(split)
     if not len(frame):
         raise DPPMGError(f"dataset {data.name!r} has no {split} interactions to evaluate on")
     ids = data.users["user_id"].to_numpy()[np.unique(frame["user"].to_numpy())]
     if n is not None and n < len(ids):
-        ids = np.random.default_rng(seed).choice(ids, size=n, replace=False)
+        ids = np.random.default_rng(split_seed(seed, split)).choice(ids, size=n, replace=False)
     return sorted(ids.tolist(), key=lambda u: (len(u), u))

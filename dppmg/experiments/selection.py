@@ -35,6 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dppmg.errors import DPPMGError
+from dppmg.infra.seeding import split_seed
 
 
 def select_preference_dim(dataset: str, preset: str, seed: int, candidates: Sequence[int], *,
@@ -93,7 +94,8 @@ def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Seque
                                                                               cache_dir, progress)
     config = evaluation_config(preset, dataset)
     user_ids = sample_users(data, users, seed, "valid")
-    texts = pipe.generate_texts(user_ids, seed)
+    generation_seed = split_seed(seed, "valid")
+    texts = pipe.generate_texts(user_ids, generation_seed)
     configured = image_backbone_config(preset, dataset)
 
     def run(image_config) -> dict[str, Any]:
@@ -101,7 +103,7 @@ def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Seque
 
         pipe.with_image_sampling(image_config)
         t0 = time.perf_counter()
-        images = pipe.generate_images(user_ids, seed, texts=texts)
+        images = pipe.generate_images(user_ids, generation_seed, texts=texts)
         seconds = time.perf_counter() - t0
         results = [{"user_id": u, "text": t, "image": im} for u, t, im in zip(user_ids, texts, images)]
         check_generations(results, user_ids, "the Stage 2 pipeline", (image_config.width, image_config.height))
@@ -228,7 +230,7 @@ def select_precision(dataset: str, preset: str, seed: int, candidates: Sequence[
     for precision in precisions:
         pipe.with_generation_settings(dataclasses.replace(configured, generation_precision=precision))
         t0 = time.perf_counter()
-        results = pipe(user_ids, seed)
+        results = pipe(user_ids, split_seed(seed, "valid"))
         seconds = time.perf_counter() - t0
         size = (configured.image.width, configured.image.height)
         check_generations(results, user_ids, "the Stage 2 pipeline", size)

@@ -57,3 +57,21 @@ def shared_model_generator() -> "object":
     import torch
 
     return torch.Generator().manual_seed(SHARED_MODEL_SEED)
+
+
+# Validation draws (its users, its generations' noise) come from their own stream of the seed.
+VALIDATION_STREAM = 1
+
+
+def split_seed(seed: int, split: str) -> int:
+    """The seed a ``split``'s users and generations are drawn with: ``seed`` itself for the test
+    split, an independent seed derived from it for the validation split.
+
+    A selection runs at the seed of the test cells it chooses for. With one seed for both, a
+    validation run and a test cell of the same users would sample the same noise and give
+    identical generations, and a reference-free metric (consistency) would be chosen on the test
+    numbers themselves."""
+    seed = check_seed(seed)
+    if split == "test":
+        return seed
+    return int(np.random.SeedSequence([seed, VALIDATION_STREAM]).generate_state(1)[0])

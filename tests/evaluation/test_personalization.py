@@ -110,3 +110,26 @@ def test_divergent_users_ground_truth_says_which_preference_each_generator_follo
     assert hits["divergent_image_colour"][0] == 1 and hits["divergent_text_style"][0] == 0
     assert hits["divergent_text_follows_image"][0] == 1
     assert np.isnan(hits["divergent_text_style"][1])  # not a divergent user
+
+
+
+def test_validation_draws_have_their_own_stream(smoke_synthetic):
+    """A selection at a test cell's seed must not score that cell's generations: the validation
+    users and the validation generations' seed come from their own stream of the seed, and the
+    test sample stays the one every committed test cell was drawn with."""
+    from dppmg.evaluation.personalization import sample_users
+    from dppmg.infra.seeding import split_seed
+
+    data = smoke_synthetic
+    ids = data.users["user_id"].to_numpy()[np.unique(data.split_frame("test")["user"].to_numpy())]
+    n = len(ids) // 3
+    assert sample_users(data, n, 0) == sorted(np.random.default_rng(0).choice(ids, size=n, replace=False).tolist(),
+                                               key=lambda u: (len(u), u))
+    valid_ids = data.users["user_id"].to_numpy()[np.unique(data.split_frame("valid")["user"].to_numpy())]
+    for seed in (0, 1, 2):
+        assert split_seed(seed, "test") == seed
+        assert split_seed(seed, "valid") not in (0, 1, 2) and split_seed(seed, "valid") == split_seed(seed, "valid")
+        own = np.random.default_rng(split_seed(seed, "valid")).choice(valid_ids, size=n, replace=False).tolist()
+        assert sample_users(data, n, seed, "valid") == sorted(own, key=lambda u: (len(u), u))
+        assert sample_users(data, n, seed, "valid") != sample_users(data, n, seed, "test")
+    assert len({split_seed(s, "valid") for s in range(100)}) == 100
