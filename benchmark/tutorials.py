@@ -78,6 +78,14 @@ def strip_progress(nb) -> int:
     return dropped
 
 
+def drop_machine_paths(nb) -> None:
+    """Drop papermill's record of where the notebook was read and written: absolute paths of the
+    machine that ran it, meaningless to a reader and a diff on every run."""
+    record = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        record.pop(key, None)
+
+
 def execute_tutorial(path: Path, parameters: dict[str, Any], out: Path, cwd: Path) -> list[str]:
     """Execute ``path`` with ``parameters`` into ``out`` (progress bars dropped); returns the error
     outputs' names (empty: clean)."""
@@ -90,6 +98,7 @@ def execute_tutorial(path: Path, parameters: dict[str, Any], out: Path, cwd: Pat
                                progress_bar=False, cwd=str(cwd), kernel_manager_class=IPCKernelManager)
     nb = nbformat.read(out, as_version=4)
     strip_progress(nb)
+    drop_machine_paths(nb)
     nbformat.write(nb, out)
     return [o.get("ename", "error") for c in nb.cells if c.cell_type == "code"
             for o in c.get("outputs", []) if o.output_type == "error"]

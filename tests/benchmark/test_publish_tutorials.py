@@ -26,6 +26,8 @@ def test_a_clean_run_is_written_in_place_with_its_outputs(tmp_path):
     nb = nbformat.read(tmp_path / "ok.ipynb", as_version=4)
     printed = [o["text"] for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout"]
     assert printed == ["dataset movielens, preset small\n"]
+    assert nb.metadata["papermill"]["parameters"] == {"dataset": "movielens", "preset": "small"}
+    assert not {"input_path", "output_path"} & set(nb.metadata["papermill"]), "machine paths in a published notebook"
 
 
 def test_a_failed_run_leaves_the_committed_notebook_as_it_was(tmp_path):
