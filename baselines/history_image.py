@@ -112,7 +112,7 @@ class HistoryImage(UnimodalMethod):
     def cache_folder(self, seed: int, cache_dir: str | os.PathLike | None = None) -> Path:
         from dppmg.infra.io import stable_hash
         from dppmg.infra.paths import cache_dir as resolve_cache_dir
-        from dppmg.preference.checkpoint import data_signature
+        from dppmg.data.schema import data_signature
 
         config, data = self.backbones.stage2, self.backbones.data
         key = stable_hash(ADAPTER_VERSION, self.k, self.backbones.image.folder.name, data_signature(data),

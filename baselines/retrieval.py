@@ -35,14 +35,14 @@ class Retrieval(GenerationMethod):
         from dppmg.data.images import load_image_array
         from dppmg.preference.checkpoint import load_scorer
         from dppmg.preference.train import load_or_fit
-        from dppmg.registry import method_names
+        from dppmg.registry import method_names, resolve_stage1
 
         self.data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
         self.info["timings"] = []
         candidates = {}
         for method in method_names(suite="preference"):
-            record, folder = load_or_fit(dataset, preset, seed, method, data_root=data_root, cache_dir=cache_dir,
-                                         progress=progress, timings=self.info["timings"])
+            record, folder = load_or_fit(resolve_stage1(dataset, preset, seed, method), data_root=data_root,
+                                         cache_dir=cache_dir, progress=progress, timings=self.info["timings"])
             candidates[method] = (float(record["metrics"]["valid"][SELECTION_METRIC]), folder)
         # max() keeps the first of equal values: the earlier method in table order.
         self.recommender = max(candidates, key=lambda m: candidates[m][0])

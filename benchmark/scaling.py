@@ -33,11 +33,10 @@ FRACTIONS = (0.25, 0.5, 1.0)
 
 def trained_stage1_methods(preset: str = "small") -> tuple[str, ...]:
     """The registered Stage 1 methods that train a model (popularity only counts), in table order."""
-    from dppmg.config import stage1_config
-    from dppmg.registry import method_names
+    from dppmg.registry import method_names, resolve_stage1
 
     return tuple(m for m in method_names(suite="preference")
-                 if stage1_config("synthetic", preset, 0, m).preference is not None)
+                 if resolve_stage1("synthetic", preset, 0, m).preference is not None)
 
 
 def subsample_train(data: InteractionData, fraction: float, seed: int = 0) -> InteractionData:
@@ -77,11 +76,11 @@ def scaling_points(preset: str, data_root: str | os.PathLike | None, fixture_roo
 def epoch_profile(data: InteractionData, features: dict[str, np.ndarray], method: str, preset: str,
                   epochs: int = 3, seed: int = 0) -> dict[str, Any]:
     """Train ``method``'s Stage 1 model for ``epochs`` epochs (no early stopping) and time it."""
-    from dppmg.config import stage1_config
     from dppmg.preference.model import epoch_batch_size, fit_preference
     from dppmg.preference.ranking import RankingEvaluator
+    from dppmg.registry import resolve_stage1
 
-    config = stage1_config(data.name, preset, seed, method).preference
+    config = resolve_stage1(data.name, preset, seed, method).preference
     config = dataclasses.replace(config, max_epochs=epochs, patience=epochs + 1)
     evaluator = RankingEvaluator(data)
     fit = fit_preference(data, features, config, torch.Generator().manual_seed(seed), evaluator, progress=False)
@@ -115,8 +114,8 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
     ``fixture_size``: overrides of :data:`benchmark.fixtures.ML1M_SIZE` (the tests use a tiny one).
     """
     from benchmark.outputs import table_note, write_table
-    from dppmg.config import stage1_config
     from dppmg.infra.paths import cache_dir as resolve_cache_dir
+    from dppmg.registry import resolve_stage1
     from dppmg.ui.plotting import scaling_figure
     from dppmg.infra.provenance import StageTimer
     from dppmg.infra.results import make_result, write_result
@@ -134,7 +133,7 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
     threads = torch.get_num_threads()
     rows = []
     try:
-        with_features = any(stage1_config("synthetic", preset, 0, m).preference.uses_features for m in methods)
+        with_features = any(resolve_stage1("synthetic", preset, 0, m).preference.uses_features for m in methods)
         for label, data, features in scaling_points(preset, data_root, fixture_root, cache_dir, progress,
                                                     fixture_size, with_features):
             for method in methods:

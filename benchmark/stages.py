@@ -72,7 +72,9 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
     from dppmg.ui.plotting import training_curves
     from dppmg.preference.train import fit_and_save
 
-    record, _ = fit_and_save(dataset, preset, check_seed(seed), method, data_root=data_root,
+    from dppmg.registry import resolve_stage1
+
+    record, _ = fit_and_save(resolve_stage1(dataset, preset, check_seed(seed), method), data_root=data_root,
                              output_json=output_json, progress=False)
     if figure_dir is not None and record["metrics"].get("history"):
         training_curves(record["metrics"]["history"],

@@ -320,13 +320,13 @@ def run_cache(args: argparse.Namespace) -> int:
 
             raise ConfigError("cache clear removes trained models (an image backbone takes hours at small): "
                               "name --stage S [S ...], or pass --damaged or --all")
-        removed = clear(root, stages, args.dataset, only_damaged=args.damaged)
+        removed = clear(root, stages, args.dataset, only_damaged=args.damaged, datasets=DATASETS)
         freed = sum(e.bytes for e in removed)
         for e in removed:
             print(f"removed {e.path}" + (f" ({e.problem})" if e.problem else ""))
         print(f"{len(removed)} entries removed from {root} ({freed / 2**20:.1f} MiB)")
         return 0
-    entries = scan(root, stages, args.dataset)
+    entries = scan(root, stages, args.dataset, datasets=DATASETS)
     bad = [e for e in entries if e.problem]
     for e in entries:
         state = "ok" if e.problem is None else f"DAMAGED: {e.problem}"
@@ -337,10 +337,11 @@ def run_cache(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from dppmg.methods import DPPMG
     from dppmg.train import train_dppmg
 
-    _, _, info = train_dppmg(args.dataset, args.preset, args.seed, data_root=args.data_root, cache_dir=args.cache_dir,
-                             reward=not args.no_reward)
+    run = DPPMG().run_config(args.dataset, args.preset, args.seed, reward=not args.no_reward)
+    _, _, info = train_dppmg(run, data_root=args.data_root, cache_dir=args.cache_dir)
     print(f"stage 1: {info['stage1_folder']}\nstage 2: {info['stage2_folder']}")
     if "reward" in info:
         curves = info["reward"]["curves"]
@@ -422,8 +423,10 @@ def run_generate(args: argparse.Namespace) -> int:
     # The processed data is cheap next to Stage 2: check that the ids survived processing first.
     users = check_user_ids(args.users, load_dataset(args.dataset, preset=args.preset, data_root=args.data_root,
                                                     cache_dir=args.cache_dir), args.preset, args.data_root)
-    pipe, data = load_or_train_pipeline(args.dataset, args.preset, args.seed, data_root=args.data_root,
-                                        cache_dir=args.cache_dir)
+    from dppmg.methods import DPPMG
+
+    run = DPPMG().run_config(args.dataset, args.preset, args.seed, reward=False)
+    pipe, data = load_or_train_pipeline(run.stage1, run.stage2, data_root=args.data_root, cache_dir=args.cache_dir)
     results = pipe(users, seed=args.seed, num_inference_steps=args.steps)
     for r in results:
         stem = out / f"user_{r['user_id']}"
@@ -441,9 +444,10 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_preference(args: argparse.Namespace) -> int:
     from dppmg.preference.train import fit_and_save
+    from dppmg.registry import resolve_stage1
 
-    record, folder = fit_and_save(args.dataset, args.preset, args.seed, args.method, data_root=args.data_root,
-                                  cache_dir=args.cache_dir, output_json=args.out)
+    record, folder = fit_and_save(resolve_stage1(args.dataset, args.preset, args.seed, args.method),
+                                  data_root=args.data_root, cache_dir=args.cache_dir, output_json=args.out)
     m = record["metrics"]
     print(f"{args.method} on {args.dataset} ({args.preset}, seed {args.seed}): "
           + ", ".join(f"test {k} {v:.4f}" for k, v in m["test"].items()))
@@ -460,15 +464,15 @@ def run_preference(args: argparse.Namespace) -> int:
 
 def run_tokens(args: argparse.Namespace) -> int:
     from dppmg.data import load_dataset
-    from dppmg.config import stage1_config
     from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
+    from dppmg.registry import resolve_stage1
     from dppmg.preference.tokens import token_meanings
 
     from dppmg.generation.train import check_user_ids
 
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
     check_user_ids([args.user], data)
-    folder = checkpoint_dir(stage1_config(args.dataset, args.preset, args.seed, args.method), args.cache_dir)
+    folder = checkpoint_dir(resolve_stage1(args.dataset, args.preset, args.seed, args.method), args.cache_dir)
     checkpoint = load_stage1(folder, data)
     print(f"user {args.user} of {args.dataset}: "
           + "  ".join(f"{m}: {' '.join(t)}" for m, t in checkpoint.tokens[args.user].items()))

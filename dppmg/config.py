@@ -1,8 +1,8 @@
 """The one preset table: every stage's frozen config for a preset and a dataset.
 
 Each stage's dataclass lives in its stage (:mod:`dppmg.data.config`, :mod:`dppmg.preference.config`,
-:mod:`dppmg.generation.config`, :mod:`dppmg.reward.config`, :class:`dppmg.reward.alignment.AlignmentConfig`,
-:mod:`dppmg.evaluation.config`) and holds the defaults. This module holds what differs from them:
+:mod:`dppmg.generation.config`, :mod:`dppmg.reward.config`, which also holds the alignment models'
+:class:`~dppmg.reward.config.AlignmentConfig`, :mod:`dppmg.evaluation.config`) and holds the defaults. This module holds what differs from them:
 
 * :data:`PRESET_TABLE` — per stage and preset, the values that differ from the dataclass default;
 * :data:`DATASET_TABLE` — per (dataset, preset), the values that differ from the preset's, each
@@ -16,14 +16,14 @@ key. An override naming a field the stage does not have is an error naming it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Mapping
 
 from dppmg.data.config import DATASETS, DataConfig, SyntheticConfig
 from dppmg.errors import ConfigError
 from dppmg.evaluation.config import EvaluationConfig, PreferenceEvaluatorConfig, SelectionConfig
 from dppmg.generation.config import ImageBackboneConfig, Stage2Config, TextBackboneConfig
 from dppmg.preference.config import PreferenceConfig, QuantizerConfig, Stage1Config
-from dppmg.reward.config import RewardConfig
+from dppmg.reward.config import ROLES, AlignmentConfig, RewardConfig
 
 PRESETS = ("smoke", "small", "paper")
 __all__ = ["DATASETS", "PRESETS", "PRESET_TABLE", "DATASET_TABLE", "check_preset", "data_config",
@@ -183,23 +183,23 @@ def quantizer_config(dataset: str, preset: str, **overrides: Any) -> QuantizerCo
     return QuantizerConfig(**stage_values("quantizer", preset, dataset, **overrides))
 
 
-def stage1_config(dataset: str, preset: str, seed: int, method: str, *, preference: dict[str, Any] | None = None,
-                  quantizer: dict[str, Any] | None = None) -> Stage1Config:
-    """The Stage 1 config of the registered ``method``: the preset's graph model with the method's
-    own overrides (its ``preference`` attribute), quantized if the method says so; ``preference`` /
-    ``quantizer`` override the resolved values last (selection runs, ablations)."""
-    from dppmg.registry import get_spec
+def stage1_config(dataset: str, preset: str, seed: int, method: str, *,
+                  method_preference: Mapping[str, Any] | None, quantize: bool,
+                  preference: dict[str, Any] | None = None, quantizer: dict[str, Any] | None = None) -> Stage1Config:
+    """The Stage 1 config of the method ``method`` from its own values (a registered method passes
+    them: :meth:`dppmg.interface.Method.stage1_config`): the preset's graph model with the method's
+    overrides ``method_preference`` (``None``: the method trains no model), quantized if
+    ``quantize``; ``preference`` / ``quantizer`` override the resolved values last (selection
+    runs, ablations)."""
     from dppmg.infra.seeding import check_seed
 
     check_seed(seed)
-    cls = get_spec(method, suite="preference").cls
-    if cls.preference is None and preference:
+    if method_preference is None and preference:
         raise ConfigError(f"method {method!r} trains no preference model: no preference override applies")
-    resolved = (None if cls.preference is None
-                else preference_config(dataset, preset, **{**dict(cls.preference), **(preference or {})}))
-    quantizer_resolved = quantizer_config(dataset, preset, **(quantizer or {})) if cls.quantize else None
-    preference, quantizer = resolved, quantizer_resolved
-    return Stage1Config(check_dataset(dataset), check_preset(preset), seed, method, preference, quantizer)
+    resolved = (None if method_preference is None
+                else preference_config(dataset, preset, **{**dict(method_preference), **(preference or {})}))
+    quantizer_resolved = quantizer_config(dataset, preset, **(quantizer or {})) if quantize else None
+    return Stage1Config(check_dataset(dataset), check_preset(preset), seed, method, resolved, quantizer_resolved)
 
 
 def text_backbone_config(preset: str, dataset: str | None = None, **overrides: Any) -> TextBackboneConfig:
@@ -226,9 +226,7 @@ def reward_config(preset: str, dataset: str | None = None, **overrides: Any) -> 
 
 
 def alignment_config(role: str, preset: str, dataset: str | None = None, **overrides: Any):
-    """The :class:`~dppmg.reward.alignment.AlignmentConfig` of the ``"reward"`` model or the ``"evaluator"``."""
-    from dppmg.reward.alignment import ROLES, AlignmentConfig
-
+    """The :class:`~dppmg.reward.config.AlignmentConfig` of the ``"reward"`` model or the ``"evaluator"``."""
     if role not in ROLES:
         raise ConfigError(f"unknown alignment role {role!r}; expected one of {ROLES}")
     stage = "reward_model" if role == "reward" else "evaluator"

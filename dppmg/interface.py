@@ -55,6 +55,15 @@ class Method:
     generation_items: ClassVar[Mapping[str, int]] = {"text": 1, "image": 1}
 
     @classmethod
+    def stage1_config(cls, dataset: str, preset: str, seed: int, **overrides: Any):
+        """This method's :class:`~dppmg.preference.config.Stage1Config` (``overrides``:
+        ``preference`` / ``quantizer`` config fields) from its own ``preference`` and ``quantize``."""
+        from dppmg.config import stage1_config
+
+        return stage1_config(dataset, preset, seed, cls.name, method_preference=cls.preference, quantize=cls.quantize,
+                             **overrides)
+
+    @classmethod
     def producers(cls) -> dict[str, str]:
         """Per modality, the registered method whose generator makes this method's output of it:
         the cells that share a producer share its generations (:mod:`dppmg.generation.reuse`)."""
@@ -104,6 +113,15 @@ class UnimodalMethod(GenerationMethod):
             cls.modalities = (cls.modality,)
             if "generation_items" not in cls.__dict__:
                 cls.generation_items = {cls.modality: 1}
+
+    @classmethod
+    def stage1_config(cls, dataset: str, preset: str, seed: int, **overrides: Any):
+        """This method's :class:`~dppmg.preference.config.Stage1Config` (``overrides``:
+        ``preference`` / ``quantizer`` config fields) from its own ``preference`` and ``quantize``."""
+        from dppmg.config import stage1_config
+
+        return stage1_config(dataset, preset, seed, cls.name, method_preference=cls.preference, quantize=cls.quantize,
+                             **overrides)
 
     @classmethod
     def producers(cls) -> dict[str, str]:
@@ -179,6 +197,15 @@ class ModalityPair(GenerationMethod):
 
     text_method: ClassVar[type[UnimodalMethod]]
     image_method: ClassVar[type[UnimodalMethod]]
+
+    @classmethod
+    def stage1_config(cls, dataset: str, preset: str, seed: int, **overrides: Any):
+        """This method's :class:`~dppmg.preference.config.Stage1Config` (``overrides``:
+        ``preference`` / ``quantizer`` config fields) from its own ``preference`` and ``quantize``."""
+        from dppmg.config import stage1_config
+
+        return stage1_config(dataset, preset, seed, cls.name, method_preference=cls.preference, quantize=cls.quantize,
+                             **overrides)
 
     @classmethod
     def producers(cls) -> dict[str, str]:

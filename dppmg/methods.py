@@ -12,12 +12,15 @@ through entry points; see :mod:`dppmg.registry`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from dppmg.interface import GenerationMethod, RankingMethod
 from dppmg.registry import register_method
+
+if TYPE_CHECKING:
+    from dppmg.train import DPPMGRunConfig
 
 
 @register_method
@@ -47,12 +50,22 @@ class DPPMG(GenerationMethod):
         return {stage: {**self.overrides.get(stage, {}), **given.get(stage, {})}
                 for stage in dict.fromkeys([*self.overrides, *given])}
 
+    def run_config(self, dataset: str, preset: str, seed: int, *, reward: bool | None = None,
+                   **overrides) -> DPPMGRunConfig:
+        """Every stage's config of this method's run, resolved once (``reward``: whether Stage 3
+        runs, by default the method's ``use_reward``; ``overrides`` as in :meth:`fit`)."""
+        from dppmg.registry import resolve_stage1
+        from dppmg.train import DPPMGRunConfig, stage1_overrides
+
+        overrides = self.run_overrides(overrides)
+        stage1 = resolve_stage1(dataset, preset, seed, self.stage1_method, **stage1_overrides(overrides))
+        label = "stage1" if self.stage1_method == DPPMG.name else f"stage1 {self.stage1_method}"
+        return DPPMGRunConfig.resolve(stage1, reward=self.use_reward if reward is None else reward,
+                                      overrides=overrides, stage1_label=label)
+
     def resolved_config(self, dataset: str, preset: str, seed: int, **overrides) -> dict[str, Any]:
         """Every stage's resolved config this method trains with, without training anything."""
-        from dppmg.train import resolved_configs
-
-        return resolved_configs(dataset, preset, seed, stage1_method=self.stage1_method, reward=self.use_reward,
-                                overrides=self.run_overrides(overrides))
+        return self.run_config(dataset, preset, seed, **overrides).to_dict()
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True, **overrides):
         """Stages 1-3 from the caches where possible; ``overrides`` maps a stage (``preference``,
@@ -60,9 +73,9 @@ class DPPMG(GenerationMethod):
         the class's own ``overrides``)."""
         from dppmg.train import train_dppmg
 
-        self.pipe, data, self.info = train_dppmg(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir,
-                                                 stage1_method=self.stage1_method, reward=self.use_reward,
-                                                 progress=progress, overrides=self.run_overrides(overrides))
+        run = self.run_config(dataset, preset, seed, **overrides)
+        self.pipe, data, self.info = train_dppmg(run, data_root=data_root, cache_dir=cache_dir, progress=progress,
+                                                 overrides=self.run_overrides(overrides))
         return data
 
     def generate(self, user_ids, seed):

@@ -154,6 +154,12 @@ def get_spec(name: str, suite: str | None = None) -> MethodSpec:
     return spec
 
 
+def resolve_stage1(dataset: str, preset: str, seed: int, method: str, **overrides: Any):
+    """The Stage 1 config of the registered ranking method ``method`` (for entry points that hold
+    a name: the CLI, the harness, notebooks); ``overrides``: ``preference`` / ``quantizer`` fields."""
+    return get_spec(method, suite="preference").cls.stage1_config(dataset, preset, seed, **overrides)
+
+
 def get_method(name: str):
     """A fresh instance of the registered generation method ``name``."""
     return get_spec(name, suite="evaluation").cls()

@@ -10,12 +10,15 @@ image backbone from its last checkpoint).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
+from dppmg.config import reward_config, stage2_config
 from dppmg.errors import ConfigError
-from dppmg.methods import DPPMG
+from dppmg.generation.config import Stage2Config
 from dppmg.infra.provenance import StageTimer
-from dppmg.infra.seeding import check_seed
+from dppmg.preference.config import Stage1Config
+from dppmg.reward.config import RewardConfig
 
 # What a run may override, stage by stage (each a dict of that stage's config fields).
 OVERRIDE_STAGES = ("preference", "quantizer", "stage2", "reward")
@@ -32,48 +35,68 @@ def check_overrides(overrides: dict[str, Any] | None) -> dict[str, dict[str, Any
     return overrides
 
 
-def resolved_configs(dataset: str, preset: str, seed: int, *, stage1_method: str = DPPMG.name, reward: bool = True,
-                     overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The resolved config of every stage :func:`train_dppmg` trains with these arguments (the
-    Stage 1 run, Stage 2, and Stage 3 or ``None`` without the reward), as plain dicts."""
-    from dppmg.config import reward_config, stage1_config, stage2_config
-
-    overrides = check_overrides(overrides)
-    stage1 = stage1_config(dataset, preset, seed, stage1_method,
-                           **{k: overrides[k] for k in ("preference", "quantizer") if k in overrides})
-    return {"stage1": stage1.to_dict(), "stage2": stage2_config(preset, dataset, **overrides.get("stage2", {})).to_dict(),
-            "reward": reward_config(preset, dataset, **overrides.get("reward", {})).to_dict() if reward else None}
+def stage1_overrides(overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The part of a run's ``overrides`` that Stage 1's config takes."""
+    return {k: overrides[k] for k in ("preference", "quantizer") if k in overrides}
 
 
-def train_dppmg(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
-                cache_dir: str | os.PathLike | None = None, stage1_method: str = DPPMG.name, reward: bool = True,
+@dataclass(frozen=True)
+class DPPMGRunConfig:
+    """Every stage's config of one DPPMG run, resolved once where the run starts (the method's
+    ``fit``, the CLI) and handed down as objects: no stage looks its config up again.
+
+    Args:
+        stage1 (Stage1Config): the Stage 1 run whose tokens the generators read (its dataset,
+            preset and seed are the run's).
+        stage2 (Stage2Config): the token embeddings and both backbones.
+        reward (RewardConfig, optional): Stage 3; ``None`` trains no reward fine-tuning.
+        stage1_label (str): the name Stage 1's wall time is recorded under.
+    """
+
+    stage1: Stage1Config
+    stage2: Stage2Config
+    reward: RewardConfig | None
+    stage1_label: str = "stage1"
+
+    @classmethod
+    def resolve(cls, stage1: Stage1Config, *, reward: bool = True,
+                overrides: dict[str, dict[str, Any]] | None = None, stage1_label: str = "stage1") -> "DPPMGRunConfig":
+        """Stage 2 and Stage 3 of ``stage1``'s dataset and preset with ``overrides`` (``stage2``,
+        ``reward``) applied last."""
+        overrides = check_overrides(overrides)
+        dataset, preset = stage1.dataset, stage1.preset
+        return cls(stage1, stage2_config(preset, dataset, **overrides.get("stage2", {})),
+                   reward_config(preset, dataset, **overrides.get("reward", {})) if reward else None, stage1_label)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config of every stage, as plain dicts."""
+        return {"stage1": self.stage1.to_dict(), "stage2": self.stage2.to_dict(),
+                "reward": self.reward.to_dict() if self.reward is not None else None}
+
+
+def train_dppmg(run: DPPMGRunConfig, *, data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
                 progress: bool = True, overrides: dict[str, dict[str, Any]] | None = None):
-    """Returns ``(pipeline, data, info)``; ``info`` holds the folders, the reward curves and the
-    wall time / peak memory of every step that ran (``info["timings"]``). ``overrides`` maps a
-    stage of :data:`OVERRIDE_STAGES` to config fields that replace the preset's."""
-    from dppmg.config import reward_config, stage2_config
+    """Stages 1-3 of the resolved ``run``. Returns ``(pipeline, data, info)``; ``info`` holds the
+    folders, the reward curves and the wall time / peak memory of every step that ran
+    (``info["timings"]``) and ``overrides``, the run's overrides as the caller gave them (recorded
+    only: ``run`` has them applied)."""
     from dppmg.generation.train import load_or_train_pipeline
     from dppmg.preference.train import load_or_fit
     from dppmg.reward.finetune import load_or_fine_tune
 
-    seed = check_seed(seed)
-    overrides = check_overrides(overrides)
-    stage1_overrides = {k: overrides[k] for k in ("preference", "quantizer") if k in overrides}
     timings: list[dict[str, Any]] = []
-    info: dict[str, Any] = {"timings": timings, "overrides": overrides}
-    _, folder1 = load_or_fit(dataset, preset, seed, stage1_method, data_root=data_root, cache_dir=cache_dir,
-                             progress=progress, timings=timings, **stage1_overrides)
+    info: dict[str, Any] = {"timings": timings, "overrides": check_overrides(overrides)}
+    _, folder1 = load_or_fit(run.stage1, data_root=data_root, cache_dir=cache_dir, progress=progress,
+                             timings=timings, label=run.stage1_label)
     with StageTimer("stage2") as t:
-        pipe, data = load_or_train_pipeline(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir,
-                                            progress=progress, stage1_method=stage1_method,
-                                            stage1_overrides=stage1_overrides,
-                                            config=stage2_config(preset, dataset, **overrides.get("stage2", {})))
+        pipe, data = load_or_train_pipeline(run.stage1, run.stage2, data_root=data_root, cache_dir=cache_dir,
+                                            progress=progress)
     timings.append(t.record)
     info["stage1_folder"] = str(folder1)
     info["stage2_folder"] = pipe.meta["folder"]
     info["token_losses"] = pipe.meta.get("token_losses")
     info["token_validation"] = pipe.meta.get("token_validation")
-    if reward:
-        config = reward_config(preset, dataset, **overrides.get("reward", {}))
-        pipe, info["reward"] = load_or_fine_tune(pipe, data, config, preset, seed, cache_dir, progress, timings)
+    if run.reward is not None:
+        pipe, info["reward"] = load_or_fine_tune(pipe, data, run.reward, run.stage1.preset, run.stage1.seed, cache_dir,
+                                                 progress, timings)
     return pipe, data, info

@@ -76,11 +76,12 @@ def smoke_synthetic(session_cache):
 @pytest.fixture(scope="session")
 def smoke_stage2(session_cache):
     """DPPMG's Stage 2 pipeline on the smoke synthetic world (Stage 1 and 2 trained once per session)."""
+    from dppmg.methods import DPPMG
     from dppmg.train import train_dppmg
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DPPMG_CACHE_DIR", str(session_cache))
-        pipe, data, _ = train_dppmg("synthetic", "smoke", 0, cache_dir=session_cache, reward=False, progress=False)
+        pipe, data, _ = train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, reward=False), cache_dir=session_cache, progress=False)
     return pipe, data
 
 

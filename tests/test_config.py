@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dppmg.config import data_config
+from dppmg.registry import resolve_stage1
 from dppmg.errors import ConfigError
 from dppmg.infra.seeding import check_seed, seed_everything
 
@@ -54,7 +55,7 @@ def test_every_stage_resolves_for_every_preset_and_dataset():
             for role in ("reward", "evaluator"):
                 assert config.alignment_config(role, preset, dataset).role == role
             for method in ("popularity", "dppmg"):
-                config.stage1_config(dataset, preset, 0, method)
+                resolve_stage1(dataset, preset, 0, method)
 
 
 def test_dataset_rows_override_the_preset_and_overrides_override_both():
@@ -62,7 +63,7 @@ def test_dataset_rows_override_the_preset_and_overrides_override_both():
 
     assert config.preference_config("hm", "paper").dim == 32
     assert config.preference_config("movielens", "small").dim == config.PRESET_TABLE["preference"]["small"]["dim"]
-    assert config.stage1_config("hm", "paper", 0, "mf-bpr").preference.dim == 32  # like for like across methods
+    assert resolve_stage1("hm", "paper", 0, "mf-bpr").preference.dim == 32  # like for like across methods
     assert config.preference_config("hm", "paper", dim=8).dim == 8
     assert config.stage2_config("small", "movielens").image_sees_generated_text == 12
     assert config.evaluation_config("small").users == 256 and config.evaluation_config("smoke").users == 8

@@ -116,3 +116,27 @@ def test_report_function_local_imports():
     hidden = cycles(graph)
     print(f"\n{total} imports between project modules, {local} inside functions; cycles through them: "
           + ("; ".join(f"{len(c)} modules: {', '.join(c)}" for c in hidden) or "none"))
+
+
+# The entry modules resolve a run's config and hand it down; the stage packages take their config.
+ENTRY_MODULES = {"dppmg.config", "dppmg.registry", "dppmg.methods", "dppmg.train", "dppmg.interface", "dppmg.cli"}
+STAGE_PACKAGES = ("dppmg.infra.", "dppmg.data.", "dppmg.preference.", "dppmg.generation.", "dppmg.reward.",
+                  "dppmg.evaluation.")
+# What is left of the old loop: name-based conveniences inside a stage that resolve the preset
+# table themselves (each a public function a notebook or plugin calls by name), and the
+# evaluation driver, which instantiates a method by name. No new entry may join them.
+STAGE_TO_ENTRY_LEFT = {
+    ("dppmg.data.datasets", "dppmg.config"),  # load_dataset(name, preset)
+    ("dppmg.generation.backbones", "dppmg.config"),  # load_backbones(name, preset, seed), the plugins' API
+    ("dppmg.generation.prerequisites", "dppmg.config"),  # require_image_backbone(name, preset), for notebooks
+    ("dppmg.reward.model", "dppmg.config"),  # load_or_train_reward_model(data, preset)
+    ("dppmg.evaluation.evaluator", "dppmg.config"),  # load_or_train_evaluator(data, preset)
+    ("dppmg.evaluation.evaluate", "dppmg.config"), ("dppmg.evaluation.evaluate", "dppmg.registry"),
+}
+
+
+def test_stages_do_not_import_the_entry_modules():
+    graph, _, _ = import_graph(module_level_only=False)
+    found = {(m, t) for m, targets in graph.items() if m.startswith(STAGE_PACKAGES)
+             for t in targets if t in ENTRY_MODULES}
+    assert found <= STAGE_TO_ENTRY_LEFT, f"a stage imports an entry module: {sorted(found - STAGE_TO_ENTRY_LEFT)}"

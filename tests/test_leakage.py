@@ -10,8 +10,8 @@ import torch
 
 def _train_everything(data, cache):
     from dppmg.reward.alignment import alignment_features, load_or_train_alignment
-    from dppmg.config import (alignment_config, preference_evaluator_config, reward_config, stage1_config,
-                              stage2_config)
+    from dppmg.config import alignment_config, preference_evaluator_config, reward_config, stage2_config
+    from dppmg.registry import resolve_stage1
     from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
     from dppmg.data.features import extract_features
     from dppmg.generation.train import build_pipeline
@@ -22,7 +22,7 @@ def _train_everything(data, cache):
     from dppmg.infra.seeding import seed_everything
 
     stage1 = run_stage1(data, extract_features(data, cache_dir=cache, progress=False),
-                        stage1_config("synthetic", "smoke", 0, "dppmg"), seed_everything(0).torch, progress=False)
+                        resolve_stage1("synthetic", "smoke", 0, "dppmg"), seed_everything(0).torch, progress=False)
     checkpoint = load_stage1(save_stage1(stage1, data, cache / "stage1"), data)
     pipe = build_pipeline(data, checkpoint, stage2_config("smoke", "synthetic"), seed_everything(0).torch,
                           cache_dir=cache, progress=False)

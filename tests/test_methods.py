@@ -43,8 +43,9 @@ def test_generation_method_fits_generates_and_is_deterministic(name, users, sess
 def test_ranking_method_stage1_run(name, session_cache, smoke_synthetic):
     from dppmg.preference.checkpoint import load_stage1
     from dppmg.preference.train import fit_and_save
+    from dppmg.registry import resolve_stage1
 
-    record, folder = fit_and_save("synthetic", "smoke", 0, name, cache_dir=session_cache, progress=False)
+    record, folder = fit_and_save(resolve_stage1("synthetic", "smoke", 0, name), cache_dir=session_cache, progress=False)
     m = record["metrics"]
     assert set(m["test"]) == {"recall@10", "recall@20", "ndcg@10", "ndcg@20"}
     assert len(m["test_per_user"]["recall@20"]) == len(m["test_per_user"]["user_index"])

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dppmg.errors import DatasetError
+from dppmg.infra.io import stable_hash
 
 USER_COLUMNS = ("user_id",)
 ITEM_COLUMNS = ("item_id", "title", "text", "description", "image_path")
@@ -135,3 +136,11 @@ class InteractionData:
         base["stages"] = list(self.stages)
         base.update(changes)
         return InteractionData(**base)
+
+
+def data_signature(data: InteractionData) -> dict[str, Any]:
+    """What a model trained on ``data`` must match to be reused: the dataset, its users and items,
+    and its training split (part of every cache key of a model trained on the interactions)."""
+    return {"dataset": data.name, "num_users": data.num_users, "num_items": data.num_items,
+            "users": stable_hash(data.users["user_id"].tolist()), "items": stable_hash(data.items["item_id"].tolist()),
+            "train": stable_hash(data.user_item_pairs("train").tolist())}

@@ -47,8 +47,8 @@ def select_preference_dim(dataset: str, preset: str, seed: int, candidates: Sequ
 
     rows = []
     for dim in candidates:
-        record, _ = fit_and_save(dataset, preset, seed, DPPMG.name, data_root=data_root, cache_dir=cache_dir,
-                                 progress=progress, preference={"dim": int(dim)})
+        config = DPPMG.stage1_config(dataset, preset, seed, preference={"dim": int(dim)})
+        record, _ = fit_and_save(config, data_root=data_root, cache_dir=cache_dir, progress=progress)
         m = record["metrics"]
         rows.append({"value": int(dim), "metric": m["quantized_valid"]["recall@20"],
                      "valid recall@20 (unquantized)": m["valid"]["recall@20"],
@@ -68,8 +68,10 @@ def _stage2_with_evaluators(dataset: str, preset: str, seed: int, data_root, cac
     from dppmg.reward.model import load_or_train_reward_model
     from dppmg.train import train_dppmg
 
-    pipe, data, _ = train_dppmg(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir, reward=False,
-                                progress=progress)
+    from dppmg.methods import DPPMG
+
+    pipe, data, _ = train_dppmg(DPPMG().run_config(dataset, preset, seed, reward=False), data_root=data_root,
+                                cache_dir=cache_dir, progress=progress)
     reward_model, _ = load_or_train_reward_model(data, preset, cache_dir, progress)
     evaluator, _ = load_or_train_evaluator(data, preset, cache_dir, progress)
     preference = load_or_train_preference_evaluator(data, preference_evaluator_config(preset, dataset), cache_dir,

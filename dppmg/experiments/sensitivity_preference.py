@@ -42,7 +42,7 @@ def codebook_sweep(dataset: str, preset: str, seed: int, *, sizes: Sequence[int]
     from dppmg.preference.train import load_or_fit
 
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
-    record, folder = load_or_fit(dataset, preset, seed, DPPMG.name, data_root=data_root, cache_dir=cache_dir,
+    record, folder = load_or_fit(DPPMG.stage1_config(dataset, preset, seed), data_root=data_root, cache_dir=cache_dir,
                                  progress=progress)
     reps = load_preferences(folder, data, cache_dir)
     evaluator = RankingEvaluator(data)

@@ -31,6 +31,7 @@ from dppmg.generation.text_backbone import causal_lm_loss
 from dppmg.infra import cache
 from dppmg.infra.io import atomic_write_json, read_versioned_json
 from dppmg.preference.checkpoint import Stage1Checkpoint
+from dppmg.preference.config import Stage1Config
 from dppmg.infra.seeding import check_seed
 
 
@@ -205,27 +206,19 @@ def check_user_ids(user_ids: Sequence[Any], data: InteractionData, preset: str |
         raise ConfigError(f"{exc}; " + "; ".join(f"user {u!r}: {why[u]}" for u in unknown[:5])) from None
 
 
-def load_or_train_pipeline(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
-                           cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                           stage1_method: str | None = None, stage1_overrides: dict[str, Any] | None = None,
-                           config: Stage2Config | None = None):
-    """The Stage 2 pipeline of (dataset, preset, seed): loaded if trained before, else Stage 1's
-    checkpoint (of ``stage1_method``, default DPPMG's, with ``stage1_overrides``) is required and the token embeddings
-    are trained and saved. ``config`` defaults to the preset's. Returns (pipeline, data)."""
-    from dppmg.config import stage1_config, stage2_config
+def load_or_train_pipeline(stage1_config: Stage1Config, config: Stage2Config, *, data_root: str | None = None,
+                           cache_dir: str | os.PathLike | None = None, progress: bool = True):
+    """The Stage 2 pipeline of ``config`` on the tokens of the Stage 1 run ``stage1_config`` (its
+    dataset, preset and seed): loaded if trained before, else Stage 1's checkpoint is required and
+    the token embeddings are trained and saved. Returns (pipeline, data)."""
     from dppmg.data import load_dataset
     from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
     from dppmg.infra.seeding import seed_everything
 
-    seed = check_seed(seed)
+    dataset, preset, seed = stage1_config.dataset, stage1_config.preset, check_seed(stage1_config.seed)
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
-    if stage1_method is None:
-        from dppmg.methods import DPPMG
-
-        stage1_method = DPPMG.name
-    folder1 = checkpoint_dir(stage1_config(dataset, preset, seed, stage1_method, **(stage1_overrides or {})), cache_dir)
+    folder1 = checkpoint_dir(stage1_config, cache_dir)
     stage1 = load_stage1(folder1, data)
-    config = config or stage2_config(preset, dataset)
     folder = pipeline_dir(stage1, config, seed, cache_dir)
     with cache.lock(folder, "Stage 2 pipeline"):
         if cache.reuse(folder, "Stage 2 pipeline"):

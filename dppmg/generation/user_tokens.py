@@ -99,7 +99,7 @@ class UserTokens:
 
     # ----- training and generation ---------------------------------------------------------
     def cache_folder(self, seed: int, cache_dir: str | os.PathLike | None = None) -> Path:
-        from dppmg.preference.checkpoint import data_signature
+        from dppmg.data.schema import data_signature
 
         data = self.backbones.data
         backbone = (self.config.text.kind if self.modality == "text" else self.image_backbone.folder.name)

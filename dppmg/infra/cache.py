@@ -30,7 +30,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -216,7 +216,7 @@ class CacheEntry:
     problem: str | None
 
 
-def _dataset_of(path: Path, sub: str, depth: int) -> str | None:
+def _dataset_of(path: Path, sub: str, depth: int, datasets: Sequence[str]) -> str | None:
     if depth == 2:
         return path.parent.name
     if (path / MANIFEST).is_file():
@@ -227,14 +227,11 @@ def _dataset_of(path: Path, sub: str, depth: int) -> str | None:
     if sub == "features":
         return path.parent.name
     # Every other entry's name starts with its dataset, except the text backbones'.
-    return None if sub in ("text_backbone", "backbones") else _name_dataset(path.name)
+    return None if sub in ("text_backbone", "backbones") else _name_dataset(path.name, datasets)
 
 
-def _name_dataset(name: str) -> str | None:
-    # Local: importing dppmg.data runs its __init__, which loads the datasets, which use this module.
-    from dppmg.data.config import DATASETS
-
-    matches = [d for d in DATASETS if name.startswith(f"{d}-")]
+def _name_dataset(name: str, datasets: Sequence[str]) -> str | None:
+    matches = [d for d in datasets if name.startswith(f"{d}-")]
     return max(matches, key=len) if matches else None
 
 
@@ -255,9 +252,12 @@ def _size(path: Path) -> int:
 
 
 def scan(cache_root: str | os.PathLike, stages: tuple[str, ...] = STAGES, dataset: str | None = None,
-         check: bool = True) -> list[CacheEntry]:
+         check: bool = True, datasets: Sequence[str] = ()) -> list[CacheEntry]:
     """Every cache entry of ``stages`` (optionally of one ``dataset``) under ``cache_root``; with
-    ``check``, each one is verified (folders against their manifest, files by loading them)."""
+    ``check``, each one is verified (folders against their manifest, files by loading them).
+    ``datasets``: the dataset names an entry's name may start with (the caller's
+    :data:`dppmg.data.config.DATASETS`; infrastructure does not import the data package)."""
+    datasets = tuple(datasets) + ((dataset,) if dataset and dataset not in datasets else ())
     root = Path(cache_root)
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
@@ -269,22 +269,22 @@ def scan(cache_root: str | os.PathLike, stages: tuple[str, ...] = STAGES, datase
             for path in sorted((root / sub).glob(pattern)):
                 if not path.is_dir() or path.name.endswith((".tmp", ".old")):
                     continue
-                ds = _dataset_of(path, sub, depth)
+                ds = _dataset_of(path, sub, depth, datasets)
                 if dataset is None or ds == dataset:
                     out.append(CacheEntry(stage, ds, path, _size(path), problem(path) if check else None))
         for sub, pattern in FILE_STAGES.get(stage, ()):
             for path in sorted((root / sub).glob(pattern)):
-                ds = path.parent.name if sub == "features" else _name_dataset(path.name)
+                ds = path.parent.name if sub == "features" else _name_dataset(path.name, datasets)
                 if dataset is None or ds == dataset:
                     out.append(CacheEntry(stage, ds, path, _size(path), _file_problem(path) if check else None))
     return out
 
 
 def clear(cache_root: str | os.PathLike, stages: tuple[str, ...] = STAGES, dataset: str | None = None,
-          only_damaged: bool = False) -> list[CacheEntry]:
+          only_damaged: bool = False, datasets: Sequence[str] = ()) -> list[CacheEntry]:
     """Remove the entries :func:`scan` finds (only the damaged ones with ``only_damaged``); returns them."""
     removed = []
-    for item in scan(cache_root, stages, dataset, check=only_damaged):
+    for item in scan(cache_root, stages, dataset, check=only_damaged, datasets=datasets):
         if only_damaged and item.problem is None:
             continue
         if item.path.is_dir():

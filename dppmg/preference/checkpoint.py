@@ -26,19 +26,12 @@ import numpy as np
 import torch
 
 from dppmg.infra import cache
-from dppmg.data.schema import InteractionData
+from dppmg.data.schema import InteractionData, data_signature
 from dppmg.errors import DPPMGError
-from dppmg.infra.io import atomic_write_json, read_versioned_json, stable_hash
+from dppmg.infra.io import atomic_write_json, read_versioned_json
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.preference.config import CHECKPOINT_VERSION, Stage1Config
 from dppmg.preference.quantize import codes_to_tokens
-
-
-def data_signature(data: InteractionData) -> dict[str, Any]:
-    """What a checkpoint must match: the dataset, its users and items, and its training split."""
-    return {"dataset": data.name, "num_users": data.num_users, "num_items": data.num_items,
-            "users": stable_hash(data.users["user_id"].tolist()), "items": stable_hash(data.items["item_id"].tolist()),
-            "train": stable_hash(data.user_item_pairs("train").tolist())}
 
 
 def checkpoint_dir(config: Stage1Config, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -117,12 +110,10 @@ def load_stage1(folder: str | os.PathLike, data: InteractionData) -> Stage1Check
                              f"{meta['data'].get(key)!r} != {value!r}); retrain with `dppmg preference fit`")
     tokens_file = folder / "tokens.json"
     if not tokens_file.is_file():
-        from dppmg.registry import methods
-
-        quantized = [s.name for s in methods(suite="preference") if s.cls.quantize]
+        # The quantized methods are named by `dppmg tokens --help` (its --method choices).
         raise DPPMGError(f"{folder}: Stage 1 method {meta['config']['method']!r} ranks items but makes no preference "
-                         "tokens (it has no quantizer); the generators read the tokens of a quantized method: "
-                         + ", ".join(quantized))
+                         "tokens (it has no quantizer); the generators read the tokens of a quantized method "
+                         "(`dppmg tokens --help` lists them)")
     tokens = json.loads(tokens_file.read_text())["users"]
     with np.load(folder / "item_codes.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
@@ -156,9 +147,8 @@ def load_preferences(folder: str | os.PathLike, data: InteractionData, cache_dir
     interactions get the mean preference, as in Stage 1."""
     from dppmg.data.features import extract_features
     from dppmg.preference.config import PreferenceConfig
-    from dppmg.preference.model import ModalPreferenceGNN, normalized_adjacency
+    from dppmg.preference.model import ModalPreferenceGNN, cold_start_fill, normalized_adjacency
     from dppmg.preference.ranking import RankingEvaluator
-    from dppmg.preference.train import cold_start_fill
 
     folder = Path(folder)
     cache.require(folder, "stage-1 checkpoint", rebuild_command(folder))

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dppmg.data.schema import InteractionData
+from dppmg.data.schema import InteractionData, data_signature
 from dppmg.errors import ConfigError
 from dppmg.preference.config import PreferenceConfig
 from dppmg.preference.ranking import RankingEvaluator, SparseInteractions, factor_scorer
@@ -263,7 +263,6 @@ def fit_preference(data: InteractionData, features: dict[str, np.ndarray] | None
     epoch_times = []
     first_epoch = 1
     resume_dir = Path(resume_dir) if resume_dir is not None else None
-    from dppmg.preference.checkpoint import data_signature
 
     signature = data_signature(data) if resume_dir is not None else {}
     saved = _load_training_state(resume_dir, signature)
@@ -330,3 +329,12 @@ def popularity_scores(data: InteractionData) -> torch.Tensor:
     """The popularity baseline: every user gets the items' training interaction counts."""
     counts = np.bincount(data.user_item_pairs("train")[:, 1], minlength=data.num_items).astype(np.float32)
     return torch.as_tensor(counts).expand(data.num_users, -1)
+
+
+def cold_start_fill(prefs: torch.Tensor, has_train: torch.Tensor) -> torch.Tensor:
+    """Rows of users without training interactions become the mean of the others' rows."""
+    if has_train.all() or not has_train.any():
+        return prefs
+    out = prefs.clone()
+    out[~has_train] = prefs[has_train].mean(0)
+    return out

@@ -20,19 +20,10 @@ import torch
 from dppmg.data.schema import InteractionData
 from dppmg.preference.checkpoint import checkpoint_dir, save_stage1
 from dppmg.preference.config import Stage1Config
-from dppmg.preference.model import FitResult, fit_preference, popularity_scores
+from dppmg.preference.model import FitResult, cold_start_fill, fit_preference, popularity_scores
 from dppmg.preference.quantize import ResidualQuantizer, quantizer_report, train_quantizer
 from dppmg.preference.ranking import RankingEvaluator, UserScorer, factor_scorer
 from dppmg.preference.recovery import ground_truth_recovery
-
-
-def cold_start_fill(prefs: torch.Tensor, has_train: torch.Tensor) -> torch.Tensor:
-    """Rows of users without training interactions become the mean of the others' rows."""
-    if has_train.all() or not has_train.any():
-        return prefs
-    out = prefs.clone()
-    out[~has_train] = prefs[has_train].mean(0)
-    return out
 
 
 @dataclass
@@ -109,23 +100,21 @@ def training_dir(folder: Path) -> Path:
     return folder.with_name(folder.name + ".training")
 
 
-def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root: str | None = None,
+def fit_and_save(config: Stage1Config, *, data_root: str | None = None,
                  cache_dir: str | os.PathLike | None = None, output_json: str | os.PathLike | None = None,
-                 progress: bool = True, preference: dict[str, Any] | None = None,
-                 quantizer: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
-    """Load data and features, run Stage 1 of the registered ``method`` (``preference`` /
-    ``quantizer``: config overrides), save the checkpoint and its result JSON.
+                 progress: bool = True) -> tuple[dict[str, Any], Path]:
+    """Load data and features, run the Stage 1 of ``config`` (resolved by the caller, e.g.
+    :func:`dppmg.registry.resolve_stage1`), save the checkpoint and its result JSON.
 
     Returns (result dict in the shared result schema, checkpoint folder).
     """
-    from dppmg.config import stage1_config
     from dppmg.data import load_dataset
     from dppmg.data.features import extract_features
     from dppmg.infra.provenance import StageTimer
     from dppmg.infra.results import make_result, write_result
     from dppmg.infra.seeding import seed_everything
 
-    config = stage1_config(dataset, preset, seed, method, preference=preference, quantizer=quantizer)
+    dataset, preset, seed, method = config.dataset, config.preset, config.seed, config.method
     generators = seed_everything(seed)
     timings = []
     with StageTimer("load_data") as t:
@@ -153,25 +142,22 @@ def fit_and_save(dataset: str, preset: str, seed: int, method: str, *, data_root
     return record, folder
 
 
-def load_or_fit(dataset: str, preset: str, seed: int, method: str, *, data_root: str | None = None,
+def load_or_fit(config: Stage1Config, *, data_root: str | None = None,
                 cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                timings: list[dict[str, Any]] | None = None, **overrides: Any) -> tuple[dict[str, Any], Path]:
-    """The Stage 1 run of ``method`` (``overrides``: ``preference`` / ``quantizer`` config fields):
-    its result record and checkpoint folder, trained and saved only if the cache lacks them (the
-    wall time of a training that ran is appended to ``timings``)."""
+                timings: list[dict[str, Any]] | None = None, label: str | None = None) -> tuple[dict[str, Any], Path]:
+    """The Stage 1 run of ``config``: its result record and checkpoint folder, trained and saved
+    only if the cache lacks them (the wall time of a training that ran is appended to
+    ``timings`` as ``label``, by default ``"stage1 <method>"``)."""
     from dppmg.infra import cache
-    from dppmg.config import stage1_config
-    from dppmg.methods import DPPMG
     from dppmg.infra.provenance import StageTimer
     from dppmg.infra.results import read_result
 
-    folder = checkpoint_dir(stage1_config(dataset, preset, seed, method, **overrides), cache_dir)
+    folder = checkpoint_dir(config, cache_dir)
     with cache.lock(folder, "stage-1 checkpoint"):
         if cache.reuse(folder, "stage-1 checkpoint"):
             return read_result(folder / "metrics.json"), folder
-        with StageTimer("stage1" if method == DPPMG.name else f"stage1 {method}") as t:
-            record, folder = fit_and_save(dataset, preset, seed, method, data_root=data_root, cache_dir=cache_dir,
-                                          progress=progress, **overrides)
+        with StageTimer(label or f"stage1 {config.method}") as t:
+            record, folder = fit_and_save(config, data_root=data_root, cache_dir=cache_dir, progress=progress)
         if timings is not None:
             timings.append(t.record)
     return record, folder

@@ -33,7 +33,6 @@ import copy
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,52 +44,13 @@ from tqdm.auto import tqdm
 
 from dppmg.infra import cache
 from dppmg.data.schema import InteractionData
-from dppmg.errors import ConfigError, DPPMGError
+from dppmg.errors import DPPMGError
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.reward.config import ROLES, AlignmentConfig  # noqa: F401  (defined with the stage's configs)
 
 # 3: one exclusion rule for both models (training interactions' items minus a hash held-out set).
 ALIGNMENT_VERSION = 3
-ROLES = ("reward", "evaluator")
-
-
-@dataclass(frozen=True)
-class AlignmentConfig:
-    """One alignment model.
-
-    Args:
-        role: ``"reward"`` or ``"evaluator"``.
-        head: ``"linear"`` (one projection) or ``"mlp"`` (Linear-GELU-LayerNorm-Linear).
-        dim: shared embedding size; hidden: MLP width (unused by linear heads).
-        epochs / batch_size / lr / weight_decay: AdamW schedule over the training items.
-        init_temperature: starting τ (learned, clamped to >= 0.01).
-        heldout_fraction: items kept out of both models' training for the retrieval report.
-        validation_fraction / patience: training items that pick the epoch (best R@10), and how many
-            epochs without improvement stop training.
-        seed: initialisation and batch order.
-    """
-
-    role: str
-    head: str
-    dim: int
-    hidden: int
-    seed: int
-    epochs: int = 60
-    batch_size: int = 256
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    init_temperature: float = 0.07
-    heldout_fraction: float = 0.1
-    validation_fraction: float = 0.1
-    patience: int = 10
-
-    def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ConfigError(f"unknown alignment role {self.role!r}; expected one of {ROLES}")
-        if self.head not in ("linear", "mlp"):
-            raise ConfigError(f"unknown head {self.head!r}; expected 'linear' or 'mlp'")
-
-
 class ProjectionHead(nn.Module):
     def __init__(self, in_dim: int, config: AlignmentConfig):
         super().__init__()

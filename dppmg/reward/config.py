@@ -88,3 +88,41 @@ class RewardConfig:
         return dataclasses.asdict(self)
 
 
+ROLES = ("reward", "evaluator")
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    """One alignment model.
+
+    Args:
+        role: ``"reward"`` or ``"evaluator"``.
+        head: ``"linear"`` (one projection) or ``"mlp"`` (Linear-GELU-LayerNorm-Linear).
+        dim: shared embedding size; hidden: MLP width (unused by linear heads).
+        epochs / batch_size / lr / weight_decay: AdamW schedule over the training items.
+        init_temperature: starting τ (learned, clamped to >= 0.01).
+        heldout_fraction: items kept out of both models' training for the retrieval report.
+        validation_fraction / patience: training items that pick the epoch (best R@10), and how many
+            epochs without improvement stop training.
+        seed: initialisation and batch order.
+    """
+
+    role: str
+    head: str
+    dim: int
+    hidden: int
+    seed: int
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    init_temperature: float = 0.07
+    heldout_fraction: float = 0.1
+    validation_fraction: float = 0.1
+    patience: int = 10
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ConfigError(f"unknown alignment role {self.role!r}; expected one of {ROLES}")
+        if self.head not in ("linear", "mlp"):
+            raise ConfigError(f"unknown head {self.head!r}; expected 'linear' or 'mlp'")

@@ -7,6 +7,7 @@ import pytest
 from benchmark.formatting import mean_std
 from benchmark.tables import VS_STRONGEST, preference_tables
 from dppmg.preference.train import fit_and_save
+from dppmg.registry import resolve_stage1
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +15,7 @@ def runs(session_cache):
     out = []
     for method in ("popularity", "dppmg"):
         for seed in (0, 1):
-            record, _ = fit_and_save("synthetic", "smoke", seed, method, cache_dir=session_cache, progress=False)
+            record, _ = fit_and_save(resolve_stage1("synthetic", "smoke", seed, method), cache_dir=session_cache, progress=False)
             out.append(record)
     return out
 

@@ -14,13 +14,14 @@ from dppmg.generation.pipeline import DPPMGPipeline
 from dppmg.generation.train import build_pipeline
 from dppmg.preference.checkpoint import load_stage1
 from dppmg.preference.train import fit_and_save
+from dppmg.registry import resolve_stage1
 
 
 @pytest.fixture(scope="module")
 def stage1(session_cache, smoke_synthetic):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DPPMG_CACHE_DIR", str(session_cache))
-        _, folder = fit_and_save("synthetic", "smoke", 0, "dppmg", cache_dir=session_cache, progress=False)
+        _, folder = fit_and_save(resolve_stage1("synthetic", "smoke", 0, "dppmg"), cache_dir=session_cache, progress=False)
     return load_stage1(folder, smoke_synthetic)
 
 
@@ -111,7 +112,6 @@ def test_a_loaded_pipeline_samples_with_the_current_image_settings(pipeline, sta
     # loaded under a config with another, must sample with the new one.
     import dataclasses
 
-    import dppmg.config
     import dppmg.generation.train as stage2
 
     pipe, _ = pipeline
@@ -121,10 +121,11 @@ def test_a_loaded_pipeline_samples_with_the_current_image_settings(pipeline, sta
     saved_config = pipe.config
     monkeypatch.setattr(stage2, "pipeline_dir", lambda *a, **k: tmp_path / "pipe")
     pipe.save_pretrained(tmp_path / "pipe")
-    real_config = dppmg.config.stage2_config
-    monkeypatch.setattr(dppmg.config, "stage2_config", lambda preset, dataset=None: dataclasses.replace(
-        real_config(preset, dataset), image=dataclasses.replace(real_config(preset, dataset).image, guidance_scale=scale)))
-    loaded, _ = stage2.load_or_train_pipeline("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    configured = stage2_config("smoke", "synthetic")
+    loaded, _ = stage2.load_or_train_pipeline(
+        resolve_stage1("synthetic", "smoke", 0, "dppmg"),
+        dataclasses.replace(configured, image=dataclasses.replace(configured.image, guidance_scale=scale)),
+        cache_dir=session_cache, progress=False)
     assert loaded.config.image.guidance_scale == loaded.image_backbone.config.guidance_scale == scale
     got = loaded.generate_images(users, seed=1, num_inference_steps=3)
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(got, expected))

@@ -89,9 +89,10 @@ def _one(root, pattern):
 
 
 def _load_pipeline(cache_dir):
+    from dppmg.methods import DPPMG
     from dppmg.train import train_dppmg
 
-    pipe, _, _ = train_dppmg("synthetic", "smoke", 0, cache_dir=cache_dir, reward=False, progress=False)
+    pipe, _, _ = train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, reward=False), cache_dir=cache_dir, progress=False)
     return pipe
 
 
@@ -134,11 +135,11 @@ def test_truncated_unet_is_named_and_retrained(trained_cache, smoke_synthetic, c
 
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
 def test_damaged_stage1_tokens_name_the_command(trained_cache, capsys, damage):
-    from dppmg.config import stage1_config
+    from dppmg.registry import resolve_stage1
     from dppmg.preference.checkpoint import checkpoint_dir
 
     # DPPMG's own checkpoint (the session cache also holds those of ablations that override Stage 1).
-    target = checkpoint_dir(stage1_config("synthetic", "smoke", 0, "dppmg"), trained_cache) / "tokens.json"
+    target = checkpoint_dir(resolve_stage1("synthetic", "smoke", 0, "dppmg"), trained_cache) / "tokens.json"
     assert target.is_file()
     if damage == "truncate":
         target.write_text('{"modal')
@@ -153,9 +154,10 @@ def test_damaged_stage1_tokens_name_the_command(trained_cache, capsys, damage):
     if damage == "delete":
         return
     # A command that trains rebuilds it instead.
+    from dppmg.methods import DPPMG
     from dppmg.train import train_dppmg
 
-    train_dppmg("synthetic", "smoke", 0, cache_dir=trained_cache, reward=False, progress=False)
+    train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, reward=False), cache_dir=trained_cache, progress=False)
     assert "stage-1 checkpoint" in capsys.readouterr().err
     assert main(["tokens", "--dataset", "synthetic", "--preset", "smoke", "--user", "u00001",
                  "--cache-dir", str(trained_cache)]) == 0

@@ -12,7 +12,7 @@ import torch
 
 from dppmg.data import load_dataset
 from dppmg.data.features import extract_features
-from dppmg.config import stage1_config
+from dppmg.registry import resolve_stage1
 from dppmg.preference.model import fit_preference, normalized_adjacency, propagate
 from dppmg.preference.ranking import RankingEvaluator
 
@@ -30,7 +30,7 @@ def test_training_epoch_movielens(benchmark, movielens_small, method):
     data, feats = movielens_small
     evaluator = RankingEvaluator(data)
     # Five epochs without early stopping; the reported figure is the median epoch (training only).
-    config = dataclasses.replace(stage1_config("movielens", "small", 0, method).preference, max_epochs=5, patience=10)
+    config = dataclasses.replace(resolve_stage1("movielens", "small", 0, method).preference, max_epochs=5, patience=10)
 
     def run():
         return fit_preference(data, feats, config, torch.Generator().manual_seed(0), evaluator, progress=False)

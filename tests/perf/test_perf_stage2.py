@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dppmg.config import image_backbone_config, stage1_config, stage2_config
+from dppmg.config import image_backbone_config, stage2_config
+from dppmg.registry import resolve_stage1
 from dppmg.data import load_dataset
 from dppmg.generation.image_backbone import TextCondition, diffusion_loss, train_scheduler
 from dppmg.generation.train import build_pipeline
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def pipeline(data_root, user_cache):
     data = load_dataset("movielens", preset="small", data_root=data_root, cache_dir=user_cache)
-    folder = checkpoint_dir(stage1_config("movielens", "small", 0, "dppmg"), user_cache)
+    folder = checkpoint_dir(resolve_stage1("movielens", "small", 0, "dppmg"), user_cache)
     if not folder.is_dir():
         pytest.skip(f"no stage-1 checkpoint at {folder}: run `dppmg preference fit --dataset movielens` first")
     pipe = build_pipeline(data, load_stage1(folder, data), stage2_config("small", "movielens"), torch.Generator().manual_seed(0),

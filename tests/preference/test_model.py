@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from dppmg.preference.config import PreferenceConfig
 from dppmg.preference.model import (ModalPreferenceGNN, epoch_batch_size, fit_preference, normalized_adjacency,
                                     propagate, sample_negatives)
 from dppmg.preference.ranking import RankingEvaluator, SparseInteractions
-from dppmg.preference.train import cold_start_fill
+from dppmg.preference.model import cold_start_fill
 
 
 def random_graph(n_users=12, n_items=20, n=60, seed=0):

@@ -9,7 +9,7 @@ import pytest
 from dppmg.cli import main
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.infra.results import read_result
-from dppmg.config import stage1_config
+from dppmg.registry import resolve_stage1
 from dppmg.preference.checkpoint import load_stage1
 from dppmg.preference.train import fit_and_save
 
@@ -18,7 +18,7 @@ from dppmg.preference.train import fit_and_save
 def smoke_run(session_cache):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DPPMG_CACHE_DIR", str(session_cache))
-        return fit_and_save("synthetic", "smoke", 0, "dppmg", cache_dir=session_cache, progress=False)
+        return fit_and_save(resolve_stage1("synthetic", "smoke", 0, "dppmg"), cache_dir=session_cache, progress=False)
 
 
 def test_metrics_and_provenance(smoke_run):
@@ -71,17 +71,17 @@ def test_tokens_cli_bad_input(smoke_run, capsys):
 
 def test_config_errors():
     with pytest.raises(ConfigError, match="unknown preset"):
-        stage1_config("synthetic", "large", 0, "dppmg")
+        resolve_stage1("synthetic", "large", 0, "dppmg")
     with pytest.raises(ConfigError, match="seed must be an int"):
-        stage1_config("synthetic", "smoke", "0", "dppmg")
+        resolve_stage1("synthetic", "smoke", "0", "dppmg")
     with pytest.raises(ConfigError, match="unknown method 'sasrec' in suite 'preference'; registered: popularity"):
-        stage1_config("synthetic", "smoke", 0, "sasrec")
+        resolve_stage1("synthetic", "smoke", 0, "sasrec")
     with pytest.raises(ConfigError, match="unknown method 'dppmg-no-reward' in suite 'preference'"):
-        stage1_config("synthetic", "smoke", 0, "dppmg-no-reward")
+        resolve_stage1("synthetic", "smoke", 0, "dppmg-no-reward")
 
 
 def test_popularity_baseline_runs(session_cache, tmp_path):
-    record, _ = fit_and_save("synthetic", "smoke", 0, "popularity", cache_dir=session_cache,
+    record, _ = fit_and_save(resolve_stage1("synthetic", "smoke", 0, "popularity"), cache_dir=session_cache,
                              output_json=tmp_path / "pop.json", progress=False)
     assert json.loads((tmp_path / "pop.json").read_text())["method"] == "popularity"
     assert record["metrics"]["test"]["recall@20"] > 0
@@ -121,11 +121,10 @@ def _interrupt_and_resume(tmp_path, monkeypatch, capsys, model_module):
             raise KeyboardInterrupt
         return real_sample(*a, **k)
 
-    from dppmg.config import stage1_config
     from dppmg.data import load_dataset
 
     data = load_dataset("synthetic", preset="smoke", cache_dir=tmp_path / "c2")
-    batch = stage1_config("synthetic", "smoke", 0, "dppmg").preference.batch_size
+    batch = resolve_stage1("synthetic", "smoke", 0, "dppmg").preference.batch_size
     batches_per_epoch = -(-len(data.user_item_pairs("train")) // batch)
     monkeypatch.setattr(model_module, "sample_negatives", interrupted_at_epoch_7)
     capsys.readouterr()
