@@ -4,7 +4,8 @@
                                 [--data-root PATH] [--fixture-root PATH] [--results-dir results]
 
 Points: the synthetic world, H&M and MovieLens-100K (where the data root has them) and an
-ML-1M-size data set that the benchmark samples itself (:mod:`benchmark.fixtures`, no download),
+ML-1M-size data set of real movies and posters that the benchmark samples itself from the
+MovieLens-100K data root (:mod:`benchmark.fixtures`, no download),
 at 25 %, 50 % and 100 % of its training interactions. For each point and method a few training
 epochs run without early stopping (single-threaded, so the figure does not depend on what else
 the machine runs); the median epoch and one full validation ranking are timed. The table
@@ -52,9 +53,12 @@ def subsample_train(data: InteractionData, fraction: float, seed: int = 0) -> In
 
 def scaling_points(preset: str, data_root: str | os.PathLike | None, fixture_root: str | os.PathLike,
                    cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                   fixture_size: dict[str, int] | None = None, with_features: bool = True
+                   fixture_size: dict[str, int] | None = None, with_features: bool = True,
+                   fixture_source: str | os.PathLike | None = None
                    ) -> Iterator[tuple[str, InteractionData, dict[str, np.ndarray] | None]]:
-    """(label, data, features) of every point (features ``None`` unless ``with_features``)."""
+    """(label, data, features) of every point (features ``None`` unless ``with_features``);
+    ``fixture_source``: the data root the fixture draws its real movies from (default
+    ``data_root``, then ``$DPPMG_DATA_DIR``)."""
     from benchmark.fixtures import write_movielens_1m_format
     from benchmark.plan import available_datasets
     from dppmg.data import load_dataset
@@ -66,7 +70,8 @@ def scaling_points(preset: str, data_root: str | os.PathLike | None, fixture_roo
     for dataset in available_datasets(data_root):
         data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
         yield dataset, data, features(data)
-    root = write_movielens_1m_format(fixture_root, progress=progress, **(fixture_size or {}))
+    root = write_movielens_1m_format(fixture_root, source_root=fixture_source or data_root, progress=progress,
+                                     **(fixture_size or {}))
     full = load_dataset("movielens-1m", preset=preset, data_root=root, cache_dir=cache_dir)
     fixture_features = features(full)
     for fraction in FRACTIONS:
@@ -108,11 +113,14 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None, epochs: int = 3,
                 data_root: str | os.PathLike | None = None, fixture_root: str | os.PathLike | None = None,
                 results_dir: str | os.PathLike = "results", cache_dir: str | os.PathLike | None = None,
-                progress: bool = True, fixture_size: dict[str, int] | None = None) -> dict[str, Path]:
+                progress: bool = True, fixture_size: dict[str, int] | None = None,
+                fixture_source: str | os.PathLike | None = None) -> dict[str, Path]:
     """Profile every point and method; write the result JSONs, the table and the figure.
 
-    ``fixture_size``: overrides of :data:`benchmark.fixtures.ML1M_SIZE` (the tests use a tiny one).
+    ``fixture_size``: overrides of :data:`benchmark.fixtures.ML1M_SIZE` (the tests use a tiny one);
+    ``fixture_source``: the data root the fixture's real movies come from (default ``data_root``).
     """
+    from benchmark.fixtures import FIXTURE_VERSION
     from benchmark.outputs import table_note, write_table
     from dppmg.infra.paths import cache_dir as resolve_cache_dir
     from dppmg.registry import resolve_stage1
@@ -129,13 +137,13 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
         raise ConfigError(f"scaling: {', '.join(unknown)} is not a trained Stage 1 method; expected some of "
                           f"{', '.join(trained)}")
     results_dir = Path(results_dir)
-    fixture_root = Path(fixture_root) if fixture_root else resolve_cache_dir(cache_dir) / "fixtures" / "ml-1m-size"
+    fixture_root = Path(fixture_root) if fixture_root else resolve_cache_dir(cache_dir) / "fixtures" / f"ml-1m-size-v{FIXTURE_VERSION}"
     threads = torch.get_num_threads()
     rows = []
     try:
         with_features = any(resolve_stage1("synthetic", preset, 0, m).preference.uses_features for m in methods)
         for label, data, features in scaling_points(preset, data_root, fixture_root, cache_dir, progress,
-                                                    fixture_size, with_features):
+                                                    fixture_size, with_features, fixture_source):
             for method in methods:
                 torch.set_num_threads(1)  # the timed epochs only (features are extracted with all cores)
                 with StageTimer("epochs") as timer:

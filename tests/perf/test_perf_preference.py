@@ -70,10 +70,11 @@ def test_propagation_torch_geometric(benchmark, graph):
 
 
 @pytest.fixture(scope="module")
-def ml1m_size(session_cache, tmp_path_factory):
+def ml1m_size(session_cache, tmp_path_factory, movielens_root):
     from benchmark.fixtures import write_movielens_1m_format
 
-    root = write_movielens_1m_format(tmp_path_factory.mktemp("ml1m-root"), progress=False)
+    root = write_movielens_1m_format(tmp_path_factory.mktemp("ml1m-root"), source_root=movielens_root.parent,
+                                     progress=False)
     data = load_dataset("movielens-1m", data_root=root, cache_dir=session_cache)
     return data, extract_features(data, cache_dir=session_cache, progress=False)
 
