@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from dppmg.generation.reuse import NONPERSONALIZED
 from dppmg.interface import GenerationMethod
 
 
 class NonPersonalized(GenerationMethod):
-    name = "nonpersonalized"
+    name = NONPERSONALIZED
     description = "the same backbones, no user information (prompt without tokens, empty image text)"
     kind = "generation"
     order = 10

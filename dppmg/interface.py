@@ -125,10 +125,10 @@ class UnimodalMethod(GenerationMethod):
 
     @classmethod
     def producers(cls) -> dict[str, str]:
-        from baselines.nonpersonalized import NonPersonalized
+        from dppmg.generation.reuse import NONPERSONALIZED
 
         other = "image" if cls.modality == "text" else "text"
-        return {cls.modality: cls.name, other: NonPersonalized.name}
+        return {cls.modality: cls.name, other: NONPERSONALIZED}
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True, **overrides):
         from dppmg.generation.backbones import load_backbones
@@ -183,11 +183,10 @@ def nonpersonalized_generations(backbones, modality: str, user_ids: Sequence[str
                                 cache_dir: str | os.PathLike | None = None, record: list | None = None) -> list:
     """The backbones' output without user information for ``user_ids`` (the ``nonpersonalized``
     method's, and every unimodal baseline's other modality): made once per key, then reused."""
-    from baselines.nonpersonalized import NonPersonalized
-    from dppmg.generation.reuse import reuse_or_generate
+    from dppmg.generation.reuse import NONPERSONALIZED, reuse_or_generate
 
     make = backbones.nonpersonalized_texts if modality == "text" else backbones.nonpersonalized_images
-    return reuse_or_generate(backbones, NonPersonalized.name, modality, seed, user_ids,
+    return reuse_or_generate(backbones, NONPERSONALIZED, modality, seed, user_ids,
                              lambda: make(len(user_ids), seed), cache_dir=cache_dir, record=record)
 
 

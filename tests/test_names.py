@@ -19,6 +19,7 @@ NOT_A_METHOD = tuple(re.compile(p) for p in (
     # "shared" is also Stage 1's one-branch mode, "retrieval" a consistency test and "popularity"
     # the preference evaluator's reference model: keys and branch names, not method names.
     r'"shared": True', r'branch == "shared"', r'\("shared",\)', r'"shared": "pref"', r'the "shared"', r"'shared'\)",
+    r'^NONPERSONALIZED = "nonpersonalized"$',  # the one definition, below the interface (generation/reuse.py)
     r'"retrieval": (metrics|"MiniLM)', r'"shared" preference, the ID-only', r'The "shared" ablation of Stage 1', r'\("popularity", popular\)', r'\["popularity"\]'))
 
 

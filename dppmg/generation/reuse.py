@@ -33,6 +33,10 @@ from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
 GENERATION_VERSION = 1
 MODALITIES = ("text", "image")
+# The registered name of the method whose outputs carry no user information
+# (baselines.nonpersonalized.NonPersonalized takes it as its name): the producer of every unimodal
+# baseline's other modality. Defined here, below the interface, so that the interface can name it.
+NONPERSONALIZED = "nonpersonalized"
 
 
 def reuse_enabled() -> bool:
