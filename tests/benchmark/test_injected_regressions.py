@@ -24,11 +24,10 @@ GOLDENS = REPO / "results" / "goldens" / "smoke.csv"
 STAGE1_ZERO_LAYERS = ("dppmg/preference/model.py", "    for _ in range(num_layers):\n",
                       "    for _ in range(0):  # injected regression: no propagation\n")
 SHUFFLED_TOKENS = ("dppmg/methods.py",
-                   "                                                 progress=progress, overrides=self.run_overrides(overrides))\n"
-                   "        return data\n",
-                   "                                                 progress=progress, overrides=self.run_overrides(overrides))\n"
+                   "    def generate(self, user_ids, seed):\n        return self.pipe(list(user_ids), seed=seed)\n",
+                   "    def generate(self, user_ids, seed):\n"
                    "        self.pipe = self.pipe.with_token_table(shuffled_token_table(self.pipe.token_table, seed))\n"
-                   "        return data\n")
+                   "        return self.pipe(list(user_ids), seed=seed)\n")
 
 pytestmark = pytest.mark.skipif(not GOLDENS.is_file(), reason="no smoke goldens in this checkout")
 
