@@ -340,7 +340,7 @@ def run_train(args: argparse.Namespace) -> int:
     from dppmg.methods import DPPMG
     from dppmg.train import train_dppmg
 
-    run = DPPMG().run_config(args.dataset, args.preset, args.seed, reward=not args.no_reward)
+    run = DPPMG().run_config(args.dataset, args.preset, args.seed, with_reward=not args.no_reward)
     _, _, info = train_dppmg(run, data_root=args.data_root, cache_dir=args.cache_dir)
     print(f"stage 1: {info['stage1_folder']}\nstage 2: {info['stage2_folder']}")
     if "reward" in info:
@@ -425,7 +425,7 @@ def run_generate(args: argparse.Namespace) -> int:
                                                     cache_dir=args.cache_dir), args.preset, args.data_root)
     from dppmg.methods import DPPMG
 
-    run = DPPMG().run_config(args.dataset, args.preset, args.seed, reward=False)
+    run = DPPMG().run_config(args.dataset, args.preset, args.seed, with_reward=False)
     pipe, data = load_or_train_pipeline(run.stage1, run.stage2, data_root=args.data_root, cache_dir=args.cache_dir)
     results = pipe(users, seed=args.seed, num_inference_steps=args.steps)
     for r in results:

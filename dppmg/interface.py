@@ -98,6 +98,13 @@ class GenerationMethod(Method):
         """What to record as this method's resolved configuration in a result file."""
         return {}
 
+    def training_steps(self, dataset: str, preset: str, seed: int,
+                       cache_dir: str | os.PathLike | None = None) -> list | None:
+        """What :meth:`fit` would train and what it would load from the cache
+        (:class:`~dppmg.train.TrainingStep` each), read without training; ``None``: the method does
+        not say (the plan then takes its measured fit as it is)."""
+        return None
+
 
 class UnimodalMethod(GenerationMethod):
     """A personalized generator of one modality (``modality``: ``"text"`` or ``"image"``) on the

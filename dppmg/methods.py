@@ -50,17 +50,18 @@ class DPPMG(GenerationMethod):
         return {stage: {**self.overrides.get(stage, {}), **given.get(stage, {})}
                 for stage in dict.fromkeys([*self.overrides, *given])}
 
-    def run_config(self, dataset: str, preset: str, seed: int, *, reward: bool | None = None,
+    def run_config(self, dataset: str, preset: str, seed: int, *, with_reward: bool | None = None,
                    **overrides) -> DPPMGRunConfig:
-        """Every stage's config of this method's run, resolved once (``reward``: whether Stage 3
-        runs, by default the method's ``use_reward``; ``overrides`` as in :meth:`fit`)."""
+        """Every stage's config of this method's run, resolved once (``with_reward``: whether
+        Stage 3 runs, by default the method's ``use_reward``; ``overrides`` as in :meth:`fit`,
+        ``reward=`` among them being Stage 3's config fields)."""
         from dppmg.registry import resolve_stage1
         from dppmg.train import DPPMGRunConfig, stage1_overrides
 
         overrides = self.run_overrides(overrides)
         stage1 = resolve_stage1(dataset, preset, seed, self.stage1_method, **stage1_overrides(overrides))
         label = "stage1" if self.stage1_method == DPPMG.name else f"stage1 {self.stage1_method}"
-        return DPPMGRunConfig.resolve(stage1, reward=self.use_reward if reward is None else reward,
+        return DPPMGRunConfig.resolve(stage1, reward=self.use_reward if with_reward is None else with_reward,
                                       overrides=overrides, stage1_label=label)
 
     def resolved_config(self, dataset: str, preset: str, seed: int, **overrides) -> dict[str, Any]:
@@ -77,6 +78,11 @@ class DPPMG(GenerationMethod):
         self.pipe, data, self.info = train_dppmg(run, data_root=data_root, cache_dir=cache_dir, progress=progress,
                                                  overrides=self.run_overrides(overrides))
         return data
+
+    def training_steps(self, dataset, preset, seed, cache_dir=None):
+        from dppmg.train import training_steps
+
+        return training_steps(self.run_config(dataset, preset, seed), cache_dir)
 
     def generate(self, user_ids, seed):
         return self.pipe(list(user_ids), seed=seed)

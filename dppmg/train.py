@@ -9,8 +9,10 @@ image backbone from its last checkpoint).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dppmg.config import reward_config, stage2_config
@@ -86,12 +88,14 @@ def train_dppmg(run: DPPMGRunConfig, *, data_root: str | None = None, cache_dir:
 
     timings: list[dict[str, Any]] = []
     info: dict[str, Any] = {"timings": timings, "overrides": check_overrides(overrides)}
+    stage2_cached = training_steps(run, cache_dir)[1].cached
     _, folder1 = load_or_fit(run.stage1, data_root=data_root, cache_dir=cache_dir, progress=progress,
                              timings=timings, label=run.stage1_label)
     with StageTimer("stage2") as t:
         pipe, data = load_or_train_pipeline(run.stage1, run.stage2, data_root=data_root, cache_dir=cache_dir,
                                             progress=progress)
-    timings.append(t.record)
+    # A load takes seconds, a training minutes: the plan's cost model counts only trainings.
+    timings.append({**t.record, "loaded": stage2_cached})
     info["stage1_folder"] = str(folder1)
     info["stage2_folder"] = pipe.meta["folder"]
     info["token_losses"] = pipe.meta.get("token_losses")
@@ -100,3 +104,48 @@ def train_dppmg(run: DPPMGRunConfig, *, data_root: str | None = None, cache_dir:
         pipe, info["reward"] = load_or_fine_tune(pipe, data, run.reward, run.stage1.preset, run.stage1.seed, cache_dir,
                                                  progress, timings)
     return pipe, data, info
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One training step of a DPPMG run as the cache sees it before the run starts.
+
+    Args:
+        block (str): the timing block the step's wall time is recorded under (``stage1``,
+            ``stage2``, ``stage3_reward_finetuning``).
+        artifact (str): the cache folder it writes; where that folder's name depends on an earlier
+            step not yet trained (Stage 2 on Stage 1's tokens), a key of the configs instead.
+        cached (bool): whether the cache holds a complete entry (the step only loads).
+    """
+
+    block: str
+    artifact: str
+    cached: bool
+
+
+def training_steps(run: DPPMGRunConfig, cache_dir: str | os.PathLike | None = None) -> list[TrainingStep]:
+    """What :func:`train_dppmg` of ``run`` would train and what it would load, read from the
+    cache without loading or training anything (the plan's cost model, :mod:`benchmark.plan`).
+    The folders are the ones the run writes (the same key functions)."""
+    from dppmg.generation.cache import pipeline_dir
+    from dppmg.infra import cache
+    from dppmg.infra.io import stable_hash
+    from dppmg.preference.checkpoint import Stage1Checkpoint, checkpoint_dir
+    from dppmg.reward.finetune import reward_dir
+
+    cached = lambda folder: cache.problem(folder, deep=False) is None  # noqa: E731
+    folder1 = checkpoint_dir(run.stage1, cache_dir)
+    steps = [TrainingStep(run.stage1_label, str(folder1), cached(folder1))]
+    if steps[0].cached and (folder1 / "tokens.json").is_file():
+        tokens = json.loads((folder1 / "tokens.json").read_text())["users"]
+        folder2 = pipeline_dir(Stage1Checkpoint(folder1, {}, tokens, {}, {}, {}), run.stage2, run.stage1.seed,
+                               cache_dir)
+        steps.append(TrainingStep("stage2", str(folder2), cached(folder2)))
+    else:
+        folder2 = Path(f"{folder1.name}-untrained-{stable_hash(run.stage2.to_dict())}")
+        steps.append(TrainingStep("stage2", str(folder2), False))
+    if run.reward is not None:
+        sampling = {k: getattr(run.stage2.image, k) for k in ("guidance_scale", "sample_eta")}
+        folder3 = reward_dir(folder2, run.reward, run.stage1.seed, cache_dir, image_sampling=sampling)
+        steps.append(TrainingStep("stage3_reward_finetuning", str(folder3), steps[1].cached and cached(folder3)))
+    return steps

@@ -81,7 +81,7 @@ def smoke_stage2(session_cache):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DPPMG_CACHE_DIR", str(session_cache))
-        pipe, data, _ = train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, reward=False), cache_dir=session_cache, progress=False)
+        pipe, data, _ = train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, with_reward=False), cache_dir=session_cache, progress=False)
     return pipe, data
 
 

@@ -104,3 +104,18 @@ def test_single_branch_tokens_are_read_by_both_generators():
     assert token_branches(["shared"], ["text"]) == token_branches(["shared"], ["image", "text"]) == ["shared"]
     with pytest.raises(DPPMGError, match="none for the image generator"):
         token_branches(["text", "id"], ["image"])
+
+
+@pytest.mark.parametrize("stage,field,value", [("preference", "dim", 24), ("quantizer", "epochs", 7),
+                                               ("stage2", "text_steps", 3), ("reward", "consistency_weight", 7.0)])
+def test_a_runs_own_override_reaches_its_stage(stage, field, value):
+    # The reward selection and the sensitivity sweeps hand their candidates down this way: an
+    # override that got lost would evaluate the configured setting under the candidate's name.
+    from dppmg.methods import DPPMG
+
+    where = {"preference": ("stage1", "preference"), "quantizer": ("stage1", "quantizer"),
+             "stage2": ("stage2",), "reward": ("reward",)}[stage]
+    resolved = DPPMG().resolved_config("synthetic", "smoke", 0, **{stage: {field: value}})
+    for key in where:
+        resolved = resolved[key]
+    assert resolved[field] == value

@@ -70,7 +70,7 @@ def _stage2_with_evaluators(dataset: str, preset: str, seed: int, data_root, cac
 
     from dppmg.methods import DPPMG
 
-    pipe, data, _ = train_dppmg(DPPMG().run_config(dataset, preset, seed, reward=False), data_root=data_root,
+    pipe, data, _ = train_dppmg(DPPMG().run_config(dataset, preset, seed, with_reward=False), data_root=data_root,
                                 cache_dir=cache_dir, progress=progress)
     reward_model, _ = load_or_train_reward_model(data, preset, cache_dir, progress)
     evaluator, _ = load_or_train_evaluator(data, preset, cache_dir, progress)
@@ -307,3 +307,30 @@ def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | Non
         out.append(select_reward_weights(dataset, preset, seed, config.reward_weights, config.users,
                                          data_root=data_root, cache_dir=cache_dir, progress=progress))
     return out
+
+
+def selection_training_steps(group: str, dataset: str, preset: str, seed: int,
+                             cache_dir: str | os.PathLike | None = None) -> list | None:
+    """What :func:`run_selections` of ``group`` would train, read from the cache
+    (:func:`dppmg.train.training_steps`): Stages 1-2 for ``sampling`` and ``precision``, and a
+    Stage 3 per reward-weight candidate for ``reward``; ``None`` for ``preference`` (its Stage 1
+    runs are not DPPMG's)."""
+    from dppmg.config import reward_config, selection_config
+    from dppmg.methods import DPPMG
+    from dppmg.train import training_steps
+
+    if group not in ("sampling", "precision", "reward"):
+        return None
+    method = DPPMG()
+    if group != "reward":
+        return training_steps(method.run_config(dataset, preset, seed, with_reward=False), cache_dir)
+    configured = reward_config(preset, dataset)
+    weights = [(configured.consistency_weight, configured.image_personalization_weight,
+                configured.text_personalization_weight), *selection_config(preset, dataset).reward_weights]
+    steps: dict[str, Any] = {}
+    for a, b, c in weights:
+        run = method.run_config(dataset, preset, seed, reward={"consistency_weight": float(a),
+                                                               "image_personalization_weight": float(b),
+                                                               "text_personalization_weight": float(c)})
+        steps.update({step.artifact: step for step in training_steps(run, cache_dir)})
+    return list(steps.values())

@@ -8,7 +8,7 @@ from benchmark.executors import Cell
 import pytest
 
 from benchmark.plan import (DEFAULT_BLOCK_SECONDS, DEFAULT_CELL_SECONDS, DEFAULT_FIT_SECONDS,
-                            DEFAULT_SECONDS_PER_OUTPUT, Estimator)
+                            DEFAULT_SECONDS_PER_OUTPUT, DEFAULT_TRAINING_SECONDS, Estimator)
 from benchmark.suites import DATA_STAGES, EVALUATION_STAGE, SELECTION_STAGE
 from dppmg.infra.results import make_result, read_result_summary, write_result
 
@@ -39,30 +39,52 @@ def test_estimates_come_from_measured_runs_then_the_block_model_then_defaults(tm
             _block("fit", 10.0), _block("evaluators", evaluators), _block("generate", 77.0),
             _block("generate: text", 25.6, items=256, within="generate"),
             _block("generate: image", 51.2, items=256, within="generate"), _block("metrics", 20.0)])
-    estimator = Estimator(tmp_path, "small")
-    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg")) == (200.0, "measured")
+    estimator = Estimator(tmp_path, "small", cache_dir=tmp_path / "cache")
+    # DPPMG says what it would train: an empty cache lacks Stages 1-3, none measured on any dataset.
+    trainings = sum(DEFAULT_TRAINING_SECONDS["small"].values())
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg")) == (200.0 + trainings, "measured + 3 training step(s)")
     # lamp, never run: its fit by default (it loads the backbones), 256 users x 1 text x 0.1 s,
     # the non-personalized image reused from that cell, the smallest evaluators, the mean metrics.
-    estimator.mark_generated(_cell(tmp_path, "hm", "nonpersonalized", seed=2))
+    estimator.mark_planned(_cell(tmp_path, "hm", "nonpersonalized", seed=2))
     fit = DEFAULT_FIT_SECONDS["small"]["loads"]
     seconds, basis = estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=2))
     assert basis == "block model" and seconds == pytest.approx(fit + 25.6 + 2.0 + 20.0)
     # Estimating has no side effect: the same cell again, the same estimate.
     assert estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=2))[0] == pytest.approx(seconds)
-    estimator.mark_generated(_cell(tmp_path, "hm", "lamp", seed=2))
+    estimator.mark_planned(_cell(tmp_path, "hm", "lamp", seed=2))
     # pmg draws 4 candidates per user; its text is the reused non-personalized one.
     assert estimator.seconds(_cell(tmp_path, "hm", "pmg", seed=2))[0] == pytest.approx(fit + 4 * 51.2 + 22.0)
-    estimator.mark_generated(_cell(tmp_path, "hm", "pmg", seed=2))
+    estimator.mark_planned(_cell(tmp_path, "hm", "pmg", seed=2))
     # The pair after its parts generates nothing new.
     assert estimator.seconds(_cell(tmp_path, "hm", "lamp+pmg", seed=2))[0] == pytest.approx(fit + 22.0)
     # Another seed is another slice: nothing generated there yet.
     assert estimator.seconds(_cell(tmp_path, "hm", "lamp+pmg", seed=0))[0] == pytest.approx(
         fit + 25.6 + 4 * 51.2 + 22.0)
     assert estimator.seconds(_cell(tmp_path, "movielens", "dppmg")) == (
-        DEFAULT_FIT_SECONDS["small"]["stages 1-3"] + 256 * sum(DEFAULT_SECONDS_PER_OUTPUT["small"].values())
-        + sum(DEFAULT_BLOCK_SECONDS["small"].values()), "block model")
+        DEFAULT_FIT_SECONDS["small"]["loads"] + 256 * sum(DEFAULT_SECONDS_PER_OUTPUT["small"].values())
+        + sum(DEFAULT_BLOCK_SECONDS["small"].values()) + trainings, "block model + 3 training step(s)")
     assert estimator.seconds(_cell(tmp_path, "hm", "-", stage=DATA_STAGES[0])) == (
         DEFAULT_CELL_SECONDS["small"]["dataset_stats"], "default")
+
+
+def test_a_dppmg_cell_costs_what_the_cache_lacks_not_what_an_earlier_run_loaded(tmp_path):
+    # Seed 0 loaded Stages 1-3 that the selections had trained (a Stage 2 block of seconds, from
+    # before loads were marked); seed 1 of the ablation trained Stages 1 and 2.
+    _write_run(tmp_path, "hm", "dppmg", 0, None, timings=[
+        _block("stage2", 2.0, within="fit"), _block("fit", 3.0), _block("generate", 300.0), _block("metrics", 20.0)])
+    _write_run(tmp_path, "hm", "dppmg-no-reward", 1, None, timings=[
+        _block("stage1", 100.0, within="fit"), _block("stage2", 600.0, within="fit", loaded=False),
+        _block("fit", 701.0), _block("generate", 200.0), _block("metrics", 10.0)])
+    estimator = Estimator(tmp_path, "small", cache_dir=tmp_path / "empty-cache")
+    stage3 = DEFAULT_TRAINING_SECONDS["small"]["stage3_reward_finetuning"]
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg", seed=1)) == (
+        323.0 + 100.0 + 600.0 + stage3, "measured + 3 training step(s)")
+    # Planned after the ablation of its seed, it loads that cell's Stages 1 and 2.
+    estimator.mark_planned(_cell(tmp_path, "hm", "dppmg-no-reward", seed=1))
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg", seed=1)) == (323.0 + stage3, "measured + 1 training step(s)")
+    # The ablation's own estimate leaves out the trainings it measured, then adds back what is missing.
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg-no-reward", seed=2)) == (
+        211.0 + 700.0, "measured + 2 training step(s)")
 
 
 def test_a_run_counts_nested_blocks_once_also_in_files_written_before_they_said_so(tmp_path):
@@ -78,10 +100,24 @@ def test_a_run_counts_nested_blocks_once_also_in_files_written_before_they_said_
 
 
 def test_a_selection_group_is_estimated_from_the_same_group_never_from_another(tmp_path):
+    from dppmg.config import selection_config
+
     _write_run(tmp_path, "synthetic", "sampling", 0, 7000.0, SELECTION_STAGE)
-    estimator = Estimator(tmp_path, "small")
+    _write_run(tmp_path, "synthetic", "reward", 0, 1500.0, SELECTION_STAGE)
+    estimator = Estimator(tmp_path, "small", cache_dir=tmp_path / "cache")
+    # The sampling selection trains Stages 1-2 where the cache lacks them, the reward selection a
+    # Stage 3 per weight candidate (the configured weights and the selection's own).
+    training = DEFAULT_TRAINING_SECONDS["small"]
     assert estimator.seconds(_cell(tmp_path, "hm", "sampling", stage=SELECTION_STAGE)) == (
-        7000.0, "measured (same group, other dataset)")
+        7000.0 + training["stage1"] + training["stage2"], "measured (same group, other dataset) + 2 training step(s)")
+    candidates = 1 + len(selection_config("small", "hm").reward_weights)
+    assert estimator.seconds(_cell(tmp_path, "hm", "reward", stage=SELECTION_STAGE)) == (
+        1500.0 + training["stage1"] + training["stage2"] + candidates * training["stage3_reward_finetuning"],
+        f"measured (same group, other dataset) + {2 + candidates} training step(s)")
+    # Once the sampling selection is planned, the reward selection loads its Stages 1-2.
+    estimator.mark_planned(_cell(tmp_path, "hm", "sampling", stage=SELECTION_STAGE))
+    assert estimator.seconds(_cell(tmp_path, "hm", "reward", stage=SELECTION_STAGE))[0] == (
+        1500.0 + candidates * training["stage3_reward_finetuning"])
     assert estimator.seconds(_cell(tmp_path, "synthetic", "preference", stage=SELECTION_STAGE)) == (
         DEFAULT_CELL_SECONDS["small"]["selection/preference"], "default")
 

@@ -92,7 +92,7 @@ def _load_pipeline(cache_dir):
     from dppmg.methods import DPPMG
     from dppmg.train import train_dppmg
 
-    pipe, _, _ = train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, reward=False), cache_dir=cache_dir, progress=False)
+    pipe, _, _ = train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, with_reward=False), cache_dir=cache_dir, progress=False)
     return pipe
 
 
@@ -157,7 +157,7 @@ def test_damaged_stage1_tokens_name_the_command(trained_cache, capsys, damage):
     from dppmg.methods import DPPMG
     from dppmg.train import train_dppmg
 
-    train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, reward=False), cache_dir=trained_cache, progress=False)
+    train_dppmg(DPPMG().run_config("synthetic", "smoke", 0, with_reward=False), cache_dir=trained_cache, progress=False)
     assert "stage-1 checkpoint" in capsys.readouterr().err
     assert main(["tokens", "--dataset", "synthetic", "--preset", "smoke", "--user", "u00001",
                  "--cache-dir", str(trained_cache)]) == 0

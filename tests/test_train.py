@@ -1,0 +1,31 @@
+"""`dppmg.train`: what a DPPMG run would train, read from the cache before it runs."""
+
+from __future__ import annotations
+
+from dppmg.methods import DPPMG, DPPMGNoReward
+
+
+def test_training_steps_name_the_folders_a_run_writes_and_what_the_cache_holds(session_cache, tmp_path):
+    empty = DPPMG().training_steps("synthetic", "smoke", 0, cache_dir=tmp_path / "empty")
+    assert [s.block for s in empty] == ["stage1", "stage2", "stage3_reward_finetuning"]
+    assert not any(s.cached for s in empty)
+    assert [s.block for s in DPPMGNoReward().training_steps("synthetic", "smoke", 0, cache_dir=tmp_path)] == [
+        "stage1", "stage2"]
+
+    method = DPPMG()
+    before = method.training_steps("synthetic", "smoke", 0, cache_dir=session_cache)
+    method.fit("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    after = method.training_steps("synthetic", "smoke", 0, cache_dir=session_cache)
+    assert all(s.cached for s in after)
+    assert [s.artifact for s in after] == [method.info["stage1_folder"], method.info["stage2_folder"],
+                                           method.info["reward"]["folder"]]
+    stage2 = next(t for t in method.info["timings"] if t["stage"] == "stage2")
+    assert stage2["loaded"] is before[1].cached
+    # What the cache held was loaded: no training block for it.
+    trained = {t["stage"] for t in method.info["timings"]} - {"stage2"}
+    assert trained == {s.block for s in before if not s.cached} - {"stage2"} | (
+        {"alignment_reward_model"} if not before[2].cached else set())
+
+    again = DPPMG()
+    again.fit("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
+    assert [t["stage"] for t in again.info["timings"]] == ["stage2"] and again.info["timings"][0]["loaded"]
