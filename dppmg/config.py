@@ -18,24 +18,22 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from dppmg.data.config import DATASETS, DataConfig, SyntheticConfig
+from dppmg.data.config import (DATA_PRESET_TABLE, DATASETS, PRESETS, SyntheticConfig, check_dataset, check_preset,
+                               data_config)
 from dppmg.errors import ConfigError
 from dppmg.evaluation.config import EvaluationConfig, PreferenceEvaluatorConfig, SelectionConfig
 from dppmg.generation.config import ImageBackboneConfig, Stage2Config, TextBackboneConfig
 from dppmg.preference.config import PreferenceConfig, QuantizerConfig, Stage1Config
 from dppmg.reward.config import ROLES, AlignmentConfig, RewardConfig
 
-PRESETS = ("smoke", "small", "paper")
 __all__ = ["DATASETS", "PRESETS", "PRESET_TABLE", "DATASET_TABLE", "check_preset", "data_config",
            "preference_config", "quantizer_config", "stage1_config", "text_backbone_config",
            "image_backbone_config", "stage2_config", "reward_config", "alignment_config", "evaluation_config",
            "preference_evaluator_config", "selection_config"]
 
 PRESET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
-    # The real datasets at `smoke` are small copies (checking that every stage runs, in minutes).
-    "data": {"smoke": {"max_users": 120, "max_items": 300}, "small": {}, "paper": {}},
-    "synthetic": {"smoke": {"num_users": 120, "num_items": 240}, "small": {"num_users": 600, "num_items": 900},
-                  "paper": {"num_users": 2000, "num_items": 3000}},
+    # The data stage's rows ("data", "synthetic") are its own (dppmg.data.config), included here.
+    **DATA_PRESET_TABLE,
     "preference": {"smoke": {"dim": 32, "max_epochs": 15, "patience": 5},
                    "small": {"dim": 64, "max_epochs": 150, "patience": 10},
                    "paper": {"dim": 128, "max_epochs": 400, "patience": 20}},
@@ -75,14 +73,6 @@ PRESET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
                    "paper": {"users": 1000}},
 }
 
-_DATA_DEFAULTS = {
-    "movielens": {"positive_threshold": 4.0, "min_user_interactions": 5, "min_item_interactions": 1},
-    "movielens-1m": {"positive_threshold": 4.0, "min_user_interactions": 5, "min_item_interactions": 1},
-    # The k-core documented for the H&M sample (customers >= 5 purchases, articles >= 2 buyers).
-    "hm": {"positive_threshold": None, "min_user_interactions": 5, "min_item_interactions": 2},
-    "synthetic": {"positive_threshold": None, "min_user_interactions": 5, "min_item_interactions": 1},
-}
-
 DATASET_TABLE: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("hm", "small"): {
         # Preference dimension: 64 (the preset's) is the validation choice (quantized valid Recall@20
@@ -113,6 +103,10 @@ DATASET_TABLE: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     # Guidance 6: chosen on the validation users (results/small/selection_image_guidance_scale.md).
     ("synthetic", "small"): {"image_backbone": {"train_steps": 800, "guidance_scale": 6.0}},
 }
+# The data stage resolves its rows itself (dppmg.data.config.data_config): one here would be ignored.
+_MISPLACED = sorted(str(key) for key, stages in DATASET_TABLE.items() if set(stages) & set(DATA_PRESET_TABLE))
+if _MISPLACED:
+    raise ConfigError(f"DATASET_TABLE rows {_MISPLACED} set the data stage; put them in dppmg.data.config")
 
 _STAGE_CLASSES = {"synthetic": SyntheticConfig, "preference": PreferenceConfig, "quantizer": QuantizerConfig,
                   "text_backbone": TextBackboneConfig, "image_backbone": ImageBackboneConfig,
@@ -129,18 +123,6 @@ def check_stage_fields(stage: str, fields: dict[str, Any], where: str = "") -> N
                           f"expected some of {sorted(known)}")
 
 
-def check_preset(preset: object) -> str:
-    if not isinstance(preset, str) or preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    return preset
-
-
-def check_dataset(dataset: object) -> str:
-    if not isinstance(dataset, str) or dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    return dataset
-
-
 def stage_values(stage: str, preset: str, dataset: str | None = None, **overrides: Any) -> dict[str, Any]:
     """The values of ``stage`` that differ from its dataclass defaults at (preset, dataset), with
     ``overrides`` applied last; an override that is not a field of the stage is an error."""
@@ -155,24 +137,6 @@ def stage_values(stage: str, preset: str, dataset: str | None = None, **override
             raise ConfigError(f"unknown {stage} config option(s): {', '.join(unknown)}; "
                               f"expected some of {', '.join(sorted(fields))}")
     return {**values, **overrides}
-
-
-def data_config(dataset: str, preset: str = "small", **overrides: Any) -> DataConfig:
-    """The data config of ``dataset`` at ``preset``, with explicit overrides applied last."""
-    check_preset(preset)
-    check_dataset(dataset)
-    synthetic_overrides = overrides.pop("synthetic", {}) or {}
-    if isinstance(synthetic_overrides, SyntheticConfig):
-        synthetic_overrides = dataclasses.asdict(synthetic_overrides)
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(DataConfig)}
-    if unknown:
-        raise ConfigError(f"unknown data config option(s): {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {"dataset": dataset, **_DATA_DEFAULTS[dataset],
-                              **({} if dataset == "synthetic" else PRESET_TABLE["data"][preset]), **overrides}
-    values["synthetic"] = SyntheticConfig(**stage_values("synthetic", preset, dataset, **synthetic_overrides))
-    if isinstance(values.get("split_ratios"), list):
-        values["split_ratios"] = tuple(values["split_ratios"])
-    return DataConfig(**values)
 
 
 def preference_config(dataset: str, preset: str, **overrides: Any) -> PreferenceConfig:

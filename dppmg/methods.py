@@ -1,5 +1,6 @@
-"""DPPMG and its variants as registered methods (the baselines live in ``baselines/`` and register
-through entry points; see :mod:`dppmg.registry`).
+"""DPPMG and its variants as methods, registered like the baselines in ``baselines/``: by the
+``dppmg.methods`` entry points of ``pyproject.toml`` (see :mod:`dppmg.registry`), so this module
+does not import the registry.
 
 * ``dppmg``: Stage 1 tokens, Stage 2 generators, Stage 3 reward fine-tuning of the tokens. It is
   also the Stage 1 method of the ranking table (modal-specific graph preferences, quantized).
@@ -17,13 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from dppmg.interface import GenerationMethod, RankingMethod
-from dppmg.registry import register_method
 
 if TYPE_CHECKING:
     from dppmg.train import DPPMGRunConfig
 
 
-@register_method
 class DPPMG(GenerationMethod):
     """DPPMG (Zhang et al., SIGIR 2026): discrete preference tokens read by a text and an image
     generator, fine-tuned with a cross-modal consistent, personalized reward."""
@@ -35,8 +34,7 @@ class DPPMG(GenerationMethod):
     order = 50
     preference = {}
     quantize = True
-    # The Stage 1 method whose tokens the generators read, and whether Stage 3 runs.
-    stage1_method = name
+    # Whether Stage 3 runs (the generators always read the tokens of DPPMG's own Stage 1).
     use_reward = True
     # An ablation's documented difference from DPPMG: config fields per stage (preference,
     # quantizer, stage2, reward) that replace the preset's.
@@ -55,14 +53,12 @@ class DPPMG(GenerationMethod):
         """Every stage's config of this method's run, resolved once (``with_reward``: whether
         Stage 3 runs, by default the method's ``use_reward``; ``overrides`` as in :meth:`fit`,
         ``reward=`` among them being Stage 3's config fields)."""
-        from dppmg.registry import resolve_stage1
         from dppmg.train import DPPMGRunConfig, stage1_overrides
 
         overrides = self.run_overrides(overrides)
-        stage1 = resolve_stage1(dataset, preset, seed, self.stage1_method, **stage1_overrides(overrides))
-        label = "stage1" if self.stage1_method == DPPMG.name else f"stage1 {self.stage1_method}"
+        stage1 = DPPMG.stage1_config(dataset, preset, seed, **stage1_overrides(overrides))
         return DPPMGRunConfig.resolve(stage1, reward=self.use_reward if with_reward is None else with_reward,
-                                      overrides=overrides, stage1_label=label)
+                                      overrides=overrides)
 
     def resolved_config(self, dataset: str, preset: str, seed: int, **overrides) -> dict[str, Any]:
         """Every stage's resolved config this method trains with, without training anything."""
@@ -107,7 +103,6 @@ class DPPMGAblation(DPPMG):
     preset_datasets = {"smoke": ("synthetic",)}
 
 
-@register_method
 class DPPMGNoReward(DPPMGAblation):
     name = "dppmg-no-reward"
     description = "ablation: DPPMG after Stage 2, without reward fine-tuning"
@@ -118,7 +113,6 @@ class DPPMGNoReward(DPPMGAblation):
     preset_datasets = {}
 
 
-@register_method
 class DPPMGNoGraph(DPPMGAblation):
     """Without the graph: MF-BPR preferences (ID embeddings, no propagation, no item features)
     quantized into one token set that both generators read."""
@@ -130,7 +124,6 @@ class DPPMGNoGraph(DPPMGAblation):
     component = "the graph"
 
 
-@register_method
 class DPPMGSharedPreference(DPPMGAblation):
     """Without modality-specific preferences: one shared preference vector (one graph branch fed
     by both modalities' features) and one token set read by both generators."""
@@ -142,7 +135,6 @@ class DPPMGSharedPreference(DPPMGAblation):
     component = "modality-specific preferences"
 
 
-@register_method
 class DPPMGContinuous(DPPMGAblation):
     """Without quantization: each user's tokens are a learned linear map of their preference
     vector (:class:`~dppmg.generation.injection.ProjectedTokenEmbedding`), as many embedding
@@ -155,7 +147,6 @@ class DPPMGContinuous(DPPMGAblation):
     component = "quantization"
 
 
-@register_method
 class DPPMGRewardNoConsistency(DPPMGAblation):
     name = "dppmg-reward-no-consistency"
     description = "ablation: reward without the consistency term (a = 0)"
@@ -164,7 +155,6 @@ class DPPMGRewardNoConsistency(DPPMGAblation):
     component = "the consistency term"
 
 
-@register_method
 class DPPMGRewardNoPersonalization(DPPMGAblation):
     name = "dppmg-reward-no-personalization"
     description = "ablation: reward without the personalization terms (b = c = 0)"
@@ -173,7 +163,6 @@ class DPPMGRewardNoPersonalization(DPPMGAblation):
     component = "the personalization terms"
 
 
-@register_method
 class DPPMGCrossModalTokens(DPPMGAblation):
     """Cross-modal token sharing on: each generator also reads the other modality's tokens."""
 
@@ -196,7 +185,6 @@ def shuffled_token_table(token_table: dict[str, dict[str, list[str]]], seed: int
     return {u: token_table[users[j]] for u, j in zip(users, perm)}
 
 
-@register_method
 class DPPMGShuffledTokens(DPPMG):
     """The control: DPPMG (with reward) whose users' token sets are permuted among users."""
 
@@ -213,7 +201,6 @@ class DPPMGShuffledTokens(DPPMG):
         return data
 
 
-@register_method
 class SharedPreference(RankingMethod):
     """The "shared" ablation of Stage 1: one preference vector (one graph branch fed by every
     modality's features) instead of one per modality, quantized like DPPMG's."""

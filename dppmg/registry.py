@@ -5,11 +5,12 @@ A method is a class (:mod:`dppmg.interface`) whose class attributes say what it 
 ``description``, ``kind`` (one of :data:`KINDS`), the harness ``suites`` it runs in (some of
 :data:`SUITES`) and its ``order`` in the tables. It is registered in one of two ways:
 
-* in-process, with the :func:`register_method` decorator (DPPMG and its variants in
-  :mod:`dppmg.methods`, a notebook, a test);
+* in-process, with the :func:`register_method` decorator (a notebook, a test);
 * by a distribution, through an entry point of the ``dppmg.methods`` group, the standard Python
-  plugin mechanism (as pytest and tox use). The suite's own baselines are registered this way in
-  its ``pyproject.toml``; another package plugs in the same way, without editing this one::
+  plugin mechanism (as pytest and tox use). The suite's own methods, DPPMG and its variants
+  (:mod:`dppmg.methods`) as well as the baselines, are registered this way in its
+  ``pyproject.toml`` (so that no method module imports the registry and the registry imports no
+  method); another package plugs in the same way, without editing this one::
 
       [project.entry-points."dppmg.methods"]
       my-method = "my_package.my_method:MyMethod"
@@ -88,8 +89,6 @@ def register_method(cls: type | None = None, *, source: str = "in-process") -> A
         raise ConfigError(f"{where}: a method in the evaluation suite must subclass GenerationMethod")
     if "preference" in suites and cls.preference is None and cls.quantize:
         raise ConfigError(f"{where}: quantize=True needs a trained preference model (preference is None)")
-    if source.startswith("in-process") and cls.__module__.startswith("dppmg."):
-        source = "dppmg"
     spec = MethodSpec(name, cls, cls.kind, cls.description or "", suites, int(cls.order), source)
     existing = _REGISTRY.get(name)
     if existing is not None and existing.cls is not cls:
@@ -104,8 +103,6 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    import dppmg.methods  # noqa: F401  (DPPMG, its variants and controls register themselves)
-
     _load_entry_points()
 
 

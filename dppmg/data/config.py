@@ -1,6 +1,9 @@
 """Config of the data stage: which dataset, how it is processed, and the synthetic world.
 
-Its values per preset and dataset are resolved in :mod:`dppmg.config`.
+The stage's values per preset and dataset live here (:data:`DATA_PRESET_TABLE`,
+:data:`DATA_DEFAULTS`, resolved by :func:`data_config`), so that loading a dataset by name never
+reaches back into :mod:`dppmg.config`, which holds every other stage's table and includes this one
+in its ``PRESET_TABLE``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from dppmg.errors import ConfigError
 
 DATASETS = ("movielens", "movielens-1m", "hm", "synthetic")
+PRESETS = ("smoke", "small", "paper")
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,53 @@ class DataConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# Per preset: the real datasets' processing and the synthetic world's size. The real datasets at
+# `smoke` are small copies (checking that every stage runs, in minutes).
+DATA_PRESET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
+    "data": {"smoke": {"max_users": 120, "max_items": 300}, "small": {}, "paper": {}},
+    "synthetic": {"smoke": {"num_users": 120, "num_items": 240}, "small": {"num_users": 600, "num_items": 900},
+                  "paper": {"num_users": 2000, "num_items": 3000}},
+}
+
+DATA_DEFAULTS = {
+    "movielens": {"positive_threshold": 4.0, "min_user_interactions": 5, "min_item_interactions": 1},
+    "movielens-1m": {"positive_threshold": 4.0, "min_user_interactions": 5, "min_item_interactions": 1},
+    # The k-core documented for the H&M sample (customers >= 5 purchases, articles >= 2 buyers).
+    "hm": {"positive_threshold": None, "min_user_interactions": 5, "min_item_interactions": 2},
+    "synthetic": {"positive_threshold": None, "min_user_interactions": 5, "min_item_interactions": 1},
+}
+
+
+def check_preset(preset: object) -> str:
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    return preset
+
+
+def check_dataset(dataset: object) -> str:
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    return dataset
+
+
+def data_config(dataset: str, preset: str = "small", **overrides: Any) -> DataConfig:
+    """The data config of ``dataset`` at ``preset``, with explicit overrides applied last
+    (``synthetic``: a dict of :class:`SyntheticConfig` fields, or one)."""
+    check_preset(preset)
+    check_dataset(dataset)
+    synthetic = overrides.pop("synthetic", {}) or {}
+    if isinstance(synthetic, SyntheticConfig):
+        synthetic = dataclasses.asdict(synthetic)
+    for given, cls, what in ((overrides, DataConfig, "data"), (synthetic, SyntheticConfig, "synthetic")):
+        unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown {what} config option(s): {', '.join(unknown)}; "
+                              f"expected some of {', '.join(sorted(f.name for f in dataclasses.fields(cls)))}")
+    values: dict[str, Any] = {"dataset": dataset, **DATA_DEFAULTS[dataset],
+                              **({} if dataset == "synthetic" else DATA_PRESET_TABLE["data"][preset]), **overrides}
+    values["synthetic"] = SyntheticConfig(**{**DATA_PRESET_TABLE["synthetic"][preset], **synthetic})
+    if isinstance(values.get("split_ratios"), list):
+        values["split_ratios"] = tuple(values["split_ratios"])
+    return DataConfig(**values)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from dppmg.data.config import DataConfig
+from dppmg.data.config import DATA_PRESET_TABLE, DataConfig, data_config
 from dppmg.data import processing
 from dppmg.data.hm import load_hm
 from dppmg.data.movielens import load_movielens_100k, load_movielens_1m
@@ -109,8 +109,6 @@ def explain_unknown_users(user_ids, dataset: str, preset: str, data_root: str | 
     the source files, left without interactions by the joins, dropped by a named processing step,
     or cut by the preset's small copy (naming the presets that keep it). Reprocesses the dataset
     (seconds): for error messages only."""
-    from dppmg.config import PRESET_TABLE, data_config
-
     config = data_config(dataset, preset)
     wanted = [str(u) for u in user_ids]
     if dataset == "synthetic":
@@ -130,7 +128,7 @@ def explain_unknown_users(user_ids, dataset: str, preset: str, data_root: str | 
                 where[u] = name
 
     process(raw, config, watch)
-    full = [p for p, values in PRESET_TABLE["data"].items() if not values.get("max_users")]
+    full = [p for p, values in DATA_PRESET_TABLE["data"].items() if not values.get("max_users")]
     for u, why in where.items():
         if why.startswith("cut by the preset"):
             where[u] = why.replace("the preset's", f"the {preset!r} preset's") + \
@@ -153,8 +151,6 @@ def load_dataset(dataset: str | DataConfig = "synthetic", *, preset: str = "smal
             them; part of the processed data's cache key when set.
         **overrides: any :class:`~dppmg.data.config.DataConfig` field.
     """
-    from dppmg.config import data_config
-
     config = dataset if isinstance(dataset, DataConfig) else data_config(dataset, preset, **overrides)
     cache_root = resolve_cache_dir(cache_dir)
     if config.dataset == "synthetic":
@@ -201,7 +197,6 @@ def source_user_ids(dataset: str, data_root: str | os.PathLike | None = None, pr
     import pandas as pd
 
     if dataset == "synthetic":
-        from dppmg.config import data_config
         from dppmg.data.synthetic import user_id
 
         return {user_id(u) for u in range(data_config("synthetic", preset).synthetic.num_users)}
