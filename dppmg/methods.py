@@ -71,8 +71,7 @@ class DPPMG(GenerationMethod):
         from dppmg.train import train_dppmg
 
         run = self.run_config(dataset, preset, seed, **overrides)
-        self.pipe, data, self.info = train_dppmg(run, data_root=data_root, cache_dir=cache_dir, progress=progress,
-                                                 overrides=self.run_overrides(overrides))
+        self.pipe, data, self.info = train_dppmg(run, data_root=data_root, cache_dir=cache_dir, progress=progress)
         return data
 
     def training_steps(self, dataset, preset, seed, cache_dir=None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,23 +52,25 @@ class DPPMGRunConfig:
             preset and seed are the run's).
         stage2 (Stage2Config): the token embeddings and both backbones.
         reward (RewardConfig, optional): Stage 3; ``None`` trains no reward fine-tuning.
-        stage1_label (str): the name Stage 1's wall time is recorded under.
+        overrides (dict): the config fields per stage the run was resolved with (the method's
+            documented ones and the caller's), recorded with its results; every stage config
+            above has them applied.
     """
 
     stage1: Stage1Config
     stage2: Stage2Config
     reward: RewardConfig | None
-    stage1_label: str = "stage1"
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def resolve(cls, stage1: Stage1Config, *, reward: bool = True,
-                overrides: dict[str, dict[str, Any]] | None = None, stage1_label: str = "stage1") -> "DPPMGRunConfig":
+                overrides: dict[str, dict[str, Any]] | None = None) -> "DPPMGRunConfig":
         """Stage 2 and Stage 3 of ``stage1``'s dataset and preset with ``overrides`` (``stage2``,
-        ``reward``) applied last."""
+        ``reward``) applied last (``stage1`` has its own applied already)."""
         overrides = check_overrides(overrides)
         dataset, preset = stage1.dataset, stage1.preset
         return cls(stage1, stage2_config(preset, dataset, **overrides.get("stage2", {})),
-                   reward_config(preset, dataset, **overrides.get("reward", {})) if reward else None, stage1_label)
+                   reward_config(preset, dataset, **overrides.get("reward", {})) if reward else None, overrides)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config of every stage, as plain dicts."""
@@ -77,20 +79,19 @@ class DPPMGRunConfig:
 
 
 def train_dppmg(run: DPPMGRunConfig, *, data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
-                progress: bool = True, overrides: dict[str, dict[str, Any]] | None = None):
+                progress: bool = True):
     """Stages 1-3 of the resolved ``run``. Returns ``(pipeline, data, info)``; ``info`` holds the
-    folders, the reward curves and the wall time / peak memory of every step that ran
-    (``info["timings"]``) and ``overrides``, the run's overrides as the caller gave them (recorded
-    only: ``run`` has them applied)."""
+    folders, the reward curves, the wall time / peak memory of every step that ran
+    (``info["timings"]``) and the run's ``overrides`` (recorded: ``run`` has them applied)."""
     from dppmg.generation.train import load_or_train_pipeline
     from dppmg.preference.train import load_or_fit
     from dppmg.reward.finetune import load_or_fine_tune
 
     timings: list[dict[str, Any]] = []
-    info: dict[str, Any] = {"timings": timings, "overrides": check_overrides(overrides)}
+    info: dict[str, Any] = {"timings": timings, "overrides": run.overrides}
     stage2_cached = training_steps(run, cache_dir)[1].cached
     _, folder1 = load_or_fit(run.stage1, data_root=data_root, cache_dir=cache_dir, progress=progress,
-                             timings=timings, label=run.stage1_label)
+                             timings=timings, label="stage1")
     with StageTimer("stage2") as t:
         pipe, data = load_or_train_pipeline(run.stage1, run.stage2, data_root=data_root, cache_dir=cache_dir,
                                             progress=progress)
@@ -135,7 +136,7 @@ def training_steps(run: DPPMGRunConfig, cache_dir: str | os.PathLike | None = No
 
     cached = lambda folder: cache.problem(folder, deep=False) is None  # noqa: E731
     folder1 = checkpoint_dir(run.stage1, cache_dir)
-    steps = [TrainingStep(run.stage1_label, str(folder1), cached(folder1))]
+    steps = [TrainingStep("stage1", str(folder1), cached(folder1))]
     if steps[0].cached and (folder1 / "tokens.json").is_file():
         tokens = json.loads((folder1 / "tokens.json").read_text())["users"]
         folder2 = pipeline_dir(Stage1Checkpoint(folder1, {}, tokens, {}, {}, {}), run.stage2, run.stage1.seed,
