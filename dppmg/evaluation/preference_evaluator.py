@@ -36,7 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dppmg.infra import cache
-from dppmg.data.schema import InteractionData
+from dppmg.data.schema import InteractionData, data_signature
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import PreferenceEvaluatorConfig
 from dppmg.infra.io import atomic_write_json, stable_hash
@@ -152,17 +152,18 @@ def preference_evaluator_features(data: InteractionData, cache_dir: str | os.Pat
             "text": item_features(data, "text", cache_dir=cache_dir, progress=progress)}
 
 
-def data_signature(data: InteractionData) -> dict[str, Any]:
-    """What an evaluator checkpoint must match: the dataset, its items and its train / valid splits."""
-    return {"dataset": data.name, "items": stable_hash(data.items["item_id"].tolist()),
-            "users": stable_hash(data.users["user_id"].tolist()),
-            "train": stable_hash(data.user_item_pairs("train").tolist()),
+def evaluator_data_signature(data: InteractionData) -> dict[str, Any]:
+    """What an evaluator checkpoint must match: what every model trained on ``data`` must
+    (:func:`dppmg.data.schema.data_signature`, without the counts its hashes already fix) and
+    the valid split, on which the evaluator stops early. Part of its cache key: keep the fields."""
+    signature = data_signature(data)
+    return {**{k: signature[k] for k in ("dataset", "items", "users", "train")},
             "valid": stable_hash(data.user_item_pairs("valid").tolist())}
 
 
 def evaluator_dir(data: InteractionData, config: PreferenceEvaluatorConfig,
                   cache_dir: str | os.PathLike | None = None) -> Path:
-    key = stable_hash(EVALUATOR_VERSION, dataclasses.asdict(config), data_signature(data))
+    key = stable_hash(EVALUATOR_VERSION, dataclasses.asdict(config), evaluator_data_signature(data))
     return resolve_cache_dir(cache_dir) / "preference_evaluator" / f"{data.name}-{key}"
 
 
@@ -269,7 +270,7 @@ def load_or_train_preference_evaluator(data: InteractionData, config: Preference
         with cache.entry(folder, data.name) as tmp:
             torch.save(model.state_dict(), tmp / "model.pt")
             atomic_write_json(tmp / "meta.json", {"version": EVALUATOR_VERSION, "config": dataclasses.asdict(config),
-                                                 "data": data_signature(data), "fit": fit})
+                                                 "data": evaluator_data_signature(data), "fit": fit})
         return load_preference_evaluator(folder, data, feats, report_test)
 
 
@@ -284,7 +285,7 @@ def load_preference_evaluator(folder: str | os.PathLike, data: InteractionData,
     meta = json.loads(meta_file.read_text())
     if meta.get("version") != EVALUATOR_VERSION:
         raise DPPMGError(f"{folder}: preference evaluator version {meta.get('version')} is not {EVALUATOR_VERSION}")
-    for key, value in data_signature(data).items():
+    for key, value in evaluator_data_signature(data).items():
         if meta["data"].get(key) != value:
             raise DPPMGError(f"{folder}: the preference evaluator was trained on another dataset or split "
                              f"({key}: {meta['data'].get(key)!r} != {value!r})")
