@@ -106,7 +106,15 @@ def _load() -> None:
     _load_entry_points()
 
 
+# The suite's own methods are entry points too: an installation whose metadata predates one of
+# them (an editable install not reinstalled since) is told how to record it.
+STALE_INSTALL = ("not among this installation's dppmg.methods entry points; if it is one of the suite's "
+                 "own methods, the installed metadata predates it: run `pip install -e .` in the checkout again")
+
+
 def _load_entry_points() -> None:
+    if not any(ep.name == "dppmg" for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)):
+        _LOAD_ERRORS["dppmg"] = STALE_INSTALL
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"
         try:
@@ -146,7 +154,7 @@ def get_spec(name: str, suite: str | None = None) -> MethodSpec:
     spec = _REGISTRY.get(name)
     if spec is None or (suite is not None and suite not in spec.suites):
         where = f" in suite {suite!r}" if suite else ""
-        hint = f"; {_LOAD_ERRORS[name]}" if name in _LOAD_ERRORS else ""
+        hint = f"; {_LOAD_ERRORS.get(name, STALE_INSTALL if name.startswith('dppmg') else '')}".rstrip("; ")
         raise ConfigError(f"unknown method {name!r}{where}; registered: {', '.join(method_names(suite=suite))}{hint}")
     return spec
 

@@ -182,3 +182,12 @@ def test_the_harness_runs_a_plugin_method(plugin, tmp_path, session_cache):
     json.dumps(result)  # the result file is plain JSON
     with pytest.raises(ConfigError, match="unknown method\\(s\\) nobody in --methods"):
         run_suite("evaluation", "smoke", datasets=["synthetic"], methods=["nobody"], results_dir=tmp_path)
+
+
+def test_an_installation_without_the_suites_own_entry_points_is_told_to_reinstall(monkeypatch, isolated_registry):
+    # An editable install whose metadata predates DPPMG's entry points registers no DPPMG.
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: [])
+    registry.refresh()
+    with pytest.raises(ConfigError, match=r"unknown method 'dppmg'.*run `pip install -e \.`"):
+        registry.get_spec("dppmg")
