@@ -35,13 +35,16 @@ seconds on the dataset (else on any dataset, else :data:`DEFAULT_TRAINING_SECOND
 loaded Stage 2 and Stage 3 from the selections' cache is not the cost of a seed whose Stage 3
 has never been trained; the basis then reads e.g. ``measured + 1 training step(s)``.
 
-The plan says which basis each estimate used. With ``--workers N`` each stage's total is divided
+Every measured quantity is the median over the runs that measured it (a run slowed by another
+job beside it, 5-10x on two cores, moves a mean far and a median of three runs not at all). The
+plan says which basis each estimate used. With ``--workers N`` each stage's total is divided
 by N (a lower bound when cells wait for a shared cache entry).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from statistics import median
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +218,8 @@ class Estimator:
         self.fits: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
         self.blocks: dict[tuple[str, str], list[float]] = defaultdict(list)
         self.trainings: dict[tuple[str, str], list[float]] = defaultdict(list)
-        self.outputs: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
+        # Per (dataset, modality): each run's seconds per output made.
+        self.outputs: dict[tuple[str, str], list[float]] = defaultdict(list)
         for path in sorted((Path(results_dir) / "runs" / preset).glob("*/*.json")):
             summary = read_result_summary(path)
             if summary is not None:
@@ -244,9 +248,7 @@ class Estimator:
             elif name in ("evaluators", "metrics"):
                 self.blocks[(s["dataset"], name)].append(float(t["wall_time_s"]))
             elif name.startswith("generate: ") and t.get("items"):
-                total = self.outputs[(s["dataset"], name.split(": ", 1)[1])]
-                total[0] += float(t["wall_time_s"])
-                total[1] += int(t["items"])
+                self.outputs[(s["dataset"], name.split(": ", 1)[1])].append(float(t["wall_time_s"]) / int(t["items"]))
 
     def mark_planned(self, cell: Cell) -> None:
         """``cell`` ran (a kept run) or is planned before the next: later cells of its (dataset,
@@ -288,13 +290,13 @@ class Estimator:
             basis = "measured (same group, other dataset)"
         if steps is None:
             if runs:
-                return sum(w for w, _ in runs) / len(runs), basis
+                return median([w for w, _ in runs]), basis
             if cell.stage.name == "evaluation":
                 return self._block_model(cell, False), "block model"
             return self._default(cell), "default"
         training, n = self._training_seconds(p["dataset"], steps)
         if runs:
-            base = sum(w - t for w, t in runs) / len(runs)
+            base = median([w - t for w, t in runs])
         elif cell.stage.name == "evaluation":
             base, basis = self._block_model(cell, True), "block model"
         else:
@@ -318,7 +320,7 @@ class Estimator:
             runs = self.trainings.get((dataset, step.block)) or [
                 t for (_, b), ts in self.trainings.items() if b == step.block for t in ts]
             default = defaults["stage1" if step.block.startswith("stage1") else step.block]
-            total += sum(runs) / len(runs) if runs else default
+            total += median(runs) if runs else default
             n += 1
         return total, n
 
@@ -332,18 +334,18 @@ class Estimator:
         defaults = DEFAULT_BLOCK_SECONDS.get(self.preset, DEFAULT_BLOCK_SECONDS["small"])
         fits = [f - t * trainings_apart for (_, m), runs in self.fits.items() if m == p["method"] for f, t in runs]
         kind = "loads" if trainings_apart else _fit_kind(p["method"])
-        fit = sum(fits) / len(fits) if fits else DEFAULT_FIT_SECONDS.get(self.preset, DEFAULT_FIT_SECONDS["small"])[kind]
+        fit = median(fits) if fits else DEFAULT_FIT_SECONDS.get(self.preset, DEFAULT_FIT_SECONDS["small"])[kind]
         users = evaluation_config(self.preset, p["dataset"]).users
         generate = 0.0
         for producer, modality in self._fresh(cell):
             items = get_spec(producer).cls.generation_items.get(modality, 1)
-            seconds, count = self.outputs.get((p["dataset"], modality), (0.0, 0))
-            rate = seconds / count if count else DEFAULT_SECONDS_PER_OUTPUT.get(
+            rates = self.outputs.get((p["dataset"], modality))
+            rate = median(rates) if rates else DEFAULT_SECONDS_PER_OUTPUT.get(
                 self.preset, DEFAULT_SECONDS_PER_OUTPUT["small"])[modality]
             generate += users * items * rate
         evaluators = min(self.blocks.get((p["dataset"], "evaluators")) or [defaults["evaluators"]])
         metrics = self.blocks.get((p["dataset"], "metrics")) or [defaults["metrics"]]
-        return fit + generate + evaluators + sum(metrics) / len(metrics)
+        return fit + generate + evaluators + median(metrics)
 
     def _fresh(self, cell: Cell) -> list[tuple[str, str]]:
         p = cell.params

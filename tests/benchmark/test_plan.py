@@ -165,3 +165,19 @@ def test_the_evaluation_stage_runs_references_and_dppmgs_comparisons_first_pairs
     assert order.index(("movielens", "dppmg", 1)) < order.index(("movielens", "lamp", 0)), \
         "DPPMG's comparisons come seed by seed before the baselines"
     assert first_dppmg < order.index(("movielens", "dppmg-shuffled-tokens", 0))
+
+
+def test_a_run_slowed_by_a_job_beside_it_does_not_move_the_estimate(tmp_path):
+    # Three runs of the same cell kind, one of them 10x slower (two busy jobs on two cores).
+    for seed, wall in ((0, 300.0), (1, 3000.0), (2, 310.0)):
+        _write_run(tmp_path, "hm", "lamp", seed, wall)
+    for seed, image in ((0, 51.2), (1, 512.0), (2, 51.2)):
+        _write_run(tmp_path, "hm", "nonpersonalized", seed, None, timings=[
+            _block("generate", image), _block("generate: image", image, items=256, within="generate")])
+    estimator = Estimator(tmp_path, "small", cache_dir=tmp_path / "cache")
+    assert estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=3)) == (310.0, "measured")
+    # The per-image rate of the block model is the median run's: 0.2 s, not the mean's 0.8 s.
+    seconds, basis = estimator.seconds(_cell(tmp_path, "hm", "pmg", seed=3))
+    fit, blocks = DEFAULT_FIT_SECONDS["small"]["loads"], sum(DEFAULT_BLOCK_SECONDS["small"].values())
+    text = 256 * DEFAULT_SECONDS_PER_OUTPUT["small"]["text"]
+    assert basis == "block model" and seconds == pytest.approx(fit + text + 4 * 51.2 + blocks)
