@@ -45,6 +45,15 @@ from tqdm.auto import tqdm
 
 from dppmg.generation.image_backbone import TextCondition
 from dppmg.interface import UnimodalMethod
+from dppmg.data.features import item_features
+from dppmg.data.images import load_image_array
+from dppmg.data.schema import data_signature
+from dppmg.generation.image_backbone import diffusion_loss, images_to_tensor, train_scheduler
+from dppmg.generation.reuse import tensor_fingerprint
+from dppmg.generation.train import KeepBest, validation_pairs
+from dppmg.infra import cache
+from dppmg.infra.io import atomic_write_json, read_versioned_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
 ADAPTER_VERSION = 1
 
@@ -94,8 +103,6 @@ class HistoryImage(UnimodalMethod):
     k = 4
 
     def fit_modality(self, backbones, preset, seed, *, cache_dir=None, progress=True):
-        from dppmg.data.features import item_features
-
         data = backbones.data
         features = item_features(data, "image", cache_dir=cache_dir, progress=progress)
         self.features = F.normalize(torch.from_numpy(np.asarray(features, dtype=np.float32)), dim=-1)
@@ -110,10 +117,6 @@ class HistoryImage(UnimodalMethod):
 
     # ----- training --------------------------------------------------------------------------
     def cache_folder(self, seed: int, cache_dir: str | os.PathLike | None = None) -> Path:
-        from dppmg.infra.io import stable_hash
-        from dppmg.infra.paths import cache_dir as resolve_cache_dir
-        from dppmg.data.schema import data_signature
-
         config, data = self.backbones.stage2, self.backbones.data
         key = stable_hash(ADAPTER_VERSION, self.k, self.backbones.image.folder.name, data_signature(data),
                           {"steps": config.image_steps, "batch_size": config.batch_size, "lr": config.lr,
@@ -134,9 +137,6 @@ class HistoryImage(UnimodalMethod):
         return with_image_tokens(self.empty, self.projection(features))
 
     def _load_or_train(self, seed: int, cache_dir, progress: bool) -> dict[str, Any]:
-        from dppmg.infra import cache
-        from dppmg.infra.io import atomic_write_json, read_versioned_json
-
         folder = self.cache_folder(seed, cache_dir)
         with cache.lock(folder, "history-image adapter"):
             if cache.reuse(folder, "history-image adapter"):
@@ -149,10 +149,6 @@ class HistoryImage(UnimodalMethod):
             return training
 
     def _train(self, generator: torch.Generator, cache_dir, progress: bool) -> dict[str, Any]:
-        from dppmg.data.images import load_image_array
-        from dppmg.generation.image_backbone import diffusion_loss, images_to_tensor, train_scheduler
-        from dppmg.generation.train import KeepBest, validation_pairs
-
         config, data, backbone = self.backbones.stage2, self.backbones.data, self.backbones.image
         images = images_to_tensor(load_image_array(data, backbone.config.width, backbone.config.height,
                                                    cache_dir=cache_dir))
@@ -196,8 +192,6 @@ class HistoryImage(UnimodalMethod):
         return self.backbones.images_from_condition(cond, seed, uncond=masked_padding(self.empty, self.k))
 
     def trained_state(self) -> str:
-        from dppmg.generation.reuse import tensor_fingerprint
-
         return tensor_fingerprint(self.projection)
 
     def config(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from dppmg.generation.prompts import leading_words
 from dppmg.interface import UnimodalMethod
+from dppmg.data.features import item_features
 
 
 def most_typical(history: np.ndarray, features: np.ndarray, k: int) -> np.ndarray:
@@ -69,8 +70,6 @@ class LaMP(UnimodalMethod):
     max_prompt_tokens = 96
 
     def fit_modality(self, backbones, preset, seed, *, cache_dir=None, progress=True):
-        from dppmg.data.features import item_features
-
         data = backbones.data
         self.data = data
         self.text_features = item_features(data, "text", cache_dir=cache_dir, progress=False)

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from dppmg.generation.reuse import NONPERSONALIZED
 from dppmg.interface import GenerationMethod
+from dppmg.interface import nonpersonalized_generations
 
 
 class NonPersonalized(GenerationMethod):
@@ -30,8 +31,6 @@ class NonPersonalized(GenerationMethod):
         return self.backbones.data
 
     def generate(self, user_ids: Sequence[str], seed: int) -> list[dict[str, Any]]:
-        from dppmg.interface import nonpersonalized_generations
-
         user_ids = [str(u) for u in user_ids]
         record = self.info.setdefault("generations", [])
         texts = nonpersonalized_generations(self.backbones, "text", user_ids, seed, self.cache_dir, record)

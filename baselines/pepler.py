@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from dppmg.interface import UnimodalMethod
+from dppmg.config import quantizer_config
+from dppmg.generation.reuse import tensor_fingerprint
 
 
 def paper_text_generator(lm_path, data, k: int, **adapter_kwargs):
@@ -46,7 +48,6 @@ class PEPLER(UnimodalMethod):
     modality = "text"
 
     def fit_modality(self, backbones, preset, seed, *, cache_dir=None, progress=True):
-        from dppmg.config import quantizer_config
         from dppmg.generation.user_tokens import UserTokens
 
         self.k = quantizer_config(backbones.data.name, preset).levels
@@ -58,8 +59,6 @@ class PEPLER(UnimodalMethod):
         return self.tokens.generate_texts(user_ids, seed)
 
     def trained_state(self) -> str:
-        from dppmg.generation.reuse import tensor_fingerprint
-
         return tensor_fingerprint(self.tokens.module)
 
     def config(self) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from dppmg.interface import UnimodalMethod
+from dppmg.data.features import encode_lowres_images, get_encoder
+from dppmg.generation.reuse import tensor_fingerprint
 
 
 def history_keywords(histories: Sequence[np.ndarray], texts: Sequence[str], n: int) -> list[list[str]]:
@@ -92,8 +94,6 @@ class PMG(UnimodalMethod):
         return [", ".join(w) for w in words]
 
     def generate_modality(self, user_ids: Sequence[str], seed: int) -> list:
-        from dppmg.data.features import encode_lowres_images, get_encoder
-
         prompts = self.prompts(user_ids)
         prompt_features = get_encoder("text").encode(prompts, progress=False)
         cond = self.backbones.image.conditioner.encode(prompts)
@@ -102,8 +102,6 @@ class PMG(UnimodalMethod):
                                   self.candidates)
 
     def trained_state(self) -> str:
-        from dppmg.generation.reuse import tensor_fingerprint
-
         return tensor_fingerprint(self.reward_model)
 
     def config(self) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from PIL import Image
 
 from dppmg.errors import DPPMGError
 from dppmg.interface import GenerationMethod
+from dppmg.data import load_dataset
+from dppmg.data.images import load_image_array
 
 
 class RealTestItem(GenerationMethod):
@@ -24,9 +26,6 @@ class RealTestItem(GenerationMethod):
     generation_items = {}  # looks items up: generates nothing
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True):
-        from dppmg.data import load_dataset
-        from dppmg.data.images import load_image_array
-
         self.data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
         self.images = load_image_array(self.data, cache_dir=cache_dir)
         return self.data

@@ -19,6 +19,10 @@ import torch
 from PIL import Image
 
 from dppmg.interface import GenerationMethod
+from dppmg.data import load_dataset
+from dppmg.data.images import load_image_array
+from dppmg.preference.checkpoint import load_scorer
+from dppmg.registry import method_names, resolve_stage1
 
 SELECTION_METRIC = "recall@20"
 
@@ -31,11 +35,7 @@ class Retrieval(GenerationMethod):
     generation_items = {}  # looks items up: generates nothing
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True):
-        from dppmg.data import load_dataset
-        from dppmg.data.images import load_image_array
-        from dppmg.preference.checkpoint import load_scorer
         from dppmg.preference.train import load_or_fit
-        from dppmg.registry import method_names, resolve_stage1
 
         self.data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
         self.info["timings"] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from dppmg.interface import UnimodalMethod
+from dppmg.generation.reuse import tensor_fingerprint
 
 
 def paper_image_generator(sd_path, data, k: int = 1, **pipeline_kwargs):
@@ -53,8 +54,6 @@ class TextualInversion(UnimodalMethod):
         return self.tokens.generate_images(user_ids, seed)
 
     def trained_state(self) -> str:
-        from dppmg.generation.reuse import tensor_fingerprint
-
         return tensor_fingerprint(self.tokens.module)
 
     def config(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import pandas as pd
 from benchmark.analysis import (REFERENCE, by_dataset_method, measurability, paired_comparison, per_user_metric,
                                 personalization_per_user, seed_level_test, seed_values)
 from benchmark.formatting import mean_std
+from dppmg.methods import ABLATIONS, DPPMG
 
 # (label, path of the per-seed value, per-user extractor or None, the measurability cell or None)
 ABLATION_COLUMNS = (
@@ -67,8 +68,6 @@ def variant_difference(variant: dict[int, dict[str, Any]], full: dict[int, dict[
 
 def ablation_table(results: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per (dataset, variant) with the differences to full DPPMG (see the module docstring)."""
-    from dppmg.methods import ABLATIONS, DPPMG
-
     results = [r for r in results if r["metrics"].get("split", "test") == "test"]
     variants = [(DPPMG.name, DPPMG)] + [(cls.name, cls) for cls in ABLATIONS]
     rows = []
@@ -106,8 +105,6 @@ def ablation_table(results: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _override(cls: type) -> str:
-    from dppmg.methods import DPPMG
-
     parts = [f"{stage}.{k}={v!r}" for stage, fields in cls.overrides.items() for k, v in fields.items()]
     if cls.use_reward != DPPMG.use_reward:
         parts.append(f"use_reward={cls.use_reward!r}")

@@ -46,6 +46,11 @@ from benchmark.analysis import (by_dataset_method, comparison_verdict, measurabi
 from benchmark.formatting import effect, interval
 from dppmg.evaluation.statistics import verdict
 from dppmg.interface import ModalityPair, UnimodalMethod
+from baselines.nonpersonalized import NonPersonalized
+from benchmark.tables import ranking_per_user
+from dppmg.methods import (DPPMG, DPPMGContinuous, DPPMGNoGraph, DPPMGNoReward, DPPMGRewardNoConsistency,
+                           DPPMGSharedPreference, DPPMGShuffledTokens, SharedPreference)
+from dppmg.registry import methods as registered
 
 QUANTIZATION_MARGIN = 0.10
 PERSONALIZATION_MARGIN = 0.5
@@ -81,8 +86,6 @@ def non_inferiority(c: dict[str, Any] | None, margin: float) -> str:
 
 def _quantization(runs: dict[int, dict[str, Any]]) -> tuple[dict[str, Any] | None, float]:
     """Quantized minus unquantized per-user test Recall@20 of DPPMG's Stage 1, per seed, combined."""
-    from benchmark.tables import ranking_per_user
-
     test = paired_comparison(runs, runs, lambda r: ranking_per_user(r, "quantized_test_per_user"), ranking_per_user)
     if test is None:
         return None, float("nan")
@@ -93,8 +96,6 @@ def _quantization(runs: dict[int, dict[str, Any]]) -> tuple[dict[str, Any] | Non
 def _registered(test: Callable[[type], bool]) -> list[str]:
     """The registered generation baselines whose class passes ``test`` (runs or not: a claim
     whose comparison has no runs yet reads "missing")."""
-    from dppmg.registry import methods as registered
-
     return [s.name for s in registered(kind="generation", suite="evaluation") if test(s.cls)]
 
 
@@ -106,8 +107,6 @@ def _best_unimodal_rows(methods: dict[str, Any], dataset: str, modality: str, ce
     per user within seeds, seeds combined), shown with the weakest of those comparisons (largest
     p); ``contradicted`` where one of them beats DPPMG at a Bonferroni-corrected level (alpha / the
     number of baselines), shown with that comparison; else ``inconclusive``, with the weakest."""
-    from dppmg.methods import DPPMG
-
     registered = _registered(lambda cls: issubclass(cls, UnimodalMethod) and cls.modalities == (modality,))
     if not registered:
         return []
@@ -150,9 +149,6 @@ def claims_table(preference_results: list[dict[str, Any]], evaluation_results: l
     import functools
 
     row = functools.partial(_row, seeds_required=seeds_required)
-    from baselines.nonpersonalized import NonPersonalized
-    from benchmark.tables import ranking_per_user
-    from dppmg.methods import DPPMG, DPPMGNoReward, DPPMGShuffledTokens, SharedPreference
 
     dppmg, no_reward, shuffled = DPPMG.name, DPPMGNoReward.name, DPPMGShuffledTokens.name
     nonpersonalized, shared = NonPersonalized.name, SharedPreference.name
@@ -231,8 +227,6 @@ def personalization_non_inferiority(c: dict[str, Any] | None, reference_runs: di
 def component_rows(methods: dict[str, Any], dataset: str, cells: dict[str, Any],
                    row: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
     """The claims rows of DPPMG's components, each from its ablation (see the module docstring)."""
-    from dppmg.methods import DPPMG, DPPMGContinuous, DPPMGNoGraph, DPPMGRewardNoConsistency, DPPMGSharedPreference
-
     dppmg, out = DPPMG.name, []
     personal = "personalization (targets): centred own-generation similarity"
     for cls, claim in ((DPPMGNoGraph, "the graph helps"), (DPPMGSharedPreference, "modality-specific preferences help"),

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 
 from benchmark.suites import Stage
 from dppmg.errors import ConfigError
+from dppmg.infra.threads import apply_threads
 
 EXECUTORS = ("local", "pool", "submitit")
 # Asked before a cell starts: False leaves it out of this run (a budget that it would overrun).
@@ -132,8 +133,6 @@ def run_cell(cell: Cell, runner: str = "notebook", kernel_name: str = "python3",
         log_to_file: write the cell's output to ``<base>.log`` (pool and submitit workers).
     """
     if threads is not None:
-        from dppmg.infra.threads import apply_threads
-
         apply_threads(threads)  # a notebook kernel inherits the environment it sets
     with _output_to(cell.log_path) if log_to_file else contextlib.nullcontext():
         execute_stage(cell.stage, cell.params, cell.base.with_suffix(".ipynb"), kernel_name, runner)

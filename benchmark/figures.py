@@ -14,15 +14,17 @@ import numpy as np
 
 from benchmark.analysis import by_dataset_method
 from benchmark.tables import table_order
+from benchmark.suites import SUITES
+from dppmg.data import load_dataset
+from dppmg.data.images import load_image_array
+from dppmg.errors import DPPMGError
+from dppmg.evaluation.evaluate import decode_samples
+from dppmg.infra.io import atomic_write_text
 
 
 def _history(dataset: str, preset: str, data_root: str | None, user_ids: list[str]) -> list | None:
     """The users' training-history images at the dataset's image size, or None where the data cannot be loaded (a
     ``--tables-only`` run without the data root draws the grid without the history row)."""
-    from dppmg.data import load_dataset
-    from dppmg.data.images import load_image_array
-    from dppmg.errors import DPPMGError
-
     try:
         data = load_dataset(dataset, preset=preset, data_root=data_root)
     except (DPPMGError, OSError):
@@ -38,7 +40,6 @@ def sample_grids(results: list[dict[str, Any]], preset: str, figure_dir: str | o
     """Per dataset, ``figures/samples_<dataset>.png``: the first evaluated test users of the lowest
     seed, one row per method that has samples for them (every method of a seed is evaluated on the
     same users), in table order."""
-    from dppmg.evaluation.evaluate import decode_samples
     from dppmg.ui.plotting import methods_grid
 
     written = []
@@ -75,7 +76,6 @@ def samples_page(rows: dict[str, list[dict[str, Any]]], history: list | None, fi
     them), under the user's history; the images go to ``<figure_dir>/samples_<dataset>/``."""
     from PIL import Image
 
-    from dppmg.infra.io import atomic_write_text
     from dppmg.ui.plotting import SMOKE_NOTE
 
     out_dir = figure_dir.parent
@@ -136,8 +136,6 @@ def prune_figures(results_dir: str | os.PathLike, preset: str, log: Callable[[st
         elif (match := _ITEMS_FIGURE.match(path.name)):
             backed = any((runs / "dataset_stats").glob(f"{match['dataset']}__*.json"))
         elif (match := _TIMING_FIGURE.match(path.name)):
-            from benchmark.suites import SUITES
-
             backed = match["suite"] in SUITES
         else:
             backed = not _RETIRED.match(path.name)

@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from dppmg.errors import DPPMGError
 from dppmg.infra.io import atomic_path, atomic_write_bytes
+from dppmg.infra.paths import resolve_data_root
 
 ML1M_SIZE = {"num_users": 5400, "num_items": 3520, "median_history": 70, "min_history": 20, "max_history": 1200}
 # The fixture's generative model; part of the folder name, so a change never reuses an old fixture.
@@ -119,8 +120,6 @@ def write_movielens_1m_format(root: str | os.PathLike, *, source_root: str | os.
 
     Written once: a root whose ``ratings.dat`` exists is returned as it is.
     """
-    from dppmg.infra.paths import resolve_data_root
-
     root = Path(root)
     folder = root / "movielens-1m"
     ratings_file = folder / "ml-1m" / "ratings.dat"

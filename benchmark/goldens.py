@@ -37,6 +37,7 @@ from dppmg.errors import DPPMGError
 from dppmg.infra.io import atomic_write_json, atomic_write_text
 from dppmg.infra.provenance import device_info, git_state, package_versions
 from dppmg.infra.results import SCHEMA
+from benchmark.suites import SUITES
 
 GOLDENS_SCHEMA = "dppmg.goldens/v1"
 GOLDEN_SUITE = "goldens"
@@ -213,7 +214,6 @@ def suite_results(preset: str, seeds: tuple[int, ...], results_dir: Path, data_r
     """
     from benchmark.harness import run_suite
     from benchmark.outputs import runs_on_disk
-    from benchmark.suites import SUITES
 
     selected = _selected(datasets, methods, tuple(s.name for s in SUITES[suite]))
 
@@ -241,8 +241,6 @@ def check(preset: str, *, results_dir: str | os.PathLike = "results", goldens_di
     """Run (or reuse this commit's) check-seed suite and compare it with the goldens; returns
     (exit code, table). ``suite``, ``datasets`` and ``methods`` check a part: only the goldens of
     that part are compared (the rest is neither run nor reported missing)."""
-    from benchmark.suites import SUITES
-
     goldens, meta = read_goldens(preset, goldens_dir)
     if suite not in SUITES or not {s.name for s in SUITES[suite]} & set(STAGES):
         raise DPPMGError(f"suite {suite!r} holds no golden stage; the goldens come from "
@@ -269,8 +267,6 @@ def update(preset: str, *, results_dir: str | os.PathLike = "results", goldens_d
     run). ``from_existing`` runs nothing: the goldens come from the result files already on disk,
     for the (dataset, method, stage) groups that have every seed their stage runs (the others are
     named and left out), as a ``small`` preset whose full suite takes longer than a sitting needs."""
-    from benchmark.suites import SUITES
-
     if suite not in SUITES or not {s.name for s in SUITES[suite]} & set(STAGES):
         raise DPPMGError(f"suite {suite!r} holds no golden stage; the goldens come from {', '.join(STAGES)}")
     seeds = GOLDEN_SEEDS[preset]
@@ -289,7 +285,6 @@ def existing_complete(preset: str, seeds: tuple[int, ...], results_dir: Path, su
     """The result files of ``suite`` on disk whose (dataset, method, stage) group has every seed
     its stage runs at ``preset`` among ``seeds``; the incomplete groups are logged."""
     from benchmark.outputs import runs_on_disk
-    from benchmark.suites import SUITES
 
     out = []
     for stage in SUITES[suite]:

@@ -56,6 +56,15 @@ from benchmark.executors import Cell
 from benchmark.suites import SUITES, Stage
 from dppmg.data.datasets import REAL_DATASETS
 from dppmg.infra.paths import resolve_data_root
+from baselines.nonpersonalized import NonPersonalized
+from baselines.pepler import PEPLER
+from baselines.textual_inversion import TextualInversion
+from dppmg.config import evaluation_config
+from dppmg.experiments.selection import selection_training_steps
+from dppmg.infra.results import read_result_summary
+from dppmg.interface import ModalityPair, UnimodalMethod
+from dppmg.methods import DPPMG, DPPMGNoReward, DPPMGShuffledTokens
+from dppmg.registry import get_spec
 
 DEFAULT_DATASETS = ("synthetic", "movielens", "hm")
 
@@ -134,11 +143,6 @@ DEFAULT_BLOCK_SECONDS: dict[str, dict[str, float]] = {
 
 def claim_order(method: str) -> int:
     """How early the evaluation stage runs ``method`` on a dataset (0 first): what the claims need."""
-    from baselines.nonpersonalized import NonPersonalized
-    from dppmg.interface import ModalityPair, UnimodalMethod
-    from dppmg.methods import DPPMG, DPPMGNoReward, DPPMGShuffledTokens
-    from dppmg.registry import get_spec
-
     if method == "-":
         return 0
     cls = get_spec(method).cls
@@ -155,8 +159,6 @@ def claim_order(method: str) -> int:
 
 def run_order(cells: list[Cell], datasets: list[str]) -> list[Cell]:
     """``cells`` of one stage in the order they run (see the module docstring)."""
-    from dppmg.registry import get_spec
-
     def key(cell: Cell) -> tuple:
         p = cell.params
         grouped = cell.stage.per_method and p["method"] != "-"
@@ -171,11 +173,6 @@ def _fit_kind(method: str) -> str:
     """Which :data:`DEFAULT_FIT_SECONDS` applies: DPPMG's Stages 1-3, per-user parameters trained
     with Stage 2's loops (alone or as a pair's part), or loading the backbones."""
     from baselines.history_image import HistoryImage
-    from baselines.pepler import PEPLER
-    from baselines.textual_inversion import TextualInversion
-    from dppmg.interface import ModalityPair
-    from dppmg.methods import DPPMG
-    from dppmg.registry import get_spec
 
     cls = get_spec(method).cls
     if issubclass(cls, DPPMG):
@@ -210,8 +207,6 @@ class Estimator:
     """
 
     def __init__(self, results_dir: Path, preset: str, cache_dir: str | os.PathLike | None = None):
-        from dppmg.infra.results import read_result_summary
-
         self.preset, self.cache_dir = preset, cache_dir
         # Per (stage, dataset, method): each run's wall time and, inside it, the trainings' seconds.
         self.cells: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
@@ -258,16 +253,11 @@ class Estimator:
         self.trained.update(step.artifact for step in self._training_steps(cell) or [])
 
     def _generations(self, cell: Cell) -> list[tuple[str, int, str, str]]:
-        from dppmg.registry import get_spec
-
         p = cell.params
         return [(p["dataset"], p["seed"], producer, modality)
                 for modality, producer in get_spec(p["method"]).cls.producers().items()]
 
     def _training_steps(self, cell: Cell) -> list | None:
-        from dppmg.experiments.selection import selection_training_steps
-        from dppmg.registry import get_spec
-
         p = cell.params
         key = (cell.stage.name, p["method"], p["dataset"], p["seed"])
         if key not in self._steps:
@@ -327,9 +317,6 @@ class Estimator:
     def _block_model(self, cell: Cell, trainings_apart: bool) -> float:
         """The model of the module docstring; with ``trainings_apart`` the fit leaves out the
         trainings (the caller adds those the cache lacks)."""
-        from dppmg.config import evaluation_config
-        from dppmg.registry import get_spec
-
         p = cell.params
         defaults = DEFAULT_BLOCK_SECONDS.get(self.preset, DEFAULT_BLOCK_SECONDS["small"])
         fits = [f - t * trainings_apart for (_, m), runs in self.fits.items() if m == p["method"] for f, t in runs]

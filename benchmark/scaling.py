@@ -28,14 +28,23 @@ import pandas as pd
 import torch
 
 from dppmg.data.schema import InteractionData
+from benchmark.fixtures import FIXTURE_VERSION, write_movielens_1m_format
+from benchmark.plan import available_datasets
+from dppmg.data import load_dataset
+from dppmg.data.features import extract_features
+from dppmg.errors import ConfigError
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.provenance import StageTimer
+from dppmg.infra.results import make_result, write_result
+from dppmg.preference.model import epoch_batch_size, fit_preference
+from dppmg.preference.ranking import RankingEvaluator
+from dppmg.registry import method_names, resolve_stage1
 
 FRACTIONS = (0.25, 0.5, 1.0)
 
 
 def trained_stage1_methods(preset: str = "small") -> tuple[str, ...]:
     """The registered Stage 1 methods that train a model (popularity only counts), in table order."""
-    from dppmg.registry import method_names, resolve_stage1
-
     return tuple(m for m in method_names(suite="preference")
                  if resolve_stage1("synthetic", preset, 0, m).preference is not None)
 
@@ -59,11 +68,6 @@ def scaling_points(preset: str, data_root: str | os.PathLike | None, fixture_roo
     """(label, data, features) of every point (features ``None`` unless ``with_features``);
     ``fixture_source``: the data root the fixture draws its real movies from (default
     ``data_root``, then ``$DPPMG_DATA_DIR``)."""
-    from benchmark.fixtures import write_movielens_1m_format
-    from benchmark.plan import available_datasets
-    from dppmg.data import load_dataset
-    from dppmg.data.features import extract_features
-
     def features(data: InteractionData) -> dict[str, np.ndarray] | None:
         return extract_features(data, cache_dir=cache_dir, progress=progress) if with_features else None
 
@@ -81,10 +85,6 @@ def scaling_points(preset: str, data_root: str | os.PathLike | None, fixture_roo
 def epoch_profile(data: InteractionData, features: dict[str, np.ndarray], method: str, preset: str,
                   epochs: int = 3, seed: int = 0) -> dict[str, Any]:
     """Train ``method``'s Stage 1 model for ``epochs`` epochs (no early stopping) and time it."""
-    from dppmg.preference.model import epoch_batch_size, fit_preference
-    from dppmg.preference.ranking import RankingEvaluator
-    from dppmg.registry import resolve_stage1
-
     config = resolve_stage1(data.name, preset, seed, method).preference
     config = dataclasses.replace(config, max_epochs=epochs, patience=epochs + 1)
     evaluator = RankingEvaluator(data)
@@ -120,20 +120,13 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
     ``fixture_size``: overrides of :data:`benchmark.fixtures.ML1M_SIZE` (the tests use a tiny one);
     ``fixture_source``: the data root the fixture's real movies come from (default ``data_root``).
     """
-    from benchmark.fixtures import FIXTURE_VERSION
     from benchmark.outputs import table_note, write_table
-    from dppmg.infra.paths import cache_dir as resolve_cache_dir
-    from dppmg.registry import resolve_stage1
     from dppmg.ui.plotting import scaling_figure
-    from dppmg.infra.provenance import StageTimer
-    from dppmg.infra.results import make_result, write_result
 
     trained = trained_stage1_methods(preset)
     methods = tuple(methods) if methods else trained
     unknown = [m for m in methods if m not in trained]
     if unknown:
-        from dppmg.errors import ConfigError
-
         raise ConfigError(f"scaling: {', '.join(unknown)} is not a trained Stage 1 method; expected some of "
                           f"{', '.join(trained)}")
     results_dir = Path(results_dir)

@@ -20,6 +20,12 @@ from dppmg.ui.plotting import item_grid
 from dppmg.infra.provenance import StageTimer
 from dppmg.infra.results import make_result, write_result
 from dppmg.infra.seeding import check_seed, seed_everything
+from dppmg.config import quantizer_config, selection_config
+from dppmg.errors import ConfigError
+from dppmg.evaluation.evaluate import evaluate
+from dppmg.experiments.selection import run_selections
+from dppmg.registry import resolve_stage1
+from dppmg.ui.plotting import loss_curves, training_curves
 
 
 def dataset_stats_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
@@ -69,10 +75,8 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
                      data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
                      method: str = DPPMG.name) -> dict[str, Any]:
     """Stage 1 for one method: train, quantize (DPPMG), evaluate ranking; plot training curves."""
-    from dppmg.ui.plotting import training_curves
     from dppmg.preference.train import fit_and_save
 
-    from dppmg.registry import resolve_stage1
 
     record, _ = fit_and_save(resolve_stage1(dataset, preset, check_seed(seed), method), data_root=data_root,
                              output_json=output_json, progress=False)
@@ -88,9 +92,6 @@ def selection_stage(dataset: str, preset: str, seed: int, output_json: str | os.
                     method: str = "preference") -> dict[str, Any]:
     """The settings of one group of :mod:`dppmg.experiments.selection` (``method``: ``preference``
     or ``sampling``), chosen on the validation split."""
-    from dppmg.config import selection_config
-    from dppmg.experiments.selection import run_selections
-
     seed = check_seed(seed)
     with StageTimer(f"selection_{method}") as timer:
         selections = run_selections(dataset, preset, seed, data_root=data_root, groups=(method,))
@@ -107,9 +108,6 @@ def evaluation_stage(dataset: str, preset: str, seed: int, output_json: str | os
     """Train (or load) one registered generation method, generate for test users and compute every
     metric with the evaluator (:func:`dppmg.evaluation.evaluate.evaluate`); plot its reward and
     token-training curves where it has them."""
-    from dppmg.evaluation.evaluate import evaluate
-    from dppmg.ui.plotting import loss_curves
-
     grid = None if figure_dir is None else Path(figure_dir) / f"evaluation_{dataset}_{method}_seed{seed}.png"
     result = evaluate(dataset, method, preset, check_seed(seed), output_json, data_root=data_root, users=users,
                       progress=False, grid=grid)
@@ -136,8 +134,6 @@ def sensitivity_stage(dataset: str, preset: str, seed: int, output_json: str | o
     Stage 1 model: ranking kept, collisions; :mod:`dppmg.experiments.sensitivity_preference`) or
     ``generation`` (K, then L, through Stages 1-3 on validation users;
     :mod:`dppmg.experiments.sensitivity_generation`)."""
-    from dppmg.config import quantizer_config
-    from dppmg.errors import ConfigError
     from dppmg.experiments.sensitivity_generation import codebook_generation_sweep
     from dppmg.experiments.sensitivity_preference import codebook_sweep
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dppmg.experiments.selection import SELECTION_GROUPS
+from dppmg.registry import get_spec, method_names
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,6 @@ class Stage:
     def runs_on(self, method: str, dataset: str, preset: str) -> bool:
         """Whether the stage runs ``method`` on ``dataset`` at ``preset`` (a method may name, per
         preset, the only datasets it runs on: its ``preset_datasets``)."""
-        from dppmg.registry import get_spec
-
         if method == "-" or self.groups:
             return True
         only = get_spec(method).cls.preset_datasets.get(preset)
@@ -48,8 +47,6 @@ class Stage:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        from dppmg.registry import method_names
-
         if self.groups:
             return self.groups
         return tuple(method_names(suite=self.name)) if self.per_method else ("-",)

@@ -19,6 +19,7 @@ from benchmark.ablations import ablation_table
 from benchmark.sensitivity import sensitivity_tables
 from dppmg.evaluation.statistics import verdict
 from dppmg.methods import DPPMG, DPPMGNoReward
+from dppmg.registry import method_names, methods
 
 
 def dataset_stats_tables(results: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
@@ -59,15 +60,11 @@ RANKING_COLUMNS = (("valid", "recall@20"), ("test", "recall@10"), ("test", "reca
 def table_order(method: str) -> tuple[int, str]:
     """Sort key of a method in every table: its registered order, then its name (methods whose
     results exist but that are not registered here come last)."""
-    from dppmg.registry import methods
-
     orders = {s.name: s.order for s in methods()}
     return orders.get(method, 10**6), method
 
 
 def _ranking_baselines() -> set[str]:
-    from dppmg.registry import method_names
-
     return set(method_names(kind="ranking", suite="preference"))
 
 
@@ -399,8 +396,6 @@ STRONGEST_BASELINE_ROW = "dppmg - strongest baseline"
 
 
 def _registered() -> dict[str, Any]:
-    from dppmg.registry import methods
-
     return {s.name: s for s in methods(suite="evaluation")}
 
 
@@ -427,8 +422,6 @@ def main_table(results: list[dict[str, Any]]) -> pd.DataFrame:
     seeds (one-sided p in DPPMG's favour); KID and distinct-2 have one value per seed and are paired
     by seed (t-test over the seeds).
     """
-    from dppmg.methods import DPPMG
-
     results = [r for r in results if r["metrics"].get("split", "test") == "test"]
     specs = _registered()
     rows: list[dict[str, Any]] = []

@@ -18,6 +18,8 @@ import re
 import time
 from pathlib import Path
 from typing import Any, Callable
+from dppmg.errors import DPPMGError
+from dppmg.generation.prerequisites import MissingPrerequisite, require_image_backbone
 
 TUTORIAL_DIR = Path(__file__).resolve().parent.parent / "tutorials"
 
@@ -33,8 +35,6 @@ PUBLISHED: dict[str, dict[str, Any]] = {
 
 
 def _needs_backbone(parameters: dict[str, Any]) -> None:
-    from dppmg.generation.prerequisites import require_image_backbone
-
     require_image_backbone(parameters["dataset"], parameters["preset"], parameters.get("data_root"))
 
 
@@ -111,8 +111,6 @@ def publish(names: list[str] | None = None, overrides: dict[str, Any] | None = N
     returns each one's outcome."""
     import papermill
 
-    from dppmg.errors import DPPMGError
-    from dppmg.generation.prerequisites import MissingPrerequisite
 
     outcomes: dict[str, str] = {}
     for name in names or sorted(published):

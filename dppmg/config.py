@@ -25,6 +25,7 @@ from dppmg.evaluation.config import EvaluationConfig, PreferenceEvaluatorConfig,
 from dppmg.generation.config import ImageBackboneConfig, Stage2Config, TextBackboneConfig
 from dppmg.preference.config import PreferenceConfig, QuantizerConfig, Stage1Config
 from dppmg.reward.config import ROLES, AlignmentConfig, RewardConfig
+from dppmg.infra.seeding import check_seed
 
 __all__ = ["DATASETS", "PRESETS", "PRESET_TABLE", "DATASET_TABLE", "check_preset", "data_config",
            "preference_config", "quantizer_config", "stage1_config", "text_backbone_config",
@@ -155,8 +156,6 @@ def stage1_config(dataset: str, preset: str, seed: int, method: str, *,
     overrides ``method_preference`` (``None``: the method trains no model), quantized if
     ``quantize``; ``preference`` / ``quantizer`` override the resolved values last (selection
     runs, ablations)."""
-    from dppmg.infra.seeding import check_seed
-
     check_seed(seed)
     if method_preference is None and preference:
         raise ConfigError(f"method {method!r} trains no preference model: no preference override applies")

@@ -30,6 +30,8 @@ import os
 from typing import Any, ClassVar, Mapping, Sequence
 
 from dppmg.data.schema import InteractionData
+from dppmg.config import stage1_config
+from dppmg.generation.reuse import NONPERSONALIZED, reuse_or_generate
 
 
 class Method:
@@ -58,8 +60,6 @@ class Method:
     def stage1_config(cls, dataset: str, preset: str, seed: int, **overrides: Any):
         """This method's :class:`~dppmg.preference.config.Stage1Config` (``overrides``:
         ``preference`` / ``quantizer`` config fields) from its own ``preference`` and ``quantize``."""
-        from dppmg.config import stage1_config
-
         return stage1_config(dataset, preset, seed, cls.name, method_preference=cls.preference, quantize=cls.quantize,
                              **overrides)
 
@@ -125,15 +125,11 @@ class UnimodalMethod(GenerationMethod):
     def stage1_config(cls, dataset: str, preset: str, seed: int, **overrides: Any):
         """This method's :class:`~dppmg.preference.config.Stage1Config` (``overrides``:
         ``preference`` / ``quantizer`` config fields) from its own ``preference`` and ``quantize``."""
-        from dppmg.config import stage1_config
-
         return stage1_config(dataset, preset, seed, cls.name, method_preference=cls.preference, quantize=cls.quantize,
                              **overrides)
 
     @classmethod
     def producers(cls) -> dict[str, str]:
-        from dppmg.generation.reuse import NONPERSONALIZED
-
         other = "image" if cls.modality == "text" else "text"
         return {cls.modality: cls.name, other: NONPERSONALIZED}
 
@@ -169,8 +165,6 @@ class UnimodalMethod(GenerationMethod):
     def own_generations(self, user_ids: Sequence[str], seed: int) -> list:
         """:meth:`generate_modality`, computed once per key and reused by every cell that asks
         for the same generations (a pair reuses its parts': :mod:`dppmg.generation.reuse`)."""
-        from dppmg.generation.reuse import reuse_or_generate
-
         return reuse_or_generate(self.backbones, self.name, self.modality, seed, user_ids,
                                  lambda: self.generate_modality(user_ids, seed), producer_config=self.config(),
                                  state=self.trained_state(), cache_dir=getattr(self, "cache_dir", None),
@@ -190,8 +184,6 @@ def nonpersonalized_generations(backbones, modality: str, user_ids: Sequence[str
                                 cache_dir: str | os.PathLike | None = None, record: list | None = None) -> list:
     """The backbones' output without user information for ``user_ids`` (the ``nonpersonalized``
     method's, and every unimodal baseline's other modality): made once per key, then reused."""
-    from dppmg.generation.reuse import NONPERSONALIZED, reuse_or_generate
-
     make = backbones.nonpersonalized_texts if modality == "text" else backbones.nonpersonalized_images
     return reuse_or_generate(backbones, NONPERSONALIZED, modality, seed, user_ids,
                              lambda: make(len(user_ids), seed), cache_dir=cache_dir, record=record)
@@ -208,8 +200,6 @@ class ModalityPair(GenerationMethod):
     def stage1_config(cls, dataset: str, preset: str, seed: int, **overrides: Any):
         """This method's :class:`~dppmg.preference.config.Stage1Config` (``overrides``:
         ``preference`` / ``quantizer`` config fields) from its own ``preference`` and ``quantize``."""
-        from dppmg.config import stage1_config
-
         return stage1_config(dataset, preset, seed, cls.name, method_preference=cls.preference, quantize=cls.quantize,
                              **overrides)
 

@@ -13,14 +13,12 @@ does not import the registry.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from dppmg.interface import GenerationMethod, RankingMethod
-
-if TYPE_CHECKING:
-    from dppmg.train import DPPMGRunConfig
+from dppmg.train import DPPMGRunConfig, check_overrides, stage1_overrides, train_dppmg, training_steps
 
 
 class DPPMG(GenerationMethod):
@@ -42,8 +40,6 @@ class DPPMG(GenerationMethod):
 
     def run_overrides(self, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
         """The class's ``overrides`` with a run's own (``overrides``) applied last."""
-        from dppmg.train import check_overrides
-
         given = check_overrides(overrides)
         return {stage: {**self.overrides.get(stage, {}), **given.get(stage, {})}
                 for stage in dict.fromkeys([*self.overrides, *given])}
@@ -53,8 +49,6 @@ class DPPMG(GenerationMethod):
         """Every stage's config of this method's run, resolved once (``with_reward``: whether
         Stage 3 runs, by default the method's ``use_reward``; ``overrides`` as in :meth:`fit`,
         ``reward=`` among them being Stage 3's config fields)."""
-        from dppmg.train import DPPMGRunConfig, stage1_overrides
-
         overrides = self.run_overrides(overrides)
         stage1 = DPPMG.stage1_config(dataset, preset, seed, **stage1_overrides(overrides))
         return DPPMGRunConfig.resolve(stage1, reward=self.use_reward if with_reward is None else with_reward,
@@ -68,15 +62,11 @@ class DPPMG(GenerationMethod):
         """Stages 1-3 from the caches where possible; ``overrides`` maps a stage (``preference``,
         ``quantizer``, ``stage2``, ``reward``) to config fields that replace the preset's (after
         the class's own ``overrides``)."""
-        from dppmg.train import train_dppmg
-
         run = self.run_config(dataset, preset, seed, **overrides)
         self.pipe, data, self.info = train_dppmg(run, data_root=data_root, cache_dir=cache_dir, progress=progress)
         return data
 
     def training_steps(self, dataset, preset, seed, cache_dir=None):
-        from dppmg.train import training_steps
-
         return training_steps(self.run_config(dataset, preset, seed), cache_dir)
 
     def generate(self, user_ids, seed):

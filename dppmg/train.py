@@ -21,6 +21,8 @@ from dppmg.generation.config import Stage2Config
 from dppmg.infra.provenance import StageTimer
 from dppmg.preference.config import Stage1Config
 from dppmg.reward.config import RewardConfig
+from dppmg.infra import cache
+from dppmg.infra.io import stable_hash
 
 # What a run may override, stage by stage (each a dict of that stage's config fields).
 OVERRIDE_STAGES = ("preference", "quantizer", "stage2", "reward")
@@ -129,8 +131,6 @@ def training_steps(run: DPPMGRunConfig, cache_dir: str | os.PathLike | None = No
     cache without loading or training anything (the plan's cost model, :mod:`benchmark.plan`).
     The folders are the ones the run writes (the same key functions)."""
     from dppmg.generation.cache import pipeline_dir
-    from dppmg.infra import cache
-    from dppmg.infra.io import stable_hash
     from dppmg.preference.checkpoint import Stage1Checkpoint, checkpoint_dir
     from dppmg.reward.finetune import reward_dir
 

@@ -36,6 +36,16 @@ def _targets(name: str, modules: dict[str, Path]) -> set[str]:
     return out
 
 
+def _imported(node: ast.AST) -> list[str] | None:
+    """The dotted names an import statement imports (``None`` for any other node, and for a
+    relative import): ``from a.b import c`` is the submodule a.b.c where there is one, else a.b."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        return [f"{node.module}.{a.name}" for a in node.names]
+    return None
+
+
 def import_graph(module_level_only: bool) -> tuple[dict[str, set[str]], int, int]:
     """(module -> the project modules it imports, imports between project modules, of them inside functions)."""
     modules = _modules()
@@ -46,12 +56,8 @@ def import_graph(module_level_only: bool) -> tuple[dict[str, set[str]], int, int
         top = {id(node) for node in tree.body}
         edges = set()
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                # `from a.b import c`: the submodule a.b.c where there is one, else a.b.
-                names = [f"{node.module}.{a.name}" for a in node.names]
-            else:
+            names = _imported(node)
+            if names is None:
                 continue
             targets = set().union(*(_targets(n, modules) for n in names if n.split(".")[0] in PACKAGES)) - {name}
             # A module's own packages have run before it: importing them is no edge.
@@ -140,3 +146,66 @@ def test_stages_do_not_import_the_entry_modules():
     found = {(m, t) for m, targets in graph.items() if m.startswith(STAGE_PACKAGES)
              for t in targets if t in ENTRY_MODULES}
     assert found <= STAGE_TO_ENTRY_LEFT, f"a stage imports an entry module: {sorted(found - STAGE_TO_ENTRY_LEFT)}"
+
+
+# Third-party libraries whose import costs real time (torch alone about a second and a half); a
+# function-local import of a project module is there to keep one of them out of its importer.
+HEAVY = {"torch", "torchvision", "transformers", "diffusers", "sentence_transformers", "tokenizers", "safetensors",
+         "huggingface_hub", "llama_cpp", "gguf", "efficientnet_lite_pytorch", "torch_geometric", "numpy", "pandas",
+         "scipy", "sklearn", "skimage", "PIL", "matplotlib", "seaborn", "tqdm", "filelock", "yaml", "jinja2",
+         "fastapi", "starlette", "pydantic", "uvicorn", "httpx", "multipart", "nbformat", "papermill", "nbclient",
+         "jupyter_client", "IPython", "ipywidgets", "submitit", "selenium", "psutil"}
+# The command lines import each command's stage inside the command, so that `--help` and a light
+# command stay fast (hoisting them put FastAPI, through the study app, on every `dppmg` call).
+COMMAND_LINES = {"dppmg.cli", "benchmark.cli"}
+
+
+def _module_level(modules: dict[str, Path]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per module, the project modules and the third-party top-level packages its module-level
+    statements import (inside top-level ``if`` / ``try`` blocks too, not inside functions)."""
+    project, external = {}, {}
+    for name, path in modules.items():
+        tree, mine, theirs = ast.parse(path.read_text()), set(), set()
+        for stmt in tree.body:
+            if not isinstance(stmt, (ast.Import, ast.ImportFrom, ast.If, ast.Try)):
+                continue
+            for names in filter(None, map(_imported, ast.walk(stmt))):
+                mine |= set().union(*(_targets(n, modules) for n in names if n.split(".")[0] in PACKAGES)) - {name}
+                theirs |= {n.split(".")[0] for n in names if n.split(".")[0] not in PACKAGES}
+        project[name], external[name] = mine, theirs
+    return project, external
+
+
+def _loaded_by(name: str, project: dict[str, set[str]]) -> set[str]:
+    """The project modules importing ``name`` runs at module level (its packages' included)."""
+    parts = name.split(".")
+    out = {name} | {".".join(parts[:k]) for k in range(1, len(parts)) if ".".join(parts[:k]) in project}
+    todo = list(out)
+    while todo:
+        for target in project.get(todo.pop(), ()):
+            if target not in out:
+                out.add(target)
+                todo.append(target)
+    return out
+
+
+def test_function_local_imports_keep_a_heavy_library_out_of_their_module():
+    modules = _modules()
+    project, external = _module_level(modules)
+    heavy = lambda loaded: {lib for m in loaded for lib in external[m]} & HEAVY  # noqa: E731
+    needless = []
+    for name, path in modules.items():
+        if name in COMMAND_LINES:
+            continue
+        tree = ast.parse(path.read_text())
+        mine = _loaded_by(name, project)
+        for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for node in (n for n in ast.walk(func) if isinstance(n, ast.ImportFrom) and n.module and not n.level):
+                targets = set().union(*(_targets(f"{node.module}.{a.name}", modules) for a in node.names)) - {name}
+                if node.module.split(".")[0] not in PACKAGES or not targets:
+                    continue
+                brings = set().union(*(_loaded_by(t, project) for t in targets)) - mine
+                if not heavy(brings) - heavy(mine):
+                    needless.append(f"{path.relative_to(ROOT)}:{node.lineno} from {node.module} import ...")
+    assert not needless, "function-local imports that keep no heavy library out (move them to the top):\n" + \
+        "\n".join(sorted(set(needless)))

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from dppmg.generation.prompts import leading_words
 from dppmg.interface import GenerationMethod
+from dppmg.generation.backbones import load_backbones
 
 
 class LastItemPrompt(GenerationMethod):
@@ -27,8 +28,6 @@ class LastItemPrompt(GenerationMethod):
     words = 12
 
     def fit(self, dataset, preset, seed, *, data_root=None, cache_dir=None, progress=True, **overrides):
-        from dppmg.generation.backbones import load_backbones
-
         self.backbones = load_backbones(dataset, preset, seed, data_root=data_root, cache_dir=cache_dir,
                                         progress=progress)
         return self.backbones.data

@@ -26,6 +26,8 @@ from tqdm.auto import tqdm
 
 from dppmg.errors import DatasetError
 from dppmg.infra.io import atomic_dir
+from dppmg.data.hm import ARTICLE_ID, DATE
+from dppmg.data.strict import BadLines, parse_pattern
 
 SAMPLE_IMAGE_SIZE = (120, 180)  # width, height
 JPEG_QUALITY = 90
@@ -67,9 +69,6 @@ def _read_filtered(path: Path, column: str, keep: set[str], progress: bool = Tru
 def _check_transactions(path: Path, transactions: pd.DataFrame) -> None:
     """The kept purchases by the loader's rules (:func:`dppmg.data.hm.read_transactions`): every bad
     line named at once, before anything is written."""
-    from dppmg.data.hm import ARTICLE_ID, DATE
-    from dppmg.data.strict import BadLines, parse_pattern
-
     bad = BadLines(path)
     for column, pattern, what in (("article_id", ARTICLE_ID, "an article id (10 digits)"),
                                   ("t_dat", DATE, "a YYYY-MM-DD date")):

@@ -28,6 +28,8 @@ from dppmg.infra.cache import report_rebuild
 from dppmg.infra.io import atomic_path, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.infra.paths import resolve_data_root
+from dppmg.data.synthetic import user_id
+from dppmg.errors import ConfigError
 
 # 2: the smoke subsample (max_users, max_items) after the k-core.
 PROCESSING_VERSION = 2
@@ -197,8 +199,6 @@ def source_user_ids(dataset: str, data_root: str | os.PathLike | None = None, pr
     import pandas as pd
 
     if dataset == "synthetic":
-        from dppmg.data.synthetic import user_id
-
         return {user_id(u) for u in range(data_config("synthetic", preset).synthetic.num_users)}
     folder = dataset_dir(dataset, data_root)
     if dataset == "hm":
@@ -215,8 +215,6 @@ def source_user_ids(dataset: str, data_root: str | os.PathLike | None = None, pr
 def check_user_ids_known(user_ids, known, dataset: str, where: str = "source files") -> list[str]:
     """``user_ids`` as strings; raise a :class:`~dppmg.errors.ConfigError` listing the unknown ones
     with the dataset's first ids as a hint."""
-    from dppmg.errors import ConfigError
-
     out = [str(u) for u in user_ids]
     unknown = [u for u in out if u not in known]
     if unknown:

@@ -22,6 +22,8 @@ from tqdm.auto import tqdm
 
 from dppmg.errors import ConfigError, DatasetError, OfflineError
 from dppmg.infra.io import atomic_write_bytes
+from dppmg.data.movielens import build_poster_map
+from dppmg.data.readers import read_table
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
@@ -81,8 +83,6 @@ def download_posters(ml1m_ids, folder: Path) -> None:
 
 def download_movielens(root: Path) -> Path:
     """ML-100K + ML-1M movies.dat + posters + IMDb plots into ``root/movielens-100k``."""
-    from dppmg.data.movielens import build_poster_map
-
     check_online(ML100K_URL)
     dest = root / "movielens-100k"
     ml = dest / "ml-100k"
@@ -114,7 +114,6 @@ def download_movielens_1m(root: Path) -> Path:
     wanted = ["ratings.dat", "movies.dat", "users.dat", "README"]
     if not all((ml / n).is_file() for n in wanted):
         _extract(fetch(ML1M_URL), {f"ml-1m/{n}": ml / n for n in wanted})
-    from dppmg.data.readers import read_table
 
     download_posters(read_table(ml / "movies.dat", "::", ["id", "title", "genres"], encoding="latin-1")["id"],
                      dest / "posters")

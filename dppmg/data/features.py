@@ -29,6 +29,7 @@ from dppmg.errors import ConfigError
 from dppmg.infra.cache import report_rebuild
 from dppmg.infra.io import atomic_save_npy, atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.data.images import load_image_array
 
 Modality = Literal["text", "image"]
 FEATURE_CACHE_VERSION = 1
@@ -265,8 +266,6 @@ def encode_lowres_images(images: np.ndarray | Sequence, batch_size: int = 64) ->
 def lowres_item_features(data: InteractionData, width: int = 32, height: int = 48,
                          cache_dir: str | os.PathLike | None = None, progress: bool = True) -> np.ndarray:
     """EfficientNet-Lite0 features of every catalogue image at the generators' resolution (cached)."""
-    from dppmg.data.images import load_image_array
-
     key = stable_hash(FEATURE_CACHE_VERSION, _encoder_identity("image", None), "lowres-bicubic-torch",
                       image_content_hash(data.items["image_path"].tolist()), width, height)
     cache_file = resolve_cache_dir(cache_dir) / "features" / data.name / f"image-{width}x{height}-{key}.npy"

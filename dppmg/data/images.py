@@ -23,6 +23,7 @@ from dppmg.errors import DatasetError
 from dppmg.infra.cache import report_rebuild
 from dppmg.infra.io import atomic_save_npy, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.infra.io import atomic_write_json
 
 RESAMPLE = Image.Resampling.BICUBIC
 IMAGE_CACHE_VERSION = 1
@@ -116,7 +117,6 @@ def undecodable_images(paths: Sequence[str | os.PathLike], cache_dir: str | os.P
     (``images/decodable-v1.json``), so a second ``data stats`` costs a stat per file."""
     import json
 
-    from dppmg.infra.io import atomic_write_json
 
     store = resolve_cache_dir(cache_dir) / "images" / f"decodable-v{DECODE_CHECK_VERSION}.json"
     try:

@@ -21,6 +21,7 @@ import torch
 from dppmg.data.schema import InteractionData
 from dppmg.evaluation import metrics
 from dppmg.evaluation.statistics import matching_test
+from dppmg.reward.alignment import training_items
 
 
 def pair_matrix(model, image_feats: np.ndarray, text_feats: np.ndarray) -> np.ndarray:
@@ -33,8 +34,6 @@ def pair_matrix(model, image_feats: np.ndarray, text_feats: np.ndarray) -> np.nd
 def consistency_tests(results: Sequence[dict[str, Any]], data: InteractionData, image_feats: np.ndarray,
                       text_feats: np.ndarray, evaluator, reward_model, seed: int, retrieval_batch: int,
                       permutations: int | None = None) -> dict[str, Any]:
-    from dppmg.reward.alignment import training_items
-
     kwargs = {} if permutations is None else {"permutations": permutations}
     out: dict[str, Any] = {"evaluator": metrics.consistency_scores(evaluator, image_feats, text_feats),
                            "reward_model": metrics.consistency_scores(reward_model, image_feats, text_feats),

@@ -53,6 +53,13 @@ from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import EvaluationConfig
 from dppmg.infra.provenance import PartClock, StageTimer, nested
 from dppmg.infra.seeding import check_seed, split_seed
+from dppmg.config import data_config, evaluation_config, preference_evaluator_config
+from dppmg.data.images import load_image_array
+from dppmg.data.synthetic import COLOURS
+from dppmg.evaluation import metrics
+from dppmg.evaluation.ground_truth import ground_truth_hits
+from dppmg.infra.results import make_result, write_result
+from dppmg.registry import get_method
 
 SPLITS = ("test", "valid")
 
@@ -67,9 +74,6 @@ def ground_truth_accuracy(results: Sequence[dict[str, Any]], data: InteractionDa
     """Per user: does the generated image show the true colour, the text the true style; and for
     the divergent users, does each generator follow its own modality's preference or the other's
     (:func:`~dppmg.evaluation.ground_truth.ground_truth_hits`)?"""
-    from dppmg.data.synthetic import COLOURS
-    from dppmg.evaluation.ground_truth import ground_truth_hits
-
     hits = ground_truth_hits(results, data)
     return {**{name: _per_user(values) for name, values in hits.items()}, "chance_colour": 1 / len(COLOURS),
             "divergent_users": int(np.isfinite(hits["divergent_text_style"]).sum())}
@@ -127,8 +131,6 @@ def evaluate_generations(results: Sequence[dict[str, Any]], data: InteractionDat
                          preference_evaluator=None, cache_dir: str | os.PathLike | None = None, seed: int = 0,
                          config: EvaluationConfig | None = None, split: str = "test") -> dict[str, Any]:
     """Every metric of the module docstring for the generations ``results`` (one per user)."""
-    from dppmg.data.images import load_image_array
-    from dppmg.evaluation import metrics
     from dppmg.evaluation.consistency import consistency_tests
     from dppmg.evaluation.personalization import generation_features, personalization_tests
 
@@ -184,12 +186,9 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
     score, write and return the result. ``users`` overrides the evaluation config's;
     ``method_overrides`` are passed to the method's ``fit`` (selection runs); ``grid``: also save
     the first ``grid_users`` generations as a sample grid PNG there."""
-    from dppmg.config import data_config, evaluation_config, preference_evaluator_config
     from dppmg.evaluation.evaluator import check_independent, load_or_train_evaluator
     from dppmg.evaluation.personalization import sample_users
     from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
-    from dppmg.registry import get_method
-    from dppmg.infra.results import make_result, write_result
     from dppmg.reward.model import load_or_train_reward_model
 
     seed = check_seed(seed)

@@ -16,13 +16,12 @@ import torch
 from dppmg.reward.alignment import AlignmentModel, load_or_train_alignment
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
+from dppmg.config import alignment_config
 
 
 def load_or_train_evaluator(data: InteractionData, preset: str, cache_dir: str | os.PathLike | None = None,
                             progress: bool = True, **overrides: Any) -> tuple[AlignmentModel, dict[str, Any]]:
     """The cached evaluator of ``data`` at ``preset`` (trained if missing) and its report."""
-    from dppmg.config import alignment_config
-
     return load_or_train_alignment(data, alignment_config("evaluator", preset, **overrides), cache_dir, progress)
 
 

@@ -30,6 +30,8 @@ import numpy as np
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.statistics import matching_test, set_similarity_matrix
+from dppmg.data.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
+from dppmg.infra.seeding import split_seed
 
 VIEWS = ("targets", "history", "evaluator")
 
@@ -38,8 +40,6 @@ def generation_features(results: Sequence[dict[str, Any]], data: InteractionData
                         cache_dir: str | os.PathLike | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Features of the generations and of the catalogue in the same spaces: ``{"generated": {image,
     text}, "items": {image, text}}``; catalogue images are taken at the generated images' size."""
-    from dppmg.data.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
-
     images = np.stack([np.asarray(r["image"].convert("RGB")) for r in results])
     height, width = images.shape[1:3]
     return {"generated": {"image": encode_lowres_images(images),
@@ -107,8 +107,6 @@ def sample_users(data: InteractionData, n: int | None, seed: int, split: str = "
     """Up to ``n`` users with ``split`` interactions (all if ``n`` is None or there are fewer),
     drawn with :func:`~dppmg.infra.seeding.split_seed` of ``seed`` (the seed itself for the test
     split, its own stream for the validation split), sorted."""
-    from dppmg.infra.seeding import split_seed
-
     frame = data.split_frame(split)
     if not len(frame):
         raise DPPMGError(f"dataset {data.name!r} has no {split} interactions to evaluate on")

@@ -41,6 +41,9 @@ from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import PreferenceEvaluatorConfig
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.data.features import item_features, lowres_item_features
+from dppmg.preference.model import popularity_scores, sample_negatives
+from dppmg.preference.ranking import SparseInteractions, interaction_matrix, ranking_metrics
 
 EVALUATOR_VERSION = 1
 MODALITIES = ("image", "text")
@@ -91,8 +94,6 @@ def pooled_histories(normalised: torch.Tensor, pairs: np.ndarray, num_users: int
 
 
 def _split_matrix(data: InteractionData, split: str) -> torch.Tensor:
-    from dppmg.preference.ranking import interaction_matrix
-
     return interaction_matrix(data.user_item_pairs(split), data.num_users, data.num_items)
 
 
@@ -146,8 +147,6 @@ class PreferenceEvaluator:
 def preference_evaluator_features(data: InteractionData, cache_dir: str | os.PathLike | None = None,
                                   progress: bool = True) -> dict[str, np.ndarray]:
     """What the evaluator reads of each catalogue item: 32x48 EfficientNet-Lite0 and MiniLM features."""
-    from dppmg.data.features import item_features, lowres_item_features
-
     return {"image": lowres_item_features(data, cache_dir=cache_dir, progress=progress),
             "text": item_features(data, "text", cache_dir=cache_dir, progress=progress)}
 
@@ -169,9 +168,6 @@ def evaluator_dir(data: InteractionData, config: PreferenceEvaluatorConfig,
 
 def _fit(data: InteractionData, feats: dict[str, np.ndarray], config: PreferenceEvaluatorConfig,
          progress: bool) -> tuple[ContentPreferenceModel, dict[str, Any]]:
-    from dppmg.preference.model import sample_negatives
-    from dppmg.preference.ranking import SparseInteractions
-
     generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
@@ -240,9 +236,6 @@ def ranking_report(model: ContentPreferenceModel, data: InteractionData, feats: 
     """AUC and Recall@20 of the evaluator and of popularity on ``split`` (valid or test; known
     positives of the earlier splits excluded from the candidates). Only ``split`` and the splits
     before it are read."""
-    from dppmg.preference.model import popularity_scores
-    from dppmg.preference.ranking import ranking_metrics
-
     if split not in ("valid", "test"):
         raise DPPMGError(f"split must be 'valid' or 'test', got {split!r}")
     targets = _split_matrix(data, split)

@@ -21,6 +21,12 @@ from PIL import Image
 from dppmg.data.schema import InteractionData
 from dppmg.generation.config import Stage2Config
 from dppmg.generation.image_backbone import ImageBackbone, TextCondition, sample_images, tensor_to_images
+from dppmg.config import stage2_config
+from dppmg.data import load_dataset
+from dppmg.generation.image_backbone import train_image_backbone
+from dppmg.generation.prompts import text_prompt
+from dppmg.generation.text_backbone import build_text_backbone, sample_in_batches
+from dppmg.infra.seeding import seed_everything, shared_model_generator
 
 
 @dataclass
@@ -49,8 +55,6 @@ class Backbones:
                            embed: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[str]:
         """One sampled continuation per prompt (a string, or its ids), in batches of
         ``text_batch_size``; ``embed`` maps ids to input embeddings (default: the LM's own table)."""
-        from dppmg.generation.text_backbone import sample_in_batches
-
         ids = [p if isinstance(p, torch.Tensor) else self.prompt_ids([p])[0] for p in prompts]
         config = self.stage2
         _, samples = sample_in_batches(self.text_model, self.tokenizer, ids,
@@ -61,8 +65,6 @@ class Backbones:
 
     def nonpersonalized_texts(self, n: int, seed: int) -> list[str]:
         """The LM's continuation of the preference prompt with no tokens, ``n`` times."""
-        from dppmg.generation.prompts import text_prompt
-
         return self.texts_from_prompts([text_prompt([])] * n, seed)
 
     # ----- image --------------------------------------------------------------------------
@@ -86,12 +88,6 @@ class Backbones:
 def load_backbones(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
                    cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Backbones:
     """The backbones of ``dataset`` at ``preset`` (trained once per dataset, then loaded)."""
-    from dppmg.config import stage2_config
-    from dppmg.data import load_dataset
-    from dppmg.generation.image_backbone import train_image_backbone
-    from dppmg.generation.text_backbone import build_text_backbone
-    from dppmg.infra.seeding import seed_everything, shared_model_generator
-
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
     stage2 = stage2_config(preset, dataset)
     seed_everything(seed)

@@ -41,6 +41,7 @@ from dppmg.infra import cache
 from dppmg.infra.provenance import add_part_time
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.data.features import default_text_model_path
 
 # 4: trained from the shared-model seed (dppmg.infra.seeding), whichever cell trains it.
 BACKBONE_VERSION = 4
@@ -104,7 +105,6 @@ class TextConditioner:
     def __init__(self, model_path: str | os.PathLike | None = None, max_tokens: int = 64):
         from transformers import AutoModel, AutoTokenizer
 
-        from dppmg.data.features import default_text_model_path
 
         path = str(model_path or default_text_model_path())
         self.tokenizer = AutoTokenizer.from_pretrained(path)

@@ -39,6 +39,10 @@ from dppmg.generation.prompts import (generator_modalities, token_branches, toke
 from dppmg.infra.io import atomic_path, atomic_write_json, read_versioned_json
 from dppmg.preference.checkpoint import Stage1Checkpoint
 from dppmg.infra.seeding import check_seed
+from dppmg.generation.image_backbone import train_image_backbone
+from dppmg.generation.text_backbone import build_text_backbone, sample_in_batches
+from dppmg.infra.seeding import shared_model_generator
+from dppmg.preference.quantize import MODALITY_PREFIX
 
 # 2: the token embeddings of the validation-chosen step; meta holds the validation curves.
 PIPELINE_VERSION = 2
@@ -75,10 +79,6 @@ class DPPMGPipeline:
                  cache_dir: str | os.PathLike | None = None, progress: bool = True) -> "DPPMGPipeline":
         """The backbones of ``config`` (trained once per dataset from the shared-model seed, then
         cached) with Stage 1's tokens injected, their embeddings at their initial values."""
-        from dppmg.generation.image_backbone import train_image_backbone
-        from dppmg.generation.text_backbone import build_text_backbone
-        from dppmg.infra.seeding import shared_model_generator
-
         texts = data.items["text"].tolist()
         text_model, tokenizer = build_text_backbone(texts, config.text, shared_model_generator(), cache_dir, progress,
                                                     dataset=data.name)
@@ -144,8 +144,6 @@ class DPPMGPipeline:
         depends on the seed and on the users of its batch. Stage 3's training samples through here
         in fp32; the evaluated users' texts (:meth:`generate_texts`) in the config's precision.
         """
-        from dppmg.generation.text_backbone import sample_in_batches
-
         tok, config = self.text_tokenizer, self.config
         prompts = [tok(self.text_prompt(u), add_special_tokens=False, return_tensors="pt")["input_ids"][0]
                    for u in user_ids]
@@ -264,8 +262,6 @@ def load_token_state(module: PreferenceTokenEmbedding, state: dict[str, Any]) ->
 def continuous_token_table(stage1: Stage1Checkpoint, data: InteractionData) -> dict[str, dict[str, list[str]]]:
     """The continuous variant's token table: per user and Stage 1 branch, as many placeholder
     tokens (``<s{prefix}_{user index}_{j}>``) as the user has discrete codes there."""
-    from dppmg.preference.quantize import MODALITY_PREFIX
-
     users = data.users["user_id"].tolist()
     levels = {b: codes.shape[1] for b, codes in stage1.user_codes.items()}
     return {u: {b: [f"<s{MODALITY_PREFIX[b]}_{i}_{j}>" for j in range(L)] for b, L in levels.items()}

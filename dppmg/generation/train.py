@@ -33,6 +33,10 @@ from dppmg.infra.io import atomic_write_json, read_versioned_json
 from dppmg.preference.checkpoint import Stage1Checkpoint
 from dppmg.preference.config import Stage1Config
 from dppmg.infra.seeding import check_seed
+from dppmg.data import load_dataset
+from dppmg.data.datasets import check_user_ids_known, explain_unknown_users
+from dppmg.infra.seeding import seed_everything
+from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
 
 
 def history_pairs(data: InteractionData) -> np.ndarray:
@@ -193,8 +197,6 @@ def check_user_ids(user_ids: Sequence[Any], data: InteractionData, preset: str |
                    data_root: str | None = None) -> list[str]:
     """``user_ids`` as strings; raise naming the ones the processed ``data`` does not have and, given
     the ``preset``, where each of them went (:func:`~dppmg.data.datasets.explain_unknown_users`)."""
-    from dppmg.data.datasets import check_user_ids_known, explain_unknown_users
-
     try:
         return check_user_ids_known(user_ids, set(data.users["user_id"]), data.name, "processed data")
     except ConfigError as exc:
@@ -211,10 +213,6 @@ def load_or_train_pipeline(stage1_config: Stage1Config, config: Stage2Config, *,
     """The Stage 2 pipeline of ``config`` on the tokens of the Stage 1 run ``stage1_config`` (its
     dataset, preset and seed): loaded if trained before, else Stage 1's checkpoint is required and
     the token embeddings are trained and saved. Returns (pipeline, data)."""
-    from dppmg.data import load_dataset
-    from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
-    from dppmg.infra.seeding import seed_everything
-
     dataset, preset, seed = stage1_config.dataset, stage1_config.preset, check_seed(stage1_config.seed)
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
     folder1 = checkpoint_dir(stage1_config, cache_dir)

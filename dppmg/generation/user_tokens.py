@@ -30,6 +30,9 @@ from dppmg.generation.injection import PreferenceTokenEmbedding, new_token_embed
 from dppmg.generation.prompts import text_prompt
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.data.schema import data_signature
+from dppmg.generation.train import train_image_tokens, train_text_tokens
+from dppmg.infra.io import read_versioned_json
 
 USER_TOKENS_VERSION = 1
 
@@ -99,8 +102,6 @@ class UserTokens:
 
     # ----- training and generation ---------------------------------------------------------
     def cache_folder(self, seed: int, cache_dir: str | os.PathLike | None = None) -> Path:
-        from dppmg.data.schema import data_signature
-
         data = self.backbones.data
         backbone = (self.config.text.kind if self.modality == "text" else self.image_backbone.folder.name)
         steps = self.config.text_steps if self.modality == "text" else self.config.image_steps
@@ -112,9 +113,6 @@ class UserTokens:
 
     def train(self, seed: int, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
         """Learn the rows (or load them from the cache); returns the losses and the validation choice."""
-        from dppmg.generation.train import train_image_tokens, train_text_tokens
-        from dppmg.infra.io import read_versioned_json
-
         folder = self.cache_folder(seed, cache_dir)
         with cache.lock(folder, f"{self.prefix} user tokens"):
             if cache.reuse(folder, f"{self.prefix} user tokens"):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from dppmg.errors import DPPMGError
 
 
 @contextlib.contextmanager
@@ -104,8 +105,6 @@ def stable_hash(*parts: Any, length: int = 16) -> str:
 
 def read_versioned_json(path: str | os.PathLike, version: int, what: str, hint: str = "") -> dict[str, Any]:
     """Read a checkpoint's metadata JSON; raise naming the folder if it is absent or of another version."""
-    from dppmg.errors import DPPMGError
-
     path = Path(path)
     if not path.is_file():
         raise DPPMGError(f"{path.parent} holds no {what} (no {path.name}){'; ' + hint if hint else ''}")

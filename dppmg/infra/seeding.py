@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+from dppmg.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ class Generators:
 
 def check_seed(seed: object, name: str = "seed") -> int:
     """Return ``seed`` as an int, or raise naming the argument (bools and floats are refused)."""
-    from dppmg.errors import ConfigError
-
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ConfigError(f"{name} must be an int, got {type(seed).__name__} {seed!r}")
     if not 0 <= int(seed) < 2**32:

@@ -13,6 +13,7 @@ every result's provenance (``device``).
 from __future__ import annotations
 
 import os
+from dppmg.errors import ConfigError
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -29,8 +30,6 @@ def free_cores() -> int:
 
 def requested_threads() -> int | None:
     """The threads per process that ``OMP_NUM_THREADS`` asks for, or None where it is unset."""
-    from dppmg.errors import ConfigError
-
     text = os.environ.get("OMP_NUM_THREADS", "").strip()
     if not text:
         return None

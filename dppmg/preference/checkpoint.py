@@ -32,6 +32,11 @@ from dppmg.infra.io import atomic_write_json, read_versioned_json
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.preference.config import CHECKPOINT_VERSION, Stage1Config
 from dppmg.preference.quantize import codes_to_tokens
+from dppmg.data.features import extract_features
+from dppmg.infra.results import write_result
+from dppmg.preference.config import PreferenceConfig
+from dppmg.preference.model import ModalPreferenceGNN, cold_start_fill, normalized_adjacency, popularity_scores
+from dppmg.preference.ranking import RankingEvaluator, dense_scorer, factor_scorer
 
 
 def checkpoint_dir(config: Stage1Config, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -53,8 +58,6 @@ def save_stage1(result, data: InteractionData, folder: Path, record: dict[str, A
     """Write the checkpoint folder of a :class:`~dppmg.preference.train.Stage1Result` as one cache
     entry (:func:`dppmg.infra.cache.entry`: written aside, sealed, swapped in), with the result JSON
     ``record`` as ``metrics.json`` if given."""
-    from dppmg.infra.results import write_result
-
     with cache.entry(folder, data.name) as tmp:
         atomic_write_json(tmp / "config.json", {"config": result.config.to_dict(), "data": data_signature(data),
                                                 "version": CHECKPOINT_VERSION})
@@ -126,9 +129,6 @@ def load_scorer(folder: str | os.PathLike, data: InteractionData, cache_dir: str
     (any ranking method, quantized or not): the graph model rebuilt from its config and weights
     over the cached item features, s(u, i) = Σ_m <p_u^m, q_i^m>; popularity (no model) ranks by
     training counts. Users without training interactions get the mean preference, as in Stage 1."""
-    from dppmg.preference.model import popularity_scores
-    from dppmg.preference.ranking import dense_scorer, factor_scorer
-
     folder = Path(folder)
     cache.require(folder, "stage-1 checkpoint", rebuild_command(folder))
     meta = read_versioned_json(folder / "config.json", CHECKPOINT_VERSION, "stage-1 checkpoint")
@@ -145,11 +145,6 @@ def load_preferences(folder: str | os.PathLike, data: InteractionData, cache_dir
     """Per branch, the saved Stage 1 model's (user preferences p, item vectors q): the graph model
     rebuilt from its config and weights over the cached item features; users without training
     interactions get the mean preference, as in Stage 1."""
-    from dppmg.data.features import extract_features
-    from dppmg.preference.config import PreferenceConfig
-    from dppmg.preference.model import ModalPreferenceGNN, cold_start_fill, normalized_adjacency
-    from dppmg.preference.ranking import RankingEvaluator
-
     folder = Path(folder)
     cache.require(folder, "stage-1 checkpoint", rebuild_command(folder))
     meta = read_versioned_json(folder / "config.json", CHECKPOINT_VERSION, "stage-1 checkpoint")

@@ -43,6 +43,7 @@ from dppmg.data.schema import InteractionData, data_signature
 from dppmg.errors import ConfigError
 from dppmg.preference.config import PreferenceConfig
 from dppmg.preference.ranking import RankingEvaluator, SparseInteractions, factor_scorer
+from dppmg.infra import cache
 
 def normalized_adjacency(train_pairs: np.ndarray, num_users: int, num_items: int) -> torch.Tensor:
     """Â = D^{-1/2} A D^{-1/2} of the bipartite graph, as a sparse CSR tensor.
@@ -204,8 +205,6 @@ CHECKPOINT_EVERY_EPOCHS = 5
 
 
 def _save_training_state(folder: Path, state: dict[str, Any], dataset: str) -> None:
-    from dppmg.infra import cache
-
     with cache.entry(folder, dataset) as tmp:
         torch.save(state, tmp / "train_state.pt")
 
@@ -214,7 +213,6 @@ def _load_training_state(folder: Path | None, signature: dict[str, Any]) -> dict
     """The saved training state in ``folder`` if it was written for the data of ``signature``."""
     import shutil
 
-    from dppmg.infra import cache
 
     if folder is None or not cache.reuse(folder, "stage-1 training checkpoint"):
         return None

@@ -24,6 +24,12 @@ from dppmg.preference.model import FitResult, cold_start_fill, fit_preference, p
 from dppmg.preference.quantize import ResidualQuantizer, quantizer_report, train_quantizer
 from dppmg.preference.ranking import RankingEvaluator, UserScorer, factor_scorer
 from dppmg.preference.recovery import ground_truth_recovery
+from dppmg.data import load_dataset
+from dppmg.data.features import extract_features
+from dppmg.infra import cache
+from dppmg.infra.provenance import StageTimer
+from dppmg.infra.results import make_result, read_result, write_result
+from dppmg.infra.seeding import seed_everything
 
 
 @dataclass
@@ -108,12 +114,6 @@ def fit_and_save(config: Stage1Config, *, data_root: str | None = None,
 
     Returns (result dict in the shared result schema, checkpoint folder).
     """
-    from dppmg.data import load_dataset
-    from dppmg.data.features import extract_features
-    from dppmg.infra.provenance import StageTimer
-    from dppmg.infra.results import make_result, write_result
-    from dppmg.infra.seeding import seed_everything
-
     dataset, preset, seed, method = config.dataset, config.preset, config.seed, config.method
     generators = seed_everything(seed)
     timings = []
@@ -127,7 +127,6 @@ def fit_and_save(config: Stage1Config, *, data_root: str | None = None,
         timings.append(t.record)
     folder = checkpoint_dir(config, cache_dir)
     training = training_dir(folder)
-    from dppmg.infra import cache
 
     with cache.lock(folder, "stage-1 checkpoint"):
         with StageTimer("train_and_evaluate") as t:
@@ -148,10 +147,6 @@ def load_or_fit(config: Stage1Config, *, data_root: str | None = None,
     """The Stage 1 run of ``config``: its result record and checkpoint folder, trained and saved
     only if the cache lacks them (the wall time of a training that ran is appended to
     ``timings`` as ``label``, by default ``"stage1 <method>"``)."""
-    from dppmg.infra import cache
-    from dppmg.infra.provenance import StageTimer
-    from dppmg.infra.results import read_result
-
     folder = checkpoint_dir(config, cache_dir)
     with cache.lock(folder, "stage-1 checkpoint"):
         if cache.reuse(folder, "stage-1 checkpoint"):

@@ -48,6 +48,7 @@ from dppmg.errors import DPPMGError
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.reward.config import ROLES, AlignmentConfig  # noqa: F401  (defined with the stage's configs)
+from dppmg.data.features import item_features, lowres_item_features
 
 # 3: one exclusion rule for both models (training interactions' items minus a hash held-out set).
 ALIGNMENT_VERSION = 3
@@ -197,8 +198,6 @@ def alignment_dir(data: InteractionData, config: AlignmentConfig, cache_dir: str
 def alignment_features(data: InteractionData, cache_dir: str | os.PathLike | None = None,
                        progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(image, text) features the alignment models read: 32x48 EfficientNet and MiniLM."""
-    from dppmg.data.features import item_features, lowres_item_features
-
     return (lowres_item_features(data, cache_dir=cache_dir, progress=progress),
             item_features(data, "text", cache_dir=cache_dir, progress=progress))
 

@@ -54,6 +54,10 @@ from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.infra.provenance import StageTimer
 from dppmg.reward.config import REWARD_VERSION, RewardConfig
 from dppmg.reward.objective import PreferenceReward
+from dppmg.data.features import encode_lowres_tensor, get_encoder
+from dppmg.infra.seeding import seed_everything
+from dppmg.reward.alignment import alignment_features
+from dppmg.reward.model import load_or_train_reward_model
 
 
 def sequence_log_probs(pipe, prompt_ids: torch.Tensor, sample_ids: torch.Tensor, token_module=None
@@ -75,16 +79,12 @@ def sequence_log_probs(pipe, prompt_ids: torch.Tensor, sample_ids: torch.Tensor,
 
 
 def _encode_texts(texts: Sequence[str]) -> torch.Tensor:
-    from dppmg.data.features import get_encoder
-
     return torch.as_tensor(get_encoder("text").encode(list(texts), progress=False), dtype=torch.float32)
 
 
 def fine_tune_with_reward(pipe, data: InteractionData, reward: PreferenceReward, config: RewardConfig,
                           generator: torch.Generator, progress: bool = True) -> dict[str, list[float]]:
     """Reward fine-tuning of ``pipe``'s token embeddings in place; returns per-step curves."""
-    from dppmg.data.features import encode_lowres_tensor
-
     reference_text = copy.deepcopy(pipe.text_tokens).requires_grad_(False)
     reference_image = pipe.image_tokens.weight.detach().clone()
     text_opt = torch.optim.Adam(pipe.text_tokens.parameters(), lr=config.text_lr)
@@ -194,10 +194,6 @@ def load_or_fine_tune(pipe, data: InteractionData, config: RewardConfig, preset:
     Returns ``(pipe, info)`` with the config, the cache folder and the per-step curves; the wall
     time and peak memory of the steps that ran are appended to ``timings``.
     """
-    from dppmg.reward.alignment import alignment_features
-    from dppmg.reward.model import load_or_train_reward_model
-    from dppmg.infra.seeding import seed_everything
-
     timings = timings if timings is not None else []
     folder = reward_dir(Path(pipe.meta["folder"]), config, seed, cache_dir, image_sampling=image_sampling_settings(pipe))
     with cache.lock(folder, "Stage 3 fine-tuned tokens"):

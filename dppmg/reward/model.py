@@ -13,11 +13,10 @@ from typing import Any
 
 from dppmg.reward.alignment import AlignmentModel, load_or_train_alignment
 from dppmg.data.schema import InteractionData
+from dppmg.config import alignment_config
 
 
 def load_or_train_reward_model(data: InteractionData, preset: str, cache_dir: str | os.PathLike | None = None,
                                progress: bool = True, **overrides: Any) -> tuple[AlignmentModel, dict[str, Any]]:
     """The cached reward model of ``data`` at ``preset`` (trained if missing) and its report."""
-    from dppmg.config import alignment_config
-
     return load_or_train_alignment(data, alignment_config("reward", preset, **overrides), cache_dir, progress)

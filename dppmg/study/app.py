@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from dppmg.errors import DPPMGError
 from dppmg.study import QUESTIONS
+from dppmg.study.store import VoteRefused, VoteStore
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "dppmg_judge"
@@ -32,7 +33,6 @@ _CASE_ID = re.compile(r"case\d{3}")
 def create_app(study: "str | os.PathLike", db: "str | os.PathLike | None" = None) -> FastAPI:
     """The judging app of the study folder ``study`` (files verified against ``study.json``)."""
     from dppmg.study.export import load_cases, load_study
-    from dppmg.study.store import VoteRefused, VoteStore
 
     study = Path(study).resolve()
     meta = load_study(study)

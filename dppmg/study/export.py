@@ -23,6 +23,8 @@ import numpy as np
 
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.infra.io import atomic_dir
+from dppmg.infra.provenance import CODE_STATE_AT_START
+from dppmg.registry import get_method, method_names
 
 MIN_HISTORY = 3
 HISTORY_SHOWN = 3
@@ -55,7 +57,6 @@ def export_study(dataset: str, preset: str, cases: int, methods: Sequence[str], 
                  progress: bool = True) -> Path:
     """Write the study folder ``out`` (see the module docstring) and return it."""
     from dppmg.data import load_dataset
-    from dppmg.registry import get_method, method_names
 
     known = method_names(suite="evaluation")
     unknown = [m for m in methods if m not in known]
@@ -87,8 +88,6 @@ def export_study(dataset: str, preset: str, cases: int, methods: Sequence[str], 
 
 
 def _code_version() -> dict[str, Any]:
-    from dppmg.infra.provenance import CODE_STATE_AT_START
-
     return dict(CODE_STATE_AT_START)
 
 

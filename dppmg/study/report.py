@@ -29,6 +29,10 @@ import pandas as pd
 
 from dppmg.errors import DPPMGError
 from dppmg.study import QUESTIONS
+from dppmg.infra.io import atomic_write_text
+from dppmg.study.export import load_cases, load_study
+from dppmg.study.simulate import SIMULATED_PREFIX
+from dppmg.study.store import VoteStore
 
 MIN_JUDGES, MIN_CASES = 2, 3
 BOOTSTRAP = 2000
@@ -110,9 +114,6 @@ def write_report(study: str | os.PathLike, db: str | os.PathLike | None = None,
     """Analyse the votes of ``study`` and write ``results/<preset>/human_study.{md,csv}`` and its figure."""
     import json
 
-    from dppmg.infra.io import atomic_write_text
-    from dppmg.study.export import load_cases, load_study
-    from dppmg.study.store import VoteStore
 
     study = Path(study)
     meta = load_study(study)
@@ -123,7 +124,6 @@ def write_report(study: str | os.PathLike, db: str | os.PathLike | None = None,
     cases = load_cases(study, meta)
     store = VoteStore(db, meta["study_hash"], {c: [x["label"] for x in v["candidates"]] for c, v in cases.items()})
     stats = analyse(store.current_votes(), key, meta["methods"], meta["seed"])
-    from dppmg.study.simulate import SIMULATED_PREFIX
 
     out = Path(results_dir) / meta["preset"]
     table = pd.DataFrame([r for q in stats.values() for r in q["methods"]])

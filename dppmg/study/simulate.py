@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from dppmg.study import QUESTIONS
+from dppmg.study.export import load_cases, load_study
+from dppmg.study.store import VoteStore
 
 SIMULATED_PREFIX = "simulated-judge-"
 
@@ -21,9 +23,6 @@ SIMULATED_PREFIX = "simulated-judge-"
 def simulate_votes(study: str | os.PathLike, db: str | os.PathLike, judges: int = 8, seed: int = 0,
                    method_bias: dict[str, float] | None = None, noise: float = 1.0) -> int:
     """Write ``judges`` simulated judges' votes on every case of ``study`` into ``db``; return the count."""
-    from dppmg.study.export import load_cases, load_study
-    from dppmg.study.store import VoteStore
-
     study = Path(study)
     meta = load_study(study)
     key = json.loads((study / "key.json").read_text(encoding="utf-8"))

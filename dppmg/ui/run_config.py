@@ -26,6 +26,8 @@ from typing import Any
 
 from dppmg.errors import ConfigError
 from dppmg.methods import DPPMG
+from dppmg.config import check_stage_fields
+from dppmg.train import check_overrides
 
 # key -> (type, default); a default of None means "the preset's" or "required" (dataset).
 RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
@@ -52,9 +54,6 @@ def load_run_config(path: str | os.PathLike) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, expected):
             raise ConfigError(f"{path}: {key} = {value!r} should be a {expected.__name__}")
     if "overrides" in values:
-        from dppmg.config import check_stage_fields
-        from dppmg.train import check_overrides
-
         for stage, fields in check_overrides(values["overrides"]).items():
             check_stage_fields(stage, fields, where=f"{path}: [overrides.{stage}]")
     return values
