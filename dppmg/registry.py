@@ -108,14 +108,18 @@ def _load() -> None:
 
 # The suite's own methods are entry points too: an installation whose metadata predates one of
 # them (an editable install not reinstalled since) is told how to record it.
-STALE_INSTALL = ("not among this installation's dppmg.methods entry points; if it is one of the suite's "
-                 "own methods, the installed metadata predates it: run `pip install -e .` in the checkout again")
+OWN_METHODS = "dppmg.methods"
+STALE_INSTALL = ("this installation's dppmg.methods entry points name none of the suite's own methods "
+                 f"({OWN_METHODS}): its metadata predates them; run `pip install -e .` in the checkout again")
 
 
 def _load_entry_points() -> None:
-    if not any(ep.name == "dppmg" for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)):
-        _LOAD_ERRORS["dppmg"] = STALE_INSTALL
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    if any(ep.value.startswith(f"{OWN_METHODS}:") for ep in entry_points):
+        _LOAD_ERRORS.pop(OWN_METHODS, None)
+    else:
+        _LOAD_ERRORS[OWN_METHODS] = STALE_INSTALL
+    for ep in entry_points:
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"
         try:
             cls = ep.load()
@@ -154,7 +158,8 @@ def get_spec(name: str, suite: str | None = None) -> MethodSpec:
     spec = _REGISTRY.get(name)
     if spec is None or (suite is not None and suite not in spec.suites):
         where = f" in suite {suite!r}" if suite else ""
-        hint = f"; {_LOAD_ERRORS.get(name, STALE_INSTALL if name.startswith('dppmg') else '')}".rstrip("; ")
+        problem = _LOAD_ERRORS.get(name) or _LOAD_ERRORS.get(OWN_METHODS)
+        hint = f"; {problem}" if problem else ""
         raise ConfigError(f"unknown method {name!r}{where}; registered: {', '.join(method_names(suite=suite))}{hint}")
     return spec
 
