@@ -78,11 +78,17 @@ DATASET_TABLE: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("hm", "small"): {
         # Preference dimension: 64 (the preset's) is the validation choice (quantized valid Recall@20
         # 0.0413 against 0.0311 at 16; results/small/selection_preference_dim.md); the 16 and the
-        # guidance scale 6 held here before were chosen on test-split numbers and are gone. The
-        # guidance scale is the preset's until H&M's sampling selection has run at `small`.
+        # guidance scale 6 held here before were chosen on test-split numbers and are gone.
         # The real datasets' image reads the generated text: with independent sampling their generated
         # (image, text) pairs scored like shuffled catalogue pairs on the evaluator.
         "stage2": {"image_sees_generated_text": 12},
+        # Guidance 6 and the stochastic DPM-Solver++ 2M at 15 steps: chosen on 256 validation users,
+        # seed 0 (results/small/selection_image_guidance_scale.md: evaluator consistency -0.0012 at 6
+        # against -0.0389 to -0.0149 at 2-4.5, the grid's edge as on MovieLens;
+        # results/small/selection_image_sampler.md: sde-dpm++/15 -0.0017 against ddim/25's -0.0012,
+        # one-sided p = 0.47, KID 0.211 against 0.218, 1.31 s against 2.41 s per image; dpm++/10 and
+        # /15 were lower, p = 0.0005).
+        "image_backbone": {"guidance_scale": 6.0, "sampler": "sde-dpm++", "sample_steps": 15},
     },
     ("hm", "paper"): {"preference": {"dim": 32}},
     # Guidance 6 and DPM-Solver++ 2M at 10 steps: chosen on 256 validation users, seed 0
