@@ -43,17 +43,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dppmg.generation.image_backbone import TextCondition
-from dppmg.interface import UnimodalMethod
 from dppmg.data.features import item_features
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import data_signature
-from dppmg.generation.image_backbone import diffusion_loss, images_to_tensor, train_scheduler
+from dppmg.generation.image_backbone import TextCondition, diffusion_loss, images_to_tensor, train_scheduler
 from dppmg.generation.reuse import tensor_fingerprint
 from dppmg.generation.train import KeepBest, validation_pairs
 from dppmg.infra import cache
 from dppmg.infra.io import atomic_write_json, read_versioned_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
+from dppmg.interface import UnimodalMethod
 
 ADAPTER_VERSION = 1
 

@@ -25,9 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dppmg.data.features import item_features
 from dppmg.generation.prompts import leading_words
 from dppmg.interface import UnimodalMethod
-from dppmg.data.features import item_features
 
 
 def most_typical(history: np.ndarray, features: np.ndarray, k: int) -> np.ndarray:

@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from dppmg.generation.reuse import NONPERSONALIZED
-from dppmg.interface import GenerationMethod
-from dppmg.interface import nonpersonalized_generations
+from dppmg.interface import GenerationMethod, nonpersonalized_generations
 
 
 class NonPersonalized(GenerationMethod):

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from dppmg.interface import UnimodalMethod
 from dppmg.config import quantizer_config
 from dppmg.generation.reuse import tensor_fingerprint
+from dppmg.interface import UnimodalMethod
 
 
 def paper_text_generator(lm_path, data, k: int, **adapter_kwargs):

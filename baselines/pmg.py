@@ -28,9 +28,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dppmg.interface import UnimodalMethod
 from dppmg.data.features import encode_lowres_images, get_encoder
 from dppmg.generation.reuse import tensor_fingerprint
+from dppmg.interface import UnimodalMethod
 
 
 def history_keywords(histories: Sequence[np.ndarray], texts: Sequence[str], n: int) -> list[list[str]]:

@@ -12,10 +12,10 @@ from typing import Any, Sequence
 
 from PIL import Image
 
-from dppmg.errors import DPPMGError
-from dppmg.interface import GenerationMethod
 from dppmg.data import load_dataset
 from dppmg.data.images import load_image_array
+from dppmg.errors import DPPMGError
+from dppmg.interface import GenerationMethod
 
 
 class RealTestItem(GenerationMethod):

@@ -18,9 +18,9 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from dppmg.interface import GenerationMethod
 from dppmg.data import load_dataset
 from dppmg.data.images import load_image_array
+from dppmg.interface import GenerationMethod
 from dppmg.preference.checkpoint import load_scorer
 from dppmg.registry import method_names, resolve_stage1
 

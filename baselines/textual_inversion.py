@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from dppmg.interface import UnimodalMethod
 from dppmg.generation.reuse import tensor_fingerprint
+from dppmg.interface import UnimodalMethod
 
 
 def paper_image_generator(sd_path, data, k: int = 1, **pipeline_kwargs):

@@ -19,8 +19,16 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.analysis import (REFERENCE, by_dataset_method, measurability, paired_comparison, per_user_metric,
-                                personalization_per_user, seed_level_test, seed_values)
+from benchmark.analysis import (
+    REFERENCE,
+    by_dataset_method,
+    measurability,
+    paired_comparison,
+    per_user_metric,
+    personalization_per_user,
+    seed_level_test,
+    seed_values,
+)
 from benchmark.formatting import mean_std
 from dppmg.methods import ABLATIONS, DPPMG
 

@@ -41,15 +41,30 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis import (by_dataset_method, comparison_verdict, measurability, own_effect, paired_comparison,
-                                per_user_metric, personalization_per_user)
+from baselines.nonpersonalized import NonPersonalized
+from benchmark.analysis import (
+    by_dataset_method,
+    comparison_verdict,
+    measurability,
+    own_effect,
+    paired_comparison,
+    per_user_metric,
+    personalization_per_user,
+)
 from benchmark.formatting import effect, interval
+from benchmark.tables import ranking_per_user
 from dppmg.evaluation.statistics import verdict
 from dppmg.interface import ModalityPair, UnimodalMethod
-from baselines.nonpersonalized import NonPersonalized
-from benchmark.tables import ranking_per_user
-from dppmg.methods import (DPPMG, DPPMGContinuous, DPPMGNoGraph, DPPMGNoReward, DPPMGRewardNoConsistency,
-                           DPPMGSharedPreference, DPPMGShuffledTokens, SharedPreference)
+from dppmg.methods import (
+    DPPMG,
+    DPPMGContinuous,
+    DPPMGNoGraph,
+    DPPMGNoReward,
+    DPPMGRewardNoConsistency,
+    DPPMGSharedPreference,
+    DPPMGShuffledTokens,
+    SharedPreference,
+)
 from dppmg.registry import methods as registered
 
 QUANTIZATION_MARGIN = 0.10

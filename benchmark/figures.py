@@ -13,8 +13,8 @@ from typing import Any, Callable
 import numpy as np
 
 from benchmark.analysis import by_dataset_method
-from benchmark.tables import table_order
 from benchmark.suites import SUITES
+from benchmark.tables import table_order
 from dppmg.data import load_dataset
 from dppmg.data.images import load_image_array
 from dppmg.errors import DPPMGError

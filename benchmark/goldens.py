@@ -33,11 +33,11 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from benchmark.suites import SUITES
 from dppmg.errors import DPPMGError
 from dppmg.infra.io import atomic_write_json, atomic_write_text
 from dppmg.infra.provenance import device_info, git_state, package_versions
 from dppmg.infra.results import SCHEMA
-from benchmark.suites import SUITES
 
 GOLDENS_SCHEMA = "dppmg.goldens/v1"
 GOLDEN_SUITE = "goldens"

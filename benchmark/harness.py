@@ -32,8 +32,17 @@ from tqdm.auto import tqdm
 from benchmark.budget import Budget, parse_duration
 from benchmark.executors import RUNNERS, Cell, make_executor
 from benchmark.outputs import Log, publish_stage, publish_suite, summarize_missing
-from benchmark.plan import (Estimator, available_datasets, describe, estimate_cells, plan_cells, plan_table,
-                            run_order, run_path, slice_table)
+from benchmark.plan import (
+    Estimator,
+    available_datasets,
+    describe,
+    estimate_cells,
+    plan_cells,
+    plan_table,
+    run_order,
+    run_path,
+    slice_table,
+)
 from benchmark.suites import SUITES, Stage
 from dppmg.config import DATASETS, PRESETS
 from dppmg.errors import ConfigError, DPPMGError

@@ -26,9 +26,9 @@ from benchmark.suites import EVALUATION_STAGE, SENSITIVITY_STAGE, SUITES, Stage
 from benchmark.tables import TABLE_BUILDERS, timing_table
 from dppmg.errors import DPPMGError
 from dppmg.infra.io import atomic_write_text
-from dppmg.ui.plotting import SMOKE_NOTE, timing_profile
 from dppmg.infra.provenance import CODE_STATE_AT_START
 from dppmg.infra.results import read_result
+from dppmg.ui.plotting import SMOKE_NOTE, timing_profile
 
 Log = Callable[[str], None]
 

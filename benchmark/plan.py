@@ -43,24 +43,23 @@ by N (a lower bound when cells wait for a shared cache entry).
 
 from __future__ import annotations
 
-from collections import defaultdict
-from statistics import median
-from pathlib import Path
-from typing import Any
-
 import os
+from collections import defaultdict
+from pathlib import Path
+from statistics import median
+from typing import Any
 
 import pandas as pd
 
-from benchmark.executors import Cell
-from benchmark.suites import SUITES, Stage
-from dppmg.data.datasets import REAL_DATASETS
-from dppmg.infra.paths import resolve_data_root
 from baselines.nonpersonalized import NonPersonalized
 from baselines.pepler import PEPLER
 from baselines.textual_inversion import TextualInversion
+from benchmark.executors import Cell
+from benchmark.suites import SUITES, Stage
 from dppmg.config import evaluation_config
+from dppmg.data.datasets import REAL_DATASETS
 from dppmg.experiments.selection import selection_training_steps
+from dppmg.infra.paths import resolve_data_root
 from dppmg.infra.results import read_result_summary
 from dppmg.interface import ModalityPair, UnimodalMethod
 from dppmg.methods import DPPMG, DPPMGNoReward, DPPMGShuffledTokens
@@ -319,7 +318,7 @@ class Estimator:
         trainings (the caller adds those the cache lacks)."""
         p = cell.params
         defaults = DEFAULT_BLOCK_SECONDS.get(self.preset, DEFAULT_BLOCK_SECONDS["small"])
-        fits = [f - t * trainings_apart for (_, m), runs in self.fits.items() if m == p["method"] for f, t in runs]
+        fits = [f - t if trainings_apart else f for (_, m), runs in self.fits.items() if m == p["method"] for f, t in runs]
         kind = "loads" if trainings_apart else _fit_kind(p["method"])
         fit = median(fits) if fits else DEFAULT_FIT_SECONDS.get(self.preset, DEFAULT_FIT_SECONDS["small"])[kind]
         users = evaluation_config(self.preset, p["dataset"]).users

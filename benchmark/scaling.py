@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dppmg.data.schema import InteractionData
 from benchmark.fixtures import FIXTURE_VERSION, write_movielens_1m_format
 from benchmark.plan import available_datasets
 from dppmg.data import load_dataset
 from dppmg.data.features import extract_features
+from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.infra.provenance import StageTimer

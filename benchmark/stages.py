@@ -12,20 +12,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dppmg.config import data_config
+from dppmg.config import data_config, quantizer_config, selection_config
 from dppmg.data import dataset_statistics, load_dataset
 from dppmg.data.features import feature_cache_file, item_features
-from dppmg.methods import DPPMG
-from dppmg.ui.plotting import item_grid
-from dppmg.infra.provenance import StageTimer
-from dppmg.infra.results import make_result, write_result
-from dppmg.infra.seeding import check_seed, seed_everything
-from dppmg.config import quantizer_config, selection_config
 from dppmg.errors import ConfigError
 from dppmg.evaluation.evaluate import evaluate
 from dppmg.experiments.selection import run_selections
+from dppmg.infra.provenance import StageTimer
+from dppmg.infra.results import make_result, write_result
+from dppmg.infra.seeding import check_seed, seed_everything
+from dppmg.methods import DPPMG
 from dppmg.registry import resolve_stage1
-from dppmg.ui.plotting import loss_curves, training_curves
+from dppmg.ui.plotting import item_grid, loss_curves, training_curves
 
 
 def dataset_stats_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,

@@ -11,11 +11,20 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from benchmark.formatting import effect, interval, mean_std
-from benchmark.analysis import (REFERENCE, by_dataset_method, check_reference_runs, measurability, own_effect,
-                                paired_comparison, per_user_metric, personalization_per_user, seed_level_test,
-                                seed_values)
 from benchmark.ablations import ablation_table
+from benchmark.analysis import (
+    REFERENCE,
+    by_dataset_method,
+    check_reference_runs,
+    measurability,
+    own_effect,
+    paired_comparison,
+    per_user_metric,
+    personalization_per_user,
+    seed_level_test,
+    seed_values,
+)
+from benchmark.formatting import effect, interval, mean_std
 from benchmark.sensitivity import sensitivity_tables
 from dppmg.evaluation.statistics import verdict
 from dppmg.methods import DPPMG, DPPMGNoReward

@@ -18,6 +18,7 @@ import re
 import time
 from pathlib import Path
 from typing import Any, Callable
+
 from dppmg.errors import DPPMGError
 from dppmg.generation.prerequisites import MissingPrerequisite, require_image_backbone
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 from dppmg.config import DATASETS, PRESETS
 from dppmg.errors import DPPMGError
-from dppmg.methods import DPPMG
 from dppmg.infra.paths import DATA_DIR_ENV
+from dppmg.methods import DPPMG
 from dppmg.registry import method_names, methods
 
 
@@ -358,7 +358,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from dppmg.evaluation.evaluate import evaluate
-
     from dppmg.infra.io import atomic_write_json
     from dppmg.infra.paths import cache_dir
 
@@ -413,11 +412,10 @@ def run_backbone(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from dppmg.data import load_dataset
+    from dppmg.generation.train import check_user_ids, load_or_train_pipeline
     from dppmg.infra.io import atomic_path, atomic_write_json, atomic_write_text
     from dppmg.ui.plotting import generation_grid
-    from dppmg.generation.train import check_user_ids, load_or_train_pipeline
-
-    from dppmg.data import load_dataset
 
     out = Path(args.out)
     # The processed data is cheap next to Stage 2: check that the ids survived processing first.
@@ -426,7 +424,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from dppmg.methods import DPPMG
 
     run = DPPMG().run_config(args.dataset, args.preset, args.seed, with_reward=False)
-    pipe, data = load_or_train_pipeline(run.stage1, run.stage2, data_root=args.data_root, cache_dir=args.cache_dir)
+    pipe, data, _ = load_or_train_pipeline(run.stage1, run.stage2, data_root=args.data_root, cache_dir=args.cache_dir)
     results = pipe(users, seed=args.seed, num_inference_steps=args.steps)
     for r in results:
         stem = out / f"user_{r['user_id']}"
@@ -464,11 +462,10 @@ def run_preference(args: argparse.Namespace) -> int:
 
 def run_tokens(args: argparse.Namespace) -> int:
     from dppmg.data import load_dataset
-    from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
-    from dppmg.registry import resolve_stage1
-    from dppmg.preference.tokens import token_meanings
-
     from dppmg.generation.train import check_user_ids
+    from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
+    from dppmg.preference.tokens import token_meanings
+    from dppmg.registry import resolve_stage1
 
     data = load_dataset(args.dataset, preset=args.preset, data_root=args.data_root, cache_dir=args.cache_dir)
     check_user_ids([args.user], data)

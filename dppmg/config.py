@@ -18,14 +18,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from dppmg.data.config import (DATA_PRESET_TABLE, DATASETS, PRESETS, SyntheticConfig, check_dataset, check_preset,
-                               data_config)
+from dppmg.data.config import (
+    DATA_PRESET_TABLE,
+    DATASETS,
+    PRESETS,
+    SyntheticConfig,
+    check_dataset,
+    check_preset,
+    data_config,
+)
 from dppmg.errors import ConfigError
 from dppmg.evaluation.config import EvaluationConfig, PreferenceEvaluatorConfig, SelectionConfig
 from dppmg.generation.config import ImageBackboneConfig, Stage2Config, TextBackboneConfig
+from dppmg.infra.seeding import check_seed
 from dppmg.preference.config import PreferenceConfig, QuantizerConfig, Stage1Config
 from dppmg.reward.config import ROLES, AlignmentConfig, RewardConfig
-from dppmg.infra.seeding import check_seed
 
 __all__ = ["DATASETS", "PRESETS", "PRESET_TABLE", "DATASET_TABLE", "check_preset", "data_config",
            "preference_config", "quantizer_config", "stage1_config", "text_backbone_config",

@@ -29,8 +29,8 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar, Mapping, Sequence
 
-from dppmg.data.schema import InteractionData
 from dppmg.config import stage1_config
+from dppmg.data.schema import InteractionData
 from dppmg.generation.reuse import NONPERSONALIZED, reuse_or_generate
 
 

@@ -18,11 +18,11 @@ from typing import Any
 from dppmg.config import reward_config, stage2_config
 from dppmg.errors import ConfigError
 from dppmg.generation.config import Stage2Config
+from dppmg.infra import cache
+from dppmg.infra.io import stable_hash
 from dppmg.infra.provenance import StageTimer
 from dppmg.preference.config import Stage1Config
 from dppmg.reward.config import RewardConfig
-from dppmg.infra import cache
-from dppmg.infra.io import stable_hash
 
 # What a run may override, stage by stage (each a dict of that stage's config fields).
 OVERRIDE_STAGES = ("preference", "quantizer", "stage2", "reward")
@@ -91,14 +91,13 @@ def train_dppmg(run: DPPMGRunConfig, *, data_root: str | None = None, cache_dir:
 
     timings: list[dict[str, Any]] = []
     info: dict[str, Any] = {"timings": timings, "overrides": run.overrides}
-    stage2_cached = training_steps(run, cache_dir)[1].cached
     _, folder1 = load_or_fit(run.stage1, data_root=data_root, cache_dir=cache_dir, progress=progress,
                              timings=timings, label="stage1")
     with StageTimer("stage2") as t:
-        pipe, data = load_or_train_pipeline(run.stage1, run.stage2, data_root=data_root, cache_dir=cache_dir,
-                                            progress=progress)
+        pipe, data, loaded = load_or_train_pipeline(run.stage1, run.stage2, data_root=data_root, cache_dir=cache_dir,
+                                                    progress=progress)
     # A load takes seconds, a training minutes: the plan's cost model counts only trainings.
-    timings.append({**t.record, "loaded": stage2_cached})
+    timings.append({**t.record, "loaded": loaded})
     info["stage1_folder"] = str(folder1)
     info["stage2_folder"] = pipe.meta["folder"]
     info["token_losses"] = pipe.meta.get("token_losses")

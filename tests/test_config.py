@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from dppmg.config import data_config
-from dppmg.registry import resolve_stage1
 from dppmg.errors import ConfigError
 from dppmg.infra.seeding import check_seed, seed_everything
+from dppmg.registry import resolve_stage1
 
 
 def test_dataset_defaults():

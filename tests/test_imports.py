@@ -8,6 +8,8 @@ the whole graph (function-local imports included) and how many imports are local
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,3 +211,11 @@ def test_function_local_imports_keep_a_heavy_library_out_of_their_module():
                     needless.append(f"{path.relative_to(ROOT)}:{node.lineno} from {node.module} import ...")
     assert not needless, "function-local imports that keep no heavy library out (move them to the top):\n" + \
         "\n".join(sorted(set(needless)))
+
+
+def test_import_blocks_are_sorted_as_pyproject_says():
+    """Standard library, third party, then this project, each sorted (``[tool.ruff.lint.isort]``);
+    ``ruff check --fix`` sorts a block that is not."""
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", str(ROOT)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -9,17 +9,17 @@ import torch
 
 
 def _train_everything(data, cache):
-    from dppmg.reward.alignment import alignment_features, load_or_train_alignment
     from dppmg.config import alignment_config, preference_evaluator_config, reward_config, stage2_config
-    from dppmg.registry import resolve_stage1
-    from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
     from dppmg.data.features import extract_features
+    from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
     from dppmg.generation.train import build_pipeline
+    from dppmg.infra.seeding import seed_everything
     from dppmg.preference.checkpoint import load_stage1, save_stage1
     from dppmg.preference.train import run_stage1
+    from dppmg.registry import resolve_stage1
+    from dppmg.reward.alignment import alignment_features, load_or_train_alignment
     from dppmg.reward.finetune import fine_tune_with_reward
     from dppmg.reward.objective import PreferenceReward
-    from dppmg.infra.seeding import seed_everything
 
     stage1 = run_stage1(data, extract_features(data, cache_dir=cache, progress=False),
                         resolve_stage1("synthetic", "smoke", 0, "dppmg"), seed_everything(0).torch, progress=False)

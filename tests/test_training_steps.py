@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dppmg.config import selection_config
+from dppmg.experiments.selection import reward_weight_candidates, selection_training_steps
 from dppmg.methods import DPPMG, DPPMGNoReward
 
 
@@ -29,3 +31,16 @@ def test_training_steps_name_the_folders_a_run_writes_and_what_the_cache_holds(s
     again = DPPMG()
     again.fit("synthetic", "smoke", 0, cache_dir=session_cache, progress=False)
     assert [t["stage"] for t in again.info["timings"]] == ["stage2"] and again.info["timings"][0]["loaded"]
+
+
+def test_reward_selection_fine_tunes_the_configured_weights_first_then_each_other_candidate(tmp_path):
+    configured = (1.0, 0.5, 0.5)  # MovieLens's row of DATASET_TABLE
+    weights = reward_weight_candidates("small", "movielens", [(2.0, 1.0, 1.0), configured, (1, 2, 2)])
+    assert weights == [configured, (2.0, 1.0, 1.0), (1.0, 2.0, 2.0)]
+
+    steps = selection_training_steps("reward", "synthetic", "smoke", 0, cache_dir=tmp_path)
+    smoke = reward_weight_candidates("smoke", "synthetic", selection_config("smoke", "synthetic").reward_weights)
+    assert [s.block for s in steps] == ["stage1", "stage2"] + ["stage3_reward_finetuning"] * len(smoke)
+    assert len({s.artifact for s in steps}) == len(steps) and not any(s.cached for s in steps)
+    assert [s.block for s in selection_training_steps("sampling", "synthetic", "smoke", 0, cache_dir=tmp_path)] == [
+        "stage1", "stage2"]

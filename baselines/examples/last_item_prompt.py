@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from dppmg.generation.backbones import load_backbones
 from dppmg.generation.prompts import leading_words
 from dppmg.interface import GenerationMethod
-from dppmg.generation.backbones import load_backbones
 
 
 class LastItemPrompt(GenerationMethod):

@@ -24,10 +24,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from dppmg.errors import DatasetError
-from dppmg.infra.io import atomic_dir
 from dppmg.data.hm import ARTICLE_ID, DATE
 from dppmg.data.strict import BadLines, parse_pattern
+from dppmg.errors import DatasetError
+from dppmg.infra.io import atomic_dir
 
 SAMPLE_IMAGE_SIZE = (120, 180)  # width, height
 JPEG_QUALITY = 90

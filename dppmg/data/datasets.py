@@ -16,20 +16,16 @@ import pickle
 from pathlib import Path
 from typing import Any, Callable
 
-
-from dppmg.data.config import DATA_PRESET_TABLE, DataConfig, data_config
 from dppmg.data import processing
+from dppmg.data.config import DATA_PRESET_TABLE, DataConfig, data_config
 from dppmg.data.hm import load_hm
-from dppmg.data.movielens import load_movielens_100k, load_movielens_1m
+from dppmg.data.movielens import load_movielens_1m, load_movielens_100k
 from dppmg.data.schema import InteractionData
-from dppmg.data.synthetic import generate_synthetic, synthetic_image_dir
-from dppmg.errors import DatasetError
+from dppmg.data.synthetic import generate_synthetic, synthetic_image_dir, user_id
+from dppmg.errors import ConfigError, DatasetError
 from dppmg.infra.cache import report_rebuild
 from dppmg.infra.io import atomic_path, stable_hash
-from dppmg.infra.paths import cache_dir as resolve_cache_dir
-from dppmg.infra.paths import resolve_data_root
-from dppmg.data.synthetic import user_id
-from dppmg.errors import ConfigError
+from dppmg.infra.paths import cache_dir as resolve_cache_dir, resolve_data_root
 
 # 2: the smoke subsample (max_users, max_items) after the k-core.
 PROCESSING_VERSION = 2

@@ -20,10 +20,10 @@ from urllib.parse import urlparse
 
 from tqdm.auto import tqdm
 
-from dppmg.errors import ConfigError, DatasetError, OfflineError
-from dppmg.infra.io import atomic_write_bytes
 from dppmg.data.movielens import build_poster_map
 from dppmg.data.readers import read_table
+from dppmg.errors import ConfigError, DatasetError, OfflineError
+from dppmg.infra.io import atomic_write_bytes
 
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"

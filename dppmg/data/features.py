@@ -23,13 +23,12 @@ from typing import Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from dppmg.data.images import decode_resized, image_content_hash
+from dppmg.data.images import decode_resized, image_content_hash, load_image_array
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError
 from dppmg.infra.cache import report_rebuild
 from dppmg.infra.io import atomic_save_npy, atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
-from dppmg.data.images import load_image_array
 
 Modality = Literal["text", "image"]
 FEATURE_CACHE_VERSION = 1

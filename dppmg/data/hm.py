@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from dppmg.data.readers import read_table, require_file
-from dppmg.data.strict import BadLines, parse_pattern, split_lines
 from dppmg.data.schema import DropRecord, InteractionData, StageCount
+from dppmg.data.strict import BadLines, parse_pattern, split_lines
 from dppmg.errors import DatasetError
 
 TEXT_COLUMNS = ("prod_name", "product_type_name", "colour_group_name", "graphical_appearance_name")

@@ -21,9 +21,8 @@ from tqdm.auto import tqdm
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DatasetError
 from dppmg.infra.cache import report_rebuild
-from dppmg.infra.io import atomic_save_npy, stable_hash
+from dppmg.infra.io import atomic_save_npy, atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
-from dppmg.infra.io import atomic_write_json
 
 RESAMPLE = Image.Resampling.BICUBIC
 IMAGE_CACHE_VERSION = 1

@@ -33,8 +33,8 @@ from pathlib import Path
 import pandas as pd
 
 from dppmg.data.readers import read_table, require_file
-from dppmg.data.strict import BadLines, parse_choice, parse_ids, parse_whole, split_lines
 from dppmg.data.schema import DropRecord, InteractionData, StageCount
+from dppmg.data.strict import BadLines, parse_choice, parse_ids, parse_whole, split_lines
 from dppmg.errors import DatasetError
 
 GENRES_100K = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",

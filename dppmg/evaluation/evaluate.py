@@ -48,17 +48,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dppmg.data.schema import InteractionData
-from dppmg.errors import DPPMGError
-from dppmg.evaluation.config import EvaluationConfig
-from dppmg.infra.provenance import PartClock, StageTimer, nested
-from dppmg.infra.seeding import check_seed, split_seed
 from dppmg.config import data_config, evaluation_config, preference_evaluator_config
 from dppmg.data.images import load_image_array
+from dppmg.data.schema import InteractionData
 from dppmg.data.synthetic import COLOURS
+from dppmg.errors import DPPMGError
 from dppmg.evaluation import metrics
+from dppmg.evaluation.config import EvaluationConfig
 from dppmg.evaluation.ground_truth import ground_truth_hits
+from dppmg.infra.provenance import PartClock, StageTimer, nested
 from dppmg.infra.results import make_result, write_result
+from dppmg.infra.seeding import check_seed, split_seed
 from dppmg.registry import get_method
 
 SPLITS = ("test", "valid")

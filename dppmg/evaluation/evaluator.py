@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from dppmg.reward.alignment import AlignmentModel, load_or_train_alignment
+from dppmg.config import alignment_config
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
-from dppmg.config import alignment_config
+from dppmg.reward.alignment import AlignmentModel, load_or_train_alignment
 
 
 def load_or_train_evaluator(data: InteractionData, preset: str, cache_dir: str | os.PathLike | None = None,

@@ -27,10 +27,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dppmg.data.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.statistics import matching_test, set_similarity_matrix
-from dppmg.data.features import encode_lowres_images, get_encoder, item_features, lowres_item_features
 from dppmg.infra.seeding import split_seed
 
 VIEWS = ("targets", "history", "evaluator")

@@ -35,13 +35,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dppmg.infra import cache
+from dppmg.data.features import item_features, lowres_item_features
 from dppmg.data.schema import InteractionData, data_signature
 from dppmg.errors import DPPMGError
 from dppmg.evaluation.config import PreferenceEvaluatorConfig
+from dppmg.infra import cache
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
-from dppmg.data.features import item_features, lowres_item_features
 from dppmg.preference.model import popularity_scores, sample_negatives
 from dppmg.preference.ranking import SparseInteractions, interaction_matrix, ranking_metrics
 

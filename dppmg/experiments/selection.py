@@ -65,10 +65,9 @@ def _stage2_with_evaluators(dataset: str, preset: str, seed: int, data_root, cac
     from dppmg.config import preference_evaluator_config
     from dppmg.evaluation.evaluator import load_or_train_evaluator
     from dppmg.evaluation.preference_evaluator import load_or_train_preference_evaluator
+    from dppmg.methods import DPPMG
     from dppmg.reward.model import load_or_train_reward_model
     from dppmg.train import train_dppmg
-
-    from dppmg.methods import DPPMG
 
     pipe, data, _ = train_dppmg(DPPMG().run_config(dataset, preset, seed, with_reward=False), data_root=data_root,
                                 cache_dir=cache_dir, progress=progress)
@@ -86,11 +85,10 @@ def select_sampling(dataset: str, preset: str, seed: int, guidance_scales: Seque
     the validation users' texts are generated once, then images for each candidate."""
     import dataclasses
 
-    from dppmg.config import image_backbone_config
+    from dppmg.config import evaluation_config, image_backbone_config
     from dppmg.evaluation.evaluate import check_generations, evaluate_generations
     from dppmg.evaluation.personalization import sample_users
     from dppmg.evaluation.statistics import paired_difference_test
-    from dppmg.config import evaluation_config
 
     pipe, data, reward_model, evaluator, preference = _stage2_with_evaluators(dataset, preset, seed, data_root,
                                                                               cache_dir, progress)
@@ -160,6 +158,20 @@ def _per_user_personalization(metrics: dict[str, Any], modality: str) -> dict[st
     return {metrics["users"][i]: float(v) for i, v in zip(test["user_index"], test["per_user"]["centred_own"])}
 
 
+def reward_weight_candidates(preset: str, dataset: str,
+                             candidates: Sequence[Sequence[float]]) -> list[tuple[float, ...]]:
+    """The reward weights (a, b, c) a ``reward.weights`` selection fine-tunes with, in order: the
+    configured weights first (the reference every candidate is compared with), then each candidate
+    that differs from them."""
+    from dppmg.config import reward_config
+
+    configured = reward_config(preset, dataset)
+    reference = tuple(float(w) for w in (configured.consistency_weight, configured.image_personalization_weight,
+                                         configured.text_personalization_weight))
+    others = [tuple(float(w) for w in c) for c in candidates]
+    return [reference] + [c for c in others if c != reference]
+
+
 def select_reward_weights(dataset: str, preset: str, seed: int, candidates: Sequence[Sequence[float]], users: int, *,
                           data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
                           progress: bool = False) -> dict[str, Any]:
@@ -167,16 +179,11 @@ def select_reward_weights(dataset: str, preset: str, seed: int, candidates: Sequ
     import tempfile
     from pathlib import Path
 
-    from dppmg.config import reward_config
     from dppmg.evaluation.evaluate import evaluate
-    from dppmg.methods import DPPMG
     from dppmg.evaluation.statistics import paired_difference_test
+    from dppmg.methods import DPPMG
 
-    configured = reward_config(preset, dataset)
-    reference = (configured.consistency_weight, configured.image_personalization_weight,
-                 configured.text_personalization_weight)
-    weights = [tuple(float(w) for w in reference)] + [tuple(float(w) for w in c) for c in candidates
-                                                       if tuple(float(w) for w in c) != reference]
+    weights = reward_weight_candidates(preset, dataset, candidates)
     rows, per_user = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for a, b, c in weights:
@@ -315,7 +322,7 @@ def selection_training_steps(group: str, dataset: str, preset: str, seed: int,
     (:func:`dppmg.train.training_steps`): Stages 1-2 for ``sampling`` and ``precision``, and a
     Stage 3 per reward-weight candidate for ``reward``; ``None`` for ``preference`` (its Stage 1
     runs are not DPPMG's)."""
-    from dppmg.config import reward_config, selection_config
+    from dppmg.config import selection_config
     from dppmg.methods import DPPMG
     from dppmg.train import training_steps
 
@@ -324,9 +331,7 @@ def selection_training_steps(group: str, dataset: str, preset: str, seed: int,
     method = DPPMG()
     if group != "reward":
         return training_steps(method.run_config(dataset, preset, seed, with_reward=False), cache_dir)
-    configured = reward_config(preset, dataset)
-    weights = [(configured.consistency_weight, configured.image_personalization_weight,
-                configured.text_personalization_weight), *selection_config(preset, dataset).reward_weights]
+    weights = reward_weight_candidates(preset, dataset, selection_config(preset, dataset).reward_weights)
     steps: dict[str, Any] = {}
     for a, b, c in weights:
         run = method.run_config(dataset, preset, seed, reward={"consistency_weight": float(a),

@@ -35,10 +35,10 @@ def codebook_sweep(dataset: str, preset: str, seed: int, *, sizes: Sequence[int]
 
     from dppmg.config import quantizer_config
     from dppmg.data import load_dataset
+    from dppmg.methods import DPPMG
     from dppmg.preference.checkpoint import load_preferences
     from dppmg.preference.quantize import quantizer_report, train_quantizer
     from dppmg.preference.ranking import RankingEvaluator, factor_scorer
-    from dppmg.methods import DPPMG
     from dppmg.preference.train import load_or_fit
 
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)

@@ -18,12 +18,17 @@ from typing import Any, Callable, Sequence
 import torch
 from PIL import Image
 
-from dppmg.data.schema import InteractionData
-from dppmg.generation.config import Stage2Config
-from dppmg.generation.image_backbone import ImageBackbone, TextCondition, sample_images, tensor_to_images
 from dppmg.config import stage2_config
 from dppmg.data import load_dataset
-from dppmg.generation.image_backbone import train_image_backbone
+from dppmg.data.schema import InteractionData
+from dppmg.generation.config import Stage2Config
+from dppmg.generation.image_backbone import (
+    ImageBackbone,
+    TextCondition,
+    sample_images,
+    tensor_to_images,
+    train_image_backbone,
+)
 from dppmg.generation.prompts import text_prompt
 from dppmg.generation.text_backbone import build_text_backbone, sample_in_batches
 from dppmg.infra.seeding import seed_everything, shared_model_generator

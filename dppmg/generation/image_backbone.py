@@ -34,14 +34,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from dppmg.data.features import default_text_model_path
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
 from dppmg.generation.config import SCHEDULE_FIELDS, ImageBackboneConfig, generation_autocast
 from dppmg.infra import cache
-from dppmg.infra.provenance import add_part_time
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
-from dppmg.data.features import default_text_model_path
+from dppmg.infra.provenance import add_part_time
 
 # 4: trained from the shared-model seed (dppmg.infra.seeding), whichever cell trains it.
 BACKBONE_VERSION = 4

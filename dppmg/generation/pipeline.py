@@ -31,17 +31,32 @@ from PIL import Image
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.generation.config import TEXT_GENERATION_FIELDS, ImageBackboneConfig, Stage2Config, sampling_settings
-from dppmg.generation.image_backbone import ImageBackbone, TextCondition, sample_images, tensor_to_images
-from dppmg.generation.injection import (PreferenceTokenEmbedding, ProjectedTokenEmbedding, init_from_texts,
-                                      new_token_embedding, register_tokens)
-from dppmg.generation.prompts import (generator_modalities, token_branches, token_meaning_texts, token_vocabulary,
-                                      user_image_prompt, user_text_prompt)
-from dppmg.infra.io import atomic_path, atomic_write_json, read_versioned_json
-from dppmg.preference.checkpoint import Stage1Checkpoint
-from dppmg.infra.seeding import check_seed
-from dppmg.generation.image_backbone import train_image_backbone
+from dppmg.generation.image_backbone import (
+    ImageBackbone,
+    TextCondition,
+    sample_images,
+    tensor_to_images,
+    train_image_backbone,
+)
+from dppmg.generation.injection import (
+    PreferenceTokenEmbedding,
+    ProjectedTokenEmbedding,
+    init_from_texts,
+    new_token_embedding,
+    register_tokens,
+)
+from dppmg.generation.prompts import (
+    generator_modalities,
+    token_branches,
+    token_meaning_texts,
+    token_vocabulary,
+    user_image_prompt,
+    user_text_prompt,
+)
 from dppmg.generation.text_backbone import build_text_backbone, sample_in_batches
-from dppmg.infra.seeding import shared_model_generator
+from dppmg.infra.io import atomic_path, atomic_write_json, read_versioned_json
+from dppmg.infra.seeding import check_seed, shared_model_generator
+from dppmg.preference.checkpoint import Stage1Checkpoint
 from dppmg.preference.quantize import MODALITY_PREFIX
 
 # 2: the token embeddings of the validation-chosen step; meta holds the validation curves.

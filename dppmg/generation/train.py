@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from dppmg.data import load_dataset
+from dppmg.data.datasets import check_user_ids_known, explain_unknown_users
 from dppmg.data.images import load_image_array
 from dppmg.data.schema import InteractionData
 from dppmg.errors import ConfigError, DPPMGError
@@ -30,13 +32,9 @@ from dppmg.generation.pipeline import PIPELINE_VERSION, DPPMGPipeline, load_toke
 from dppmg.generation.text_backbone import causal_lm_loss
 from dppmg.infra import cache
 from dppmg.infra.io import atomic_write_json, read_versioned_json
-from dppmg.preference.checkpoint import Stage1Checkpoint
+from dppmg.infra.seeding import check_seed, seed_everything
+from dppmg.preference.checkpoint import Stage1Checkpoint, checkpoint_dir, load_stage1
 from dppmg.preference.config import Stage1Config
-from dppmg.infra.seeding import check_seed
-from dppmg.data import load_dataset
-from dppmg.data.datasets import check_user_ids_known, explain_unknown_users
-from dppmg.infra.seeding import seed_everything
-from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
 
 
 def history_pairs(data: InteractionData) -> np.ndarray:
@@ -212,18 +210,20 @@ def load_or_train_pipeline(stage1_config: Stage1Config, config: Stage2Config, *,
                            cache_dir: str | os.PathLike | None = None, progress: bool = True):
     """The Stage 2 pipeline of ``config`` on the tokens of the Stage 1 run ``stage1_config`` (its
     dataset, preset and seed): loaded if trained before, else Stage 1's checkpoint is required and
-    the token embeddings are trained and saved. Returns (pipeline, data)."""
+    the token embeddings are trained and saved. Returns (pipeline, data, loaded): ``loaded`` says
+    whether the pipeline came from the cache (the plan's cost model counts only trainings)."""
     dataset, preset, seed = stage1_config.dataset, stage1_config.preset, check_seed(stage1_config.seed)
     data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
     folder1 = checkpoint_dir(stage1_config, cache_dir)
     stage1 = load_stage1(folder1, data)
     folder = pipeline_dir(stage1, config, seed, cache_dir)
     with cache.lock(folder, "Stage 2 pipeline"):
-        if cache.reuse(folder, "Stage 2 pipeline"):
+        loaded = cache.reuse(folder, "Stage 2 pipeline")
+        if loaded:
             pipe = DPPMGPipeline.from_pretrained(folder, data, stage1, cache_dir).with_generation_settings(config)
         else:
             pipe = build_pipeline(data, stage1, config, seed_everything(seed).torch, cache_dir=cache_dir, progress=progress)
             with cache.entry(folder, dataset) as tmp:
                 pipe.save_pretrained(tmp)
     pipe.meta["folder"] = str(folder)
-    return pipe, data
+    return pipe, data, loaded

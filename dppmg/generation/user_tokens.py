@@ -22,17 +22,16 @@ from typing import Any, Sequence
 
 import torch
 
-from dppmg.infra import cache
+from dppmg.data.schema import data_signature
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.generation.backbones import Backbones
 from dppmg.generation.image_backbone import TextCondition
 from dppmg.generation.injection import PreferenceTokenEmbedding, new_token_embedding
 from dppmg.generation.prompts import text_prompt
-from dppmg.infra.io import atomic_write_json, stable_hash
-from dppmg.infra.paths import cache_dir as resolve_cache_dir
-from dppmg.data.schema import data_signature
 from dppmg.generation.train import train_image_tokens, train_text_tokens
-from dppmg.infra.io import read_versioned_json
+from dppmg.infra import cache
+from dppmg.infra.io import atomic_write_json, read_versioned_json, stable_hash
+from dppmg.infra.paths import cache_dir as resolve_cache_dir
 
 USER_TOKENS_VERSION = 1
 

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+
 from dppmg.errors import ConfigError
 
 

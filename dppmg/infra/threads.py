@@ -13,6 +13,7 @@ every result's provenance (``device``).
 from __future__ import annotations
 
 import os
+
 from dppmg.errors import ConfigError
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")

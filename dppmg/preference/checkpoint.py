@@ -25,17 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from dppmg.infra import cache
+from dppmg.data.features import extract_features
 from dppmg.data.schema import InteractionData, data_signature
 from dppmg.errors import DPPMGError
+from dppmg.infra import cache
 from dppmg.infra.io import atomic_write_json, read_versioned_json
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
-from dppmg.preference.config import CHECKPOINT_VERSION, Stage1Config
-from dppmg.preference.quantize import codes_to_tokens
-from dppmg.data.features import extract_features
 from dppmg.infra.results import write_result
-from dppmg.preference.config import PreferenceConfig
+from dppmg.preference.config import CHECKPOINT_VERSION, PreferenceConfig, Stage1Config
 from dppmg.preference.model import ModalPreferenceGNN, cold_start_fill, normalized_adjacency, popularity_scores
+from dppmg.preference.quantize import codes_to_tokens
 from dppmg.preference.ranking import RankingEvaluator, dense_scorer, factor_scorer
 
 

@@ -41,9 +41,10 @@ from tqdm.auto import tqdm
 
 from dppmg.data.schema import InteractionData, data_signature
 from dppmg.errors import ConfigError
+from dppmg.infra import cache
 from dppmg.preference.config import PreferenceConfig
 from dppmg.preference.ranking import RankingEvaluator, SparseInteractions, factor_scorer
-from dppmg.infra import cache
+
 
 def normalized_adjacency(train_pairs: np.ndarray, num_users: int, num_items: int) -> torch.Tensor:
     """Â = D^{-1/2} A D^{-1/2} of the bipartite graph, as a sparse CSR tensor.

@@ -17,19 +17,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from dppmg.data import load_dataset
+from dppmg.data.features import extract_features
 from dppmg.data.schema import InteractionData
+from dppmg.infra import cache
+from dppmg.infra.provenance import StageTimer
+from dppmg.infra.results import make_result, read_result, write_result
+from dppmg.infra.seeding import seed_everything
 from dppmg.preference.checkpoint import checkpoint_dir, save_stage1
 from dppmg.preference.config import Stage1Config
 from dppmg.preference.model import FitResult, cold_start_fill, fit_preference, popularity_scores
 from dppmg.preference.quantize import ResidualQuantizer, quantizer_report, train_quantizer
 from dppmg.preference.ranking import RankingEvaluator, UserScorer, factor_scorer
 from dppmg.preference.recovery import ground_truth_recovery
-from dppmg.data import load_dataset
-from dppmg.data.features import extract_features
-from dppmg.infra import cache
-from dppmg.infra.provenance import StageTimer
-from dppmg.infra.results import make_result, read_result, write_result
-from dppmg.infra.seeding import seed_everything
 
 
 @dataclass

@@ -42,13 +42,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from dppmg.infra import cache
+from dppmg.data.features import item_features, lowres_item_features
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
+from dppmg.infra import cache
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.reward.config import ROLES, AlignmentConfig  # noqa: F401  (defined with the stage's configs)
-from dppmg.data.features import item_features, lowres_item_features
 
 # 3: one exclusion rule for both models (training interactions' items minus a hash held-out set).
 ALIGNMENT_VERSION = 3

@@ -44,20 +44,20 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dppmg.infra import cache
+from dppmg.data.features import encode_lowres_tensor, get_encoder
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
 from dppmg.generation.config import sampling_settings
 from dppmg.generation.image_backbone import ddim_sample
+from dppmg.infra import cache
 from dppmg.infra.io import atomic_write_json, stable_hash
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.infra.provenance import StageTimer
-from dppmg.reward.config import REWARD_VERSION, RewardConfig
-from dppmg.reward.objective import PreferenceReward
-from dppmg.data.features import encode_lowres_tensor, get_encoder
 from dppmg.infra.seeding import seed_everything
 from dppmg.reward.alignment import alignment_features
+from dppmg.reward.config import REWARD_VERSION, RewardConfig
 from dppmg.reward.model import load_or_train_reward_model
+from dppmg.reward.objective import PreferenceReward
 
 
 def sequence_log_probs(pipe, prompt_ids: torch.Tensor, sample_ids: torch.Tensor, token_module=None

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dppmg.reward.alignment import AlignmentModel, load_or_train_alignment
-from dppmg.data.schema import InteractionData
 from dppmg.config import alignment_config
+from dppmg.data.schema import InteractionData
+from dppmg.reward.alignment import AlignmentModel, load_or_train_alignment
 
 
 def load_or_train_reward_model(data: InteractionData, preset: str, cache_dir: str | os.PathLike | None = None,

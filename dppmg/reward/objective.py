@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dppmg.reward.alignment import AlignmentModel
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DPPMGError
+from dppmg.reward.alignment import AlignmentModel
 from dppmg.reward.config import RewardConfig
 
 

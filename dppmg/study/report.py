@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from dppmg.errors import DPPMGError
-from dppmg.study import QUESTIONS
 from dppmg.infra.io import atomic_write_text
+from dppmg.study import QUESTIONS
 from dppmg.study.export import load_cases, load_study
 from dppmg.study.simulate import SIMULATED_PREFIX
 from dppmg.study.store import VoteStore

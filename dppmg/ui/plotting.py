@@ -17,7 +17,6 @@ from dppmg.data.images import open_rgb  # noqa: E402
 from dppmg.data.schema import InteractionData  # noqa: E402
 from dppmg.infra.io import atomic_path  # noqa: E402
 
-
 SMOKE_BANNER = ("preset smoke: this checks that the code runs; its numbers mean nothing "
                 "(tiny models, noise images, dppmg = dppmg-no-reward)")
 SMOKE_NOTE = f"**{SMOKE_BANNER[0].upper() + SMOKE_BANNER[1:]}.**"

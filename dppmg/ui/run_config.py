@@ -24,9 +24,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from dppmg.config import check_stage_fields
 from dppmg.errors import ConfigError
 from dppmg.methods import DPPMG
-from dppmg.config import check_stage_fields
 from dppmg.train import check_overrides
 
 # key -> (type, default); a default of None means "the preset's" or "required" (dataset).

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from paper_components import save_causal_lm, save_stable_diffusion
 
 

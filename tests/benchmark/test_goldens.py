@@ -10,9 +10,18 @@ import pandas as pd
 import pytest
 
 from benchmark import goldens
-from benchmark.goldens import (CHECK_SEED, COLUMNS, FLOORS, K, compare, golden_rows, headline_metrics, read_goldens,
-                               write_goldens)
 from benchmark.cli import main
+from benchmark.goldens import (
+    CHECK_SEED,
+    COLUMNS,
+    FLOORS,
+    K,
+    compare,
+    golden_rows,
+    headline_metrics,
+    read_goldens,
+    write_goldens,
+)
 from dppmg.errors import DPPMGError
 from dppmg.infra.results import SCHEMA
 

@@ -108,11 +108,9 @@ def test_result_validation(tmp_path, suite_run):
 
 
 def test_evaluation_suite_at_smoke(tmp_path, session_cache):
-    from dppmg.registry import method_names
-
     # Through notebooks in a pool of two processes: cells build the shared backbones and Stage 1
     # model under the cache's file locks (the first builds, the other waits and loads).
-    from dppmg.registry import get_spec
+    from dppmg.registry import get_spec, method_names
 
     # Every method but the ablations that retrain Stage 1 or 2 (the common tests in
     # tests/test_methods.py and CI's metric check run those): this test is about the harness.

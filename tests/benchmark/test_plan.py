@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 
-from benchmark.executors import Cell
 import pytest
 
-from benchmark.plan import (DEFAULT_BLOCK_SECONDS, DEFAULT_CELL_SECONDS, DEFAULT_FIT_SECONDS,
-                            DEFAULT_SECONDS_PER_OUTPUT, DEFAULT_TRAINING_SECONDS, Estimator)
+from benchmark.executors import Cell
+from benchmark.plan import (
+    DEFAULT_BLOCK_SECONDS,
+    DEFAULT_CELL_SECONDS,
+    DEFAULT_FIT_SECONDS,
+    DEFAULT_SECONDS_PER_OUTPUT,
+    DEFAULT_TRAINING_SECONDS,
+    Estimator,
+)
 from benchmark.suites import DATA_STAGES, EVALUATION_STAGE, SELECTION_STAGE
 from dppmg.infra.results import make_result, read_result_summary, write_result
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dppmg.data import images as images_mod
-from dppmg.data import load_image_array
+from dppmg.data import images as images_mod, load_image_array
 from dppmg.errors import DatasetError
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from dppmg.data import dataset_statistics, load_dataset
-from dppmg.data.movielens import build_poster_map, clean_title, load_movielens_100k, load_movielens_1m, plot_is_usable
+from dppmg.data.movielens import build_poster_map, clean_title, load_movielens_1m, load_movielens_100k, plot_is_usable
 from dppmg.errors import DatasetError
 
 

@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dppmg.data.processing import (apply_positive_threshold, check_integrity, chronological_split,
-                                   drop_duplicate_interactions, finalize, kcore, split_sizes)
+from dppmg.data.processing import (
+    apply_positive_threshold,
+    check_integrity,
+    chronological_split,
+    drop_duplicate_interactions,
+    finalize,
+    kcore,
+    split_sizes,
+)
 from dppmg.data.schema import InteractionData
 from dppmg.errors import DatasetError
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from dppmg.reward.alignment import AlignmentModel, heldout_items, retrieval_report, training_items
 from dppmg.config import alignment_config
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.evaluation.evaluator import check_independent
+from dppmg.reward.alignment import AlignmentModel, heldout_items, retrieval_report, training_items
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dppmg"
 # The method's training code: the stages and what drives them.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dppmg.evaluation import metrics
 from dppmg.errors import DPPMGError
+from dppmg.evaluation import metrics
 
 
 def test_mean_cosine_to_sets():

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 from dppmg.errors import DPPMGError
-from dppmg.evaluation.statistics import (across_seeds, double_centred, matching_test, paired_difference_test,
-                                         per_user_auc, set_similarity_matrix, stouffer, verdict)
+from dppmg.evaluation.statistics import (
+    across_seeds,
+    double_centred,
+    matching_test,
+    paired_difference_test,
+    per_user_auc,
+    set_similarity_matrix,
+    stouffer,
+    verdict,
+)
 
 
 def personalized_world(n_users: int, strength: float, rng: np.random.Generator, dim: int = 16):

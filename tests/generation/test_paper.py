@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from paper_components import save_causal_lm, save_stable_diffusion
 
 from dppmg.generation.paper import PaperImageGenerator, PaperTextGenerator, TokenEmbeddingWithPreferences
-from paper_components import save_causal_lm, save_stable_diffusion
 
 TOKENS = ["<img_1_0>", "<img_1_1>", "<img_2_0>"]
 MEANINGS = {"<img_1_0>": ["a red star"], "<img_1_1>": ["a blue circle"]}

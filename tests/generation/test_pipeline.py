@@ -122,7 +122,7 @@ def test_a_loaded_pipeline_samples_with_the_current_image_settings(pipeline, sta
     monkeypatch.setattr(stage2, "pipeline_dir", lambda *a, **k: tmp_path / "pipe")
     pipe.save_pretrained(tmp_path / "pipe")
     configured = stage2_config("smoke", "synthetic")
-    loaded, _ = stage2.load_or_train_pipeline(
+    loaded, _, _ = stage2.load_or_train_pipeline(
         resolve_stage1("synthetic", "smoke", 0, "dppmg"),
         dataclasses.replace(configured, image=dataclasses.replace(configured.image, guidance_scale=scale)),
         cache_dir=session_cache, progress=False)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from dppmg.infra import cache
 from dppmg.cli import main
+from dppmg.infra import cache
 
 
 def _entry(tmp_path):
@@ -135,8 +135,8 @@ def test_truncated_unet_is_named_and_retrained(trained_cache, smoke_synthetic, c
 
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
 def test_damaged_stage1_tokens_name_the_command(trained_cache, capsys, damage):
-    from dppmg.registry import resolve_stage1
     from dppmg.preference.checkpoint import checkpoint_dir
+    from dppmg.registry import resolve_stage1
 
     # DPPMG's own checkpoint (the session cache also holds those of ablations that override Stage 1).
     target = checkpoint_dir(resolve_stage1("synthetic", "smoke", 0, "dppmg"), trained_cache) / "tokens.json"

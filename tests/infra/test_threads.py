@@ -2,9 +2,9 @@
 
 import pytest
 
-from dppmg.infra import threads
 from dppmg.cli import build_parser
 from dppmg.errors import ConfigError
+from dppmg.infra import threads
 
 
 def test_default_threads_share_the_free_cores(monkeypatch):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from paper_components import FULL, LM_TEXTS, save_causal_lm, save_stable_diffusion
 
 from dppmg.generation.paper import PaperImageGenerator, PaperTextGenerator
-from paper_components import FULL, LM_TEXTS, save_causal_lm, save_stable_diffusion
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 

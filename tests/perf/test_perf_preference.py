@@ -12,9 +12,9 @@ import torch
 
 from dppmg.data import load_dataset
 from dppmg.data.features import extract_features
-from dppmg.registry import resolve_stage1
 from dppmg.preference.model import fit_preference, normalized_adjacency, propagate
 from dppmg.preference.ranking import RankingEvaluator
+from dppmg.registry import resolve_stage1
 
 pytestmark = pytest.mark.slow
 

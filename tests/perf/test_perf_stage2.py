@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from dppmg.config import image_backbone_config, stage2_config
-from dppmg.registry import resolve_stage1
 from dppmg.data import load_dataset
 from dppmg.generation.image_backbone import TextCondition, diffusion_loss, train_scheduler
 from dppmg.generation.train import build_pipeline
 from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
+from dppmg.registry import resolve_stage1
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def pipeline(data_root, user_cache):
     from dppmg.config import stage2_config
-    from dppmg.registry import resolve_stage1
     from dppmg.data import load_dataset
     from dppmg.generation.cache import pipeline_dir
     from dppmg.generation.train import load_or_train_pipeline
     from dppmg.preference.checkpoint import checkpoint_dir, load_stage1
+    from dppmg.registry import resolve_stage1
 
     data = load_dataset("movielens", preset="small", data_root=data_root, cache_dir=user_cache)
     folder = checkpoint_dir(resolve_stage1("movielens", "small", 0, "dppmg"), user_cache)
@@ -29,8 +29,8 @@ def pipeline(data_root, user_cache):
                                                 user_cache) / "pipeline.json").is_file():
         pytest.skip("no trained small pipeline of movielens, seed 0: run `dppmg train --dataset movielens "
                     "--preset small --no-reward` first")
-    pipe, data = load_or_train_pipeline(resolve_stage1("movielens", "small", 0, "dppmg"), stage2_config("small", "movielens"),
-                                        data_root=data_root, cache_dir=user_cache, progress=False)
+    pipe, data, _ = load_or_train_pipeline(resolve_stage1("movielens", "small", 0, "dppmg"), stage2_config("small", "movielens"),
+                                           data_root=data_root, cache_dir=user_cache, progress=False)
     return pipe, data
 
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
 from dppmg.errors import ConfigError
 from dppmg.preference.config import PreferenceConfig
-from dppmg.preference.model import (ModalPreferenceGNN, epoch_batch_size, fit_preference, normalized_adjacency,
-                                    propagate, sample_negatives)
+from dppmg.preference.model import (
+    ModalPreferenceGNN,
+    cold_start_fill,
+    epoch_batch_size,
+    fit_preference,
+    normalized_adjacency,
+    propagate,
+    sample_negatives,
+)
 from dppmg.preference.ranking import RankingEvaluator, SparseInteractions
-from dppmg.preference.model import cold_start_fill
 
 
 def random_graph(n_users=12, n_items=20, n=60, seed=0):

@@ -9,8 +9,14 @@ import pytest
 import torch
 
 import dppmg.preference.ranking as ranking
-from dppmg.preference.ranking import (RankingEvaluator, SparseInteractions, factor_scorer, interaction_matrix,
-                                      ranking_metrics, ranking_metrics_per_user)
+from dppmg.preference.ranking import (
+    RankingEvaluator,
+    SparseInteractions,
+    factor_scorer,
+    interaction_matrix,
+    ranking_metrics,
+    ranking_metrics_per_user,
+)
 
 
 def test_hand_computed_recall_and_ndcg():

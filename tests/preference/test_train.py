@@ -9,9 +9,9 @@ import pytest
 from dppmg.cli import main
 from dppmg.errors import ConfigError, DPPMGError
 from dppmg.infra.results import read_result
-from dppmg.registry import resolve_stage1
 from dppmg.preference.checkpoint import load_stage1
 from dppmg.preference.train import fit_and_save
+from dppmg.registry import resolve_stage1
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from dppmg.reward.alignment import alignment_features
 from dppmg.config import reward_config
 from dppmg.errors import ConfigError, DPPMGError
+from dppmg.reward.alignment import alignment_features
 from dppmg.reward.finetune import fine_tune_with_reward
 from dppmg.reward.objective import PreferenceReward
 
