@@ -104,16 +104,17 @@ def plan_cells(suite: str, preset: str, datasets: list[str], seeds: list[int] | 
 
 # Seconds per cell where no earlier run says otherwise, measured on a 2-core machine (the
 # `smoke` suite's profile and the `small` timing tables). The reward selection and the generation
-# sensitivity sweep are their number of DPPMG evaluations (5 and 7) times an evaluation cell's.
+# sensitivity sweep are their number of DPPMG evaluations (5 and 7) times an evaluation cell's; the
+# budget selection loads a cached Stage 2 (its trainings, where the cache lacks them, come on top).
 DEFAULT_CELL_SECONDS: dict[str, dict[str, float]] = {
     "smoke": {"dataset_stats": 3, "features": 35, "selection/preference": 10, "selection/sampling": 40,
-              "selection/reward": 30, "selection/precision": 20, "preference": 4, "evaluation": 10, "sensitivity/codebook": 17,
+              "selection/reward": 30, "selection/precision": 20, "selection/budget": 5, "preference": 4, "evaluation": 10, "sensitivity/codebook": 17,
               "sensitivity/generation": 90},
     "small": {"dataset_stats": 10, "features": 120, "selection/preference": 120, "selection/sampling": 3600,
-              "selection/reward": 4500, "selection/precision": 1500, "preference": 120, "evaluation": 900, "sensitivity/codebook": 300,
+              "selection/reward": 4500, "selection/precision": 1500, "selection/budget": 60, "preference": 120, "evaluation": 900, "sensitivity/codebook": 300,
               "sensitivity/generation": 6300},
     "paper": {"dataset_stats": 20, "features": 600, "selection/preference": 900, "selection/sampling": 7200,
-              "selection/reward": 18000, "selection/precision": 3600, "preference": 900, "evaluation": 3600, "sensitivity/codebook": 1200,
+              "selection/reward": 18000, "selection/precision": 3600, "selection/budget": 120, "preference": 900, "evaluation": 3600, "sensitivity/codebook": 1200,
               "sensitivity/generation": 25200},
 }
 # The block model's defaults. Seconds per generated output at `small`: MovieLens / H&M cells

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dppmg.config import selection_config
-from dppmg.experiments.selection import reward_weight_candidates, selection_training_steps
+from dppmg.errors import DPPMGError
+from dppmg.experiments.selection import early_stop, reward_weight_candidates, selection_training_steps
 from dppmg.methods import DPPMG, DPPMGNoReward
 
 
@@ -44,3 +47,15 @@ def test_reward_selection_fine_tunes_the_configured_weights_first_then_each_othe
     assert len({s.artifact for s in steps}) == len(steps) and not any(s.cached for s in steps)
     assert [s.block for s in selection_training_steps("sampling", "synthetic", "smoke", 0, cache_dir=tmp_path)] == [
         "stage1", "stage2"]
+
+
+def test_early_stopping_replayed_on_a_validation_curve_stops_at_its_patience():
+    curve = [{"step": s, "loss": v} for s, v in [(0, 5.0), (50, 4.0), (100, 4.1), (150, 3.9), (200, 4.0),
+                                                 (250, 4.2), (300, 4.3)]]
+    assert early_stop(curve, 0) == (300, 150, 3.9)  # the full budget keeps the lowest loss
+    assert early_stop(curve, 1) == (100, 50, 4.0)  # stops at the first validation without improvement
+    assert early_stop(curve, 2) == (250, 150, 3.9)
+    assert early_stop(curve, 3) == (300, 150, 3.9)
+    assert early_stop(curve[:1], 1) == (0, 0, 5.0)
+    with pytest.raises(DPPMGError, match="empty validation curve"):
+        early_stop([], 1)

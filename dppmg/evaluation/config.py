@@ -81,6 +81,8 @@ class SelectionConfig:
         reward_weights: candidate reward weights (a, b, c) (consistency, image and text
             personalization); the configured weights are always a candidate too, the reference.
         precisions: candidate generation precisions; fp32 is always the reference.
+        token_patiences: candidate patiences of Stage 2's early stopping (validations without a
+            lower loss); the full budget is always the reference.
     """
 
     preference_dims: tuple[int, ...] = (16, 32, 64)
@@ -90,6 +92,7 @@ class SelectionConfig:
     reward_weights: tuple[tuple[float, float, float], ...] = ((0.5, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 0.5, 0.5),
                                                                (1.0, 2.0, 2.0))
     precisions: tuple[str, ...] = ("fp32", "bf16")
+    token_patiences: tuple[int, ...] = (1, 2, 3)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

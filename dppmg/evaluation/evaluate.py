@@ -243,6 +243,8 @@ def evaluate(dataset: str, method: str, preset: str, seed: int, output_json: str
         metrics["reward_curves"] = model.info["reward"]["curves"]
     if "token_losses" in model.info:
         metrics["token_losses"] = model.info["token_losses"]
+    if model.info.get("token_validation"):
+        metrics["token_validation"] = model.info["token_validation"]
     run_config = {"method": method, "split": split, "users": len(user_ids), "generation_seed": split_seed(seed, split),
                   "evaluation": config.to_dict(),
                   "method_config": {k: v for k, v in model.config().items() if k != "timings"},

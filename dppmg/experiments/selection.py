@@ -23,8 +23,15 @@ the value the preset table holds now) that the harness writes as ``selection_<se
   than the configured weights' (paired over users, one-sided p >= 0.05), the one with the highest
   evaluator consistency (the configured weights when none is better).
 
+* ``stage2.text_early_stopping`` / ``stage2.image_early_stopping`` — whether Stage 2's token
+  training may stop once its validation loss stops improving: each patience (validations without
+  a lower loss) is replayed on the full budget's validation curve; the candidate that trains the
+  fewest steps among those that keep the very step the full budget keeps (the same embeddings, so
+  no generation changes), the full budget otherwise.
+
 The number of token-training steps is chosen on validation inside Stage 2 itself
-(:mod:`dppmg.generation.train`); its curves come with every result (``token_validation``).
+(:mod:`dppmg.generation.train`, the step of the lowest validation loss); its curves come with
+every evaluation result of a run that trained or loaded a Stage 2 (``token_validation``).
 """
 
 from __future__ import annotations
@@ -282,7 +289,55 @@ def _p_lower(values: dict[str, Any], reference: dict[str, Any], seed: int) -> fl
     return test["p_less"]
 
 
-SELECTION_GROUPS = ("preference", "sampling", "reward", "precision")
+def early_stop(curve: Sequence[dict[str, float]], patience: int) -> tuple[int, int, float]:
+    """Replay early stopping on a validation ``curve`` (``{"step", "loss"}`` in step order, as
+    :class:`dppmg.generation.train.KeepBest` records it): training stops at the ``patience``-th
+    validation in a row without a lower loss (``patience`` 0: never). Returns (the last step trained,
+    the step kept, its loss)."""
+    if not curve:
+        raise DPPMGError("an empty validation curve: Stage 2 ran without validation pairs")
+    best, since = curve[0], 0
+    for point in curve[1:]:
+        if point["loss"] < best["loss"]:
+            best, since = point, 0
+        else:
+            since += 1
+        if patience and since >= patience:
+            return int(point["step"]), int(best["step"]), float(best["loss"])
+    return int(curve[-1]["step"]), int(best["step"]), float(best["loss"])
+
+
+def select_token_early_stopping(dataset: str, preset: str, seed: int, patiences: Sequence[int], *,
+                                data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
+                                progress: bool = False) -> list[dict[str, Any]]:
+    """The ``stage2.*_early_stopping`` selections of the module docstring, one per modality, from
+    the validation curves of DPPMG's Stage 2 at ``seed`` (trained with the full budget, or loaded)."""
+    from dppmg.methods import DPPMG
+    from dppmg.train import train_dppmg
+
+    run = DPPMG().run_config(dataset, preset, seed, with_reward=False)
+    _, _, info = train_dppmg(run, data_root=data_root, cache_dir=cache_dir, progress=progress)
+    out = []
+    for modality, budget in (("text", run.stage2.text_steps), ("image", run.stage2.image_steps)):
+        curve = (info.get("token_validation") or {}).get(modality, {}).get("curve") or []
+        _, full_step, _ = early_stop(curve, 0)
+        rows = []
+        for patience in [0, *sorted({int(p) for p in patiences if int(p) > 0})]:
+            trained, kept, loss = early_stop(curve, patience)
+            rows.append({"value": f"full budget ({budget} steps)" if patience == 0
+                         else f"stop after {patience} validation(s) without improvement",
+                         "metric": loss, "steps trained": trained, "kept step": kept,
+                         "acceptable": kept == full_step})
+        choice = min((r for r in rows if r["acceptable"]), key=lambda r: r["steps trained"])["value"]
+        out.append({"setting": f"stage2.{modality}_early_stopping", "seed": seed,
+                    "metric": "validation loss at the kept step", "higher_is_better": False,
+                    "rule": ("fewest steps trained among the candidates that keep the full budget's step "
+                             "(the same embeddings); the full budget on a tie"),
+                    "validation_curve": curve, "candidates": rows, "choice": choice, "configured": rows[0]["value"]})
+    return out
+
+
+SELECTION_GROUPS = ("preference", "sampling", "reward", "precision", "budget")
 
 
 def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
@@ -291,7 +346,7 @@ def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | Non
     """The selections of the module docstring for ``dataset`` at ``preset``, by group:
     ``preference`` (Stage 1's dimension; Stage 1 only), ``sampling`` (guidance and sampler; the
     trained Stage 2 pipeline), ``precision`` (fp32 or bf16 generation; the Stage 2 pipeline) and
-    ``reward`` (the reward weights; Stages 1-3)."""
+    ``reward`` (the reward weights; Stages 1-3) and ``budget`` (Stage 2's early stopping; Stages 1-2)."""
     from dppmg.config import selection_config
 
     unknown = [g for g in groups if g not in SELECTION_GROUPS]
@@ -313,20 +368,23 @@ def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | Non
     if "reward" in groups:
         out.append(select_reward_weights(dataset, preset, seed, config.reward_weights, config.users,
                                          data_root=data_root, cache_dir=cache_dir, progress=progress))
+    if "budget" in groups:
+        out += select_token_early_stopping(dataset, preset, seed, config.token_patiences, data_root=data_root,
+                                           cache_dir=cache_dir, progress=progress)
     return out
 
 
 def selection_training_steps(group: str, dataset: str, preset: str, seed: int,
                              cache_dir: str | os.PathLike | None = None) -> list | None:
     """What :func:`run_selections` of ``group`` would train, read from the cache
-    (:func:`dppmg.train.training_steps`): Stages 1-2 for ``sampling`` and ``precision``, and a
+    (:func:`dppmg.train.training_steps`): Stages 1-2 for ``sampling``, ``precision`` and ``budget``, and a
     Stage 3 per reward-weight candidate for ``reward``; ``None`` for ``preference`` (its Stage 1
     runs are not DPPMG's)."""
     from dppmg.config import selection_config
     from dppmg.methods import DPPMG
     from dppmg.train import training_steps
 
-    if group not in ("sampling", "precision", "reward"):
+    if group not in ("sampling", "precision", "reward", "budget"):
         return None
     method = DPPMG()
     if group != "reward":

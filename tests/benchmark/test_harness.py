@@ -151,12 +151,20 @@ def test_selection_suite_at_smoke(tmp_path, session_cache):
     assert dims.set_index("candidate").loc[best, "chosen"] == "yes"
     # One cell per group of settings: Stage 1's dimension, then the image sampling settings.
     groups = {}
-    for group in ("preference", "sampling", "reward"):
+    for group in ("preference", "sampling", "reward", "budget"):
         result = read_result(tmp_path / f"runs/smoke/selection/synthetic__{group}__seed0.json", stage="selection")
         groups[group] = {s["setting"] for s in result["metrics"]["selections"]}
         assert all(s["seed"] == 0 for s in result["metrics"]["selections"])
     assert groups == {"preference": {"preference.dim"}, "sampling": {"image.guidance_scale", "image.sampler"},
-                      "reward": {"reward.weights"}}
+                      "reward": {"reward.weights"},
+                      "budget": {"stage2.text_early_stopping", "stage2.image_early_stopping"}}
+    # Early stopping is chosen only where it keeps the full budget's step: no generation changes.
+    for modality in ("text", "image"):
+        budget = pd.read_csv(tmp_path / f"smoke/selection_stage2_{modality}_early_stopping.csv")
+        assert budget.loc[0, "candidate"].startswith("full budget") and budget.loc[0, "configured"] == "yes"
+        chosen = budget[budget["chosen"] == "yes"]
+        assert len(chosen) == 1 and chosen["kept step"].iloc[0] == budget.loc[0, "kept step"]
+        assert chosen["steps trained"].iloc[0] == budget.loc[budget["acceptable"], "steps trained"].min()
     # The reward weights: the configured ones are the reference and first; the choice is acceptable.
     weights = pd.read_csv(tmp_path / "smoke/selection_reward_weights.csv")
     assert list(weights["candidate"]) == ["a=1, b=1, c=1", "a=2, b=1, c=1", "a=1, b=2, c=2"]

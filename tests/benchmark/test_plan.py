@@ -149,9 +149,9 @@ def test_selection_cells_are_groups_of_settings_and_methods_can_pick_them(tmp_pa
         cells = next(cells for stage, cells in plan if stage.name == "selection")
         return [c.params["method"] for c in cells]
 
-    assert selection_methods(None) == ["preference", "sampling", "reward", "precision"]
+    assert selection_methods(None) == ["preference", "sampling", "reward", "precision", "budget"]
     # --methods naming no group (a generation method, say) keeps every group of settings.
-    assert selection_methods(["dppmg"]) == ["preference", "sampling", "reward", "precision"]
+    assert selection_methods(["dppmg"]) == ["preference", "sampling", "reward", "precision", "budget"]
     assert selection_methods(["preference"]) == ["preference"]
 
 
