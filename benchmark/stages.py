@@ -88,8 +88,8 @@ def preference_stage(dataset: str, preset: str, seed: int, output_json: str | os
 def selection_stage(dataset: str, preset: str, seed: int, output_json: str | os.PathLike,
                     data_root: str | None = None, figure_dir: str | os.PathLike | None = None,
                     method: str = "preference") -> dict[str, Any]:
-    """The settings of one group of :mod:`dppmg.experiments.selection` (``method``: ``preference``
-    or ``sampling``), chosen on the validation split."""
+    """The settings of one group of :mod:`dppmg.experiments.selection` (``method``: one of its
+    ``SELECTION_GROUPS``), chosen on the validation split."""
     seed = check_seed(seed)
     with StageTimer(f"selection_{method}") as timer:
         selections = run_selections(dataset, preset, seed, data_root=data_root, groups=(method,))
