@@ -91,7 +91,8 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
         header = {"suite": suite, "preset": preset, "datasets": " ".join(datasets),
                   "executor": f"{runs.name} ({runs.workers} worker{'s' * (runs.workers > 1)})",
                   "runner": runner, "threads per cell": threads, **({"budget": budget} if budget is not None else {})}
-        budget_run.estimates = announce_plan(plan, kept, to_run, results_dir, preset, runs.workers, header, say)
+        budget_run.estimates = announce_plan(plan, kept, to_run, results_dir, preset, runs.workers, threads, header,
+                                             say)
         budget_run.check_feasible([c for cells in to_run.values() for c in cells])
     if dry_run:
         return {}
@@ -176,12 +177,12 @@ def sort_cells(plan: list[tuple[Stage, list[Cell]]], datasets: list[str], resume
 
 
 def announce_plan(plan: list[tuple[Stage, list[Cell]]], kept: dict[Path, dict[str, Any]],
-                  to_run: dict[str, list[Cell]], results_dir: Path, preset: str, workers: int,
+                  to_run: dict[str, list[Cell]], results_dir: Path, preset: str, workers: int, threads: int | None,
                   header: dict[str, Any], say: Log) -> dict[Path, tuple[float, str]]:
     """Print the plan (cells per stage and per (dataset, seed) slice, kept results, estimates and
     their basis: :mod:`benchmark.plan`); return each cell's estimate by result path."""
     rows = [(stage.name, [c for c in cells if c.out_json in kept], to_run[stage.name]) for stage, cells in plan]
-    estimates = estimate_cells(rows, Estimator(results_dir, preset))
+    estimates = estimate_cells(rows, Estimator(results_dir, preset, threads=threads))
     table, total = plan_table(rows, estimates, workers)
     say(describe(table, total, header, slice_table(rows, estimates)))
     return estimates

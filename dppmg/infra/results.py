@@ -69,7 +69,8 @@ def read_result(path: str | os.PathLike, **expect: str) -> dict[str, Any]:
 
 
 def read_result_summary(path: str | os.PathLike) -> dict[str, Any] | None:
-    """``stage``, ``dataset``, ``method``, ``seed``, ``wall_time_s`` (each second counted once, also
+    """``stage``, ``dataset``, ``method``, ``seed``, ``threads`` (torch's, where recorded),
+    ``wall_time_s`` (each second counted once, also
     for files written when nested blocks were added up: :func:`~dppmg.infra.provenance.top_level_wall_time`)
     and ``timings`` of a result file, or None where it is unreadable or of another schema (the
     plan's estimates skip such files)."""
@@ -79,6 +80,7 @@ def read_result_summary(path: str | os.PathLike) -> dict[str, Any] | None:
             return None
         return {"stage": result["stage"], "dataset": result["dataset"], "method": result["method"],
                 "seed": result["seed"], "timings": list(result["provenance"].get("timings", [])),
+                "threads": (result["provenance"].get("device") or {}).get("torch_threads"),
                 "wall_time_s": float(top_level_wall_time(result["provenance"]["timings"])
                                      if result["provenance"].get("timings") else result["provenance"]["wall_time_s"])}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from benchmark.executors import Cell
 from benchmark.plan import (
@@ -131,7 +132,7 @@ def test_a_selection_group_is_estimated_from_the_same_group_never_from_another(t
 def test_result_summary_skips_unreadable_and_older_files(tmp_path):
     good = _write_run(tmp_path, "hm", "dppmg", 2, 12.5)
     assert read_result_summary(good) == {"stage": "evaluation", "dataset": "hm", "method": "dppmg", "seed": 2,
-                                         "wall_time_s": 12.5, "timings": []}
+                                         "wall_time_s": 12.5, "timings": [], "threads": torch.get_num_threads()}
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     older = tmp_path / "older.json"
@@ -187,3 +188,25 @@ def test_a_run_slowed_by_a_job_beside_it_does_not_move_the_estimate(tmp_path):
     fit, blocks = DEFAULT_FIT_SECONDS["small"]["loads"], sum(DEFAULT_BLOCK_SECONDS["small"].values())
     text = 256 * DEFAULT_SECONDS_PER_OUTPUT["small"]["text"]
     assert basis == "block model" and seconds == pytest.approx(fit + text + 4 * 51.2 + blocks)
+
+
+def test_a_kept_runs_generations_count_as_reused_only_at_the_plans_thread_count(tmp_path):
+    # The generation cache's key holds torch's thread count: a MovieLens lamp cell at 1 thread
+    # regenerated the non-personalized images that cell had made at 2 threads.
+    path = _write_run(tmp_path, "hm", "nonpersonalized", 0, None, timings=[
+        _block("fit", 10.0), _block("evaluators", 2.0), _block("generate", 77.0),
+        _block("generate: text", 25.6, items=256, within="generate"),
+        _block("generate: image", 51.2, items=256, within="generate"), _block("metrics", 20.0)])
+    result = json.loads(path.read_text())
+    result["provenance"]["device"]["torch_threads"] = 2
+    path.write_text(json.dumps(result))
+    fit = DEFAULT_FIT_SECONDS["small"]["loads"]
+    for threads, image_seconds in ((1, 51.2), (2, 0.0), (None, 0.0)):
+        estimator = Estimator(tmp_path, "small", cache_dir=tmp_path / "cache", threads=threads)
+        estimator.mark_planned(_cell(tmp_path, "hm", "nonpersonalized"))  # the kept run
+        seconds, basis = estimator.seconds(_cell(tmp_path, "hm", "lamp"))
+        assert basis == "block model" and seconds == pytest.approx(fit + 25.6 + image_seconds + 2.0 + 20.0)
+    # A cell the plan runs before, at the plan's threads, is reused whatever they are.
+    estimator = Estimator(tmp_path, "small", cache_dir=tmp_path / "cache", threads=1)
+    estimator.mark_planned(_cell(tmp_path, "hm", "nonpersonalized", seed=1))
+    assert estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=1))[0] == pytest.approx(fit + 25.6 + 2.0 + 20.0)
