@@ -9,11 +9,15 @@ rest; within each group seed by seed.
 
 **Estimates** of a cell, in this order:
 
-1. *measured*: the result files of earlier runs of the same (stage, dataset, method) under
+1. *measured fit + block model* (an evaluation cell whose method has run on the dataset): the
+   block model below with the ``fit`` block of those runs. A whole run's wall time holds what it
+   generated then, and what a cell generates depends on what is reused now (a unimodal
+   baseline's other modality, at the plan's thread count), so only the fit is taken from it;
+2. *measured*: the result files of earlier runs of the same (stage, dataset, method) under
    ``results/runs/<preset>/`` (top-level wall time, each second counted once:
    :func:`dppmg.infra.provenance.top_level_wall_time`), or, for a stage of groups (selection,
    sensitivity), of the same group on another dataset;
-2. *block model* (evaluation cells of a method not yet run on the dataset), the sum of
+3. *block model* (evaluation cells of a method not yet run on the dataset), the sum of
    * ``fit``: this method's measured ``fit`` block on another dataset, else
      :data:`DEFAULT_FIT_SECONDS` for its kind;
    * ``generate``: for each modality whose producer (:meth:`~dppmg.interface.Method.producers`)
@@ -25,7 +29,7 @@ rest; within each group seed by seed.
    * ``evaluators`` and ``metrics``: the dataset's measured blocks (the same work for every
      method; ``evaluators`` at its smallest, the models being cached after the first cell),
      else the defaults;
-3. *default*: :data:`DEFAULT_CELL_SECONDS`, per preset and stage.
+4. *default*: :data:`DEFAULT_CELL_SECONDS`, per preset and stage.
 
 **Trainings the cache decides.** A method that says what its ``fit`` would train
 (:meth:`~dppmg.interface.Method.training_steps`: DPPMG and its ablations, Stages 1-3) is
@@ -282,6 +286,15 @@ class Estimator:
         """``cell``'s estimate and its basis, given what is planned before it (no side effect)."""
         p = cell.params
         steps = self._training_steps(cell)
+        own_fits = self.fits.get((p["dataset"], p["method"])) if cell.stage.name == "evaluation" else None
+        if own_fits:
+            # A whole run's wall time holds whatever it generated then; what this cell generates
+            # depends on what is reused now, so only its fit is taken from its runs.
+            if steps is None:
+                return self._block_model(cell, median([f for f, _ in own_fits])), "measured fit + block model"
+            training, n = self._training_seconds(p["dataset"], steps)
+            base = self._block_model(cell, median([f - t for f, t in own_fits]))
+            return base + training, "measured fit + block model" + (f" + {n} training step(s)" if n else "")
         runs, basis = self.cells.get((cell.stage.name, p["dataset"], p["method"])), "measured"
         if not runs and cell.stage.groups:
             runs = [r for (s, _, m), rs in self.cells.items() if s == cell.stage.name and m == p["method"] for r in rs]
@@ -290,13 +303,13 @@ class Estimator:
             if runs:
                 return median([w for w, _ in runs]), basis
             if cell.stage.name == "evaluation":
-                return self._block_model(cell, False), "block model"
+                return self._block_model(cell, self._fit_elsewhere(cell, False)), "block model"
             return self._default(cell), "default"
         training, n = self._training_seconds(p["dataset"], steps)
         if runs:
             base = median([w - t for w, t in runs])
         elif cell.stage.name == "evaluation":
-            base, basis = self._block_model(cell, True), "block model"
+            base, basis = self._block_model(cell, self._fit_elsewhere(cell, True)), "block model"
         else:
             base, basis = self._default(cell), "default"
         return base + training, basis + (f" + {n} training step(s)" if n else "")
@@ -322,14 +335,19 @@ class Estimator:
             n += 1
         return total, n
 
-    def _block_model(self, cell: Cell, trainings_apart: bool) -> float:
-        """The model of the module docstring; with ``trainings_apart`` the fit leaves out the
-        trainings (the caller adds those the cache lacks)."""
+    def _fit_elsewhere(self, cell: Cell, trainings_apart: bool) -> float:
+        """The method's measured ``fit`` on any dataset, else the default of its kind; with
+        ``trainings_apart`` without the trainings (the caller adds those the cache lacks)."""
+        method = cell.params["method"]
+        fits = [f - t if trainings_apart else f for (_, m), runs in self.fits.items() if m == method for f, t in runs]
+        kind = "loads" if trainings_apart else _fit_kind(method)
+        return median(fits) if fits else DEFAULT_FIT_SECONDS.get(self.preset, DEFAULT_FIT_SECONDS["small"])[kind]
+
+    def _block_model(self, cell: Cell, fit: float) -> float:
+        """The model of the module docstring: ``fit`` plus what the cell generates afresh, the
+        evaluators and the metrics."""
         p = cell.params
         defaults = DEFAULT_BLOCK_SECONDS.get(self.preset, DEFAULT_BLOCK_SECONDS["small"])
-        fits = [f - t if trainings_apart else f for (_, m), runs in self.fits.items() if m == p["method"] for f, t in runs]
-        kind = "loads" if trainings_apart else _fit_kind(p["method"])
-        fit = median(fits) if fits else DEFAULT_FIT_SECONDS.get(self.preset, DEFAULT_FIT_SECONDS["small"])[kind]
         users = evaluation_config(self.preset, p["dataset"]).users
         generate = 0.0
         for producer, modality in self._fresh(cell):

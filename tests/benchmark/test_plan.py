@@ -77,21 +77,29 @@ def test_estimates_come_from_measured_runs_then_the_block_model_then_defaults(tm
 def test_a_dppmg_cell_costs_what_the_cache_lacks_not_what_an_earlier_run_loaded(tmp_path):
     # Seed 0 loaded Stages 1-3 that the selections had trained (a Stage 2 block of seconds, from
     # before loads were marked); seed 1 of the ablation trained Stages 1 and 2.
+    def generate(text, image):
+        return [_block("generate", text + image), _block("generate: text", text, items=256, within="generate"),
+                _block("generate: image", image, items=256, within="generate")]
+
     _write_run(tmp_path, "hm", "dppmg", 0, None, timings=[
-        _block("stage2", 2.0, within="fit"), _block("fit", 3.0), _block("generate", 300.0), _block("metrics", 20.0)])
+        _block("stage2", 2.0, within="fit"), _block("fit", 3.0), _block("evaluators", 5.0), *generate(100.0, 200.0),
+        _block("metrics", 20.0)])
     _write_run(tmp_path, "hm", "dppmg-no-reward", 1, None, timings=[
         _block("stage1", 100.0, within="fit"), _block("stage2", 600.0, within="fit", loaded=False),
-        _block("fit", 701.0), _block("generate", 200.0), _block("metrics", 10.0)])
+        _block("fit", 701.0), _block("evaluators", 1.0), *generate(80.0, 120.0), _block("metrics", 10.0)])
     estimator = Estimator(tmp_path, "small", cache_dir=tmp_path / "empty-cache")
     stage3 = DEFAULT_TRAINING_SECONDS["small"]["stage3_reward_finetuning"]
-    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg", seed=1)) == (
-        323.0 + 100.0 + 600.0 + stage3, "measured + 3 training step(s)")
+    # Its fit (3 s: a 2-second Stage 2 is a load), a text and an image per user at the median rates
+    # (90 + 160 s), the smallest evaluators (1 s), the median metrics (15 s), and Stages 1-3.
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg", seed=1)) == pytest.approx(
+        (269.0 + 100.0 + 600.0 + stage3, "measured fit + block model + 3 training step(s)"))
     # Planned after the ablation of its seed, it loads that cell's Stages 1 and 2.
     estimator.mark_planned(_cell(tmp_path, "hm", "dppmg-no-reward", seed=1))
-    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg", seed=1)) == (323.0 + stage3, "measured + 1 training step(s)")
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg", seed=1)) == pytest.approx(
+        (269.0 + stage3, "measured fit + block model + 1 training step(s)"))
     # The ablation's own estimate leaves out the trainings it measured, then adds back what is missing.
-    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg-no-reward", seed=2)) == (
-        211.0 + 700.0, "measured + 2 training step(s)")
+    assert estimator.seconds(_cell(tmp_path, "hm", "dppmg-no-reward", seed=2)) == pytest.approx(
+        (1.0 + 250.0 + 1.0 + 15.0 + 700.0, "measured fit + block model + 2 training step(s)"))
 
 
 def test_a_run_counts_nested_blocks_once_also_in_files_written_before_they_said_so(tmp_path):
