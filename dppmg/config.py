@@ -96,6 +96,12 @@ DATASET_TABLE: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         # one-sided p = 0.47, KID 0.211 against 0.218, 1.31 s against 2.41 s per image; dpm++/10 and
         # /15 were lower, p = 0.0005).
         "image_backbone": {"guidance_scale": 6.0, "sampler": "sde-dpm++", "sample_steps": 15},
+        # Reward weights a=1, b=0.5, c=0.5: chosen on the same validation users
+        # (results/small/selection_reward_weights.md: evaluator consistency -0.0115 against -0.0183 to
+        # -0.0118, image and text personalization not lower than the configured a=b=c=1's). Generation
+        # stays fp32 (results/small/selection_precision.md: bf16's KID 0.219 against 0.211).
+        "reward": {"consistency_weight": 1.0, "image_personalization_weight": 0.5,
+                   "text_personalization_weight": 0.5},
     },
     ("hm", "paper"): {"preference": {"dim": 32}},
     # Guidance 6 and DPM-Solver++ 2M at 10 steps: chosen on 256 validation users, seed 0
