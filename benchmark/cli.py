@@ -1,7 +1,7 @@
-"""The command line of the harness: ``python -m benchmark run | check | goldens | scaling | tutorials``.
+"""The command line of the harness: ``python -m benchmark run | check | goldens | scaling | plan-check | tutorials``.
 
 Each command resolves its arguments here and calls one function: :func:`benchmark.harness.run_suite`,
-:mod:`benchmark.goldens`, :mod:`benchmark.scaling` or :mod:`benchmark.tutorials`.
+:mod:`benchmark.goldens`, :mod:`benchmark.scaling`, :mod:`benchmark.plan_check` or :mod:`benchmark.tutorials`.
 """
 
 from __future__ import annotations
@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     scaling.add_argument("--fixture-root", default=None,
                          help="where the ML-1M-size fixture is written (default: under the cache folder)")
     scaling.add_argument("--results-dir", default="results")
+    check_plan = sub.add_parser("plan-check", help="each complete (dataset, seed) slice of the evaluation stage: "
+                                "the plan's estimate from the other runs against its measured wall time")
+    check_plan.add_argument("--preset", default="small", choices=PRESETS)
+    check_plan.add_argument("--datasets", nargs="+", default=["movielens", "hm"])
+    check_plan.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    check_plan.add_argument("--methods", nargs="+", default=None, help="the slice's methods (default: the suite's)")
+    check_plan.add_argument("--threads", type=int, default=None,
+                            help="the plan's threads per cell (a kept run's generations are reused at the same count)")
+    check_plan.add_argument("--results-dir", default="results")
     for name, help_ in (("goldens", "write the golden metrics of a preset (only with --update)"),
                         ("check", "run the preset's suite for seed 0 and compare it with the goldens")):
         cmd = sub.add_parser(name, help=help_)
@@ -120,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
                                   data_root=args.data_root, fixture_root=args.fixture_root,
                                   results_dir=args.results_dir)
             for name, path in written.items():
+                print(f"{name}: {path}")
+            return 0
+        if args.command == "plan-check":
+            from benchmark.plan_check import plan_check
+
+            for name, path in plan_check(args.preset, args.datasets, args.seeds, args.methods, args.results_dir,
+                                         args.threads).items():
                 print(f"{name}: {path}")
             return 0
         if args.command == "check":
