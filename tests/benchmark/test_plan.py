@@ -116,6 +116,7 @@ def test_a_run_counts_nested_blocks_once_also_in_files_written_before_they_said_
 
 def test_a_selection_group_is_estimated_from_the_same_group_never_from_another(tmp_path):
     from dppmg.config import selection_config
+    from dppmg.experiments.selection import reward_weight_candidates
 
     _write_run(tmp_path, "synthetic", "sampling", 0, 7000.0, SELECTION_STAGE)
     _write_run(tmp_path, "synthetic", "reward", 0, 1500.0, SELECTION_STAGE)
@@ -125,7 +126,9 @@ def test_a_selection_group_is_estimated_from_the_same_group_never_from_another(t
     training = DEFAULT_TRAINING_SECONDS["small"]
     assert estimator.seconds(_cell(tmp_path, "hm", "sampling", stage=SELECTION_STAGE)) == (
         7000.0 + training["stage1"] + training["stage2"], "measured (same group, other dataset) + 2 training step(s)")
-    candidates = 1 + len(selection_config("small", "hm").reward_weights)
+    # H&M's configured weights are among the selection's candidates: trained once.
+    candidates = len(reward_weight_candidates("small", "hm", selection_config("small", "hm").reward_weights))
+    assert candidates == len(selection_config("small", "hm").reward_weights)
     assert estimator.seconds(_cell(tmp_path, "hm", "reward", stage=SELECTION_STAGE)) == (
         1500.0 + training["stage1"] + training["stage2"] + candidates * training["stage3_reward_finetuning"],
         f"measured (same group, other dataset) + {2 + candidates} training step(s)")
