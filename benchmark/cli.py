@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_plan.add_argument("--preset", default="small", choices=PRESETS)
     check_plan.add_argument("--datasets", nargs="+", default=["movielens", "hm"])
     check_plan.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    check_plan.add_argument("--methods", nargs="+", default=None, help="the slice's methods (default: the suite's)")
+    check_plan.add_argument("--methods", nargs="+", default=None, help="the slice's methods (default: the headline grid's)")
     check_plan.add_argument("--threads", type=int, default=None,
                             help="the plan's threads per cell (a kept run's generations are reused at the same count)")
     check_plan.add_argument("--results-dir", default="results")

@@ -59,7 +59,7 @@ from baselines.nonpersonalized import NonPersonalized
 from baselines.pepler import PEPLER
 from baselines.textual_inversion import TextualInversion
 from benchmark.executors import Cell
-from benchmark.suites import SUITES, Stage
+from benchmark.suites import EVALUATION_STAGE, SUITES, Stage
 from dppmg.config import evaluation_config
 from dppmg.data.datasets import REAL_DATASETS
 from dppmg.experiments.selection import selection_training_steps
@@ -67,7 +67,7 @@ from dppmg.infra.paths import resolve_data_root
 from dppmg.infra.results import read_result_summary
 from dppmg.interface import ModalityPair, UnimodalMethod
 from dppmg.methods import DPPMG, DPPMGNoReward, DPPMGShuffledTokens
-from dppmg.registry import get_spec
+from dppmg.registry import get_spec, methods as registered_methods
 
 DEFAULT_DATASETS = ("synthetic", "movielens", "hm")
 
@@ -159,6 +159,12 @@ def claim_order(method: str) -> int:
     if issubclass(cls, ModalityPair):
         return 3
     return 4
+
+
+def headline_methods() -> list[str]:
+    """The evaluation methods of the headline grid: the references, DPPMG and what its own claims
+    compare with, the unimodal baselines and the pairs (the other ablations come after them)."""
+    return [s.name for s in registered_methods(suite=EVALUATION_STAGE.name) if claim_order(s.name) < 4]
 
 
 def run_order(cells: list[Cell], datasets: list[str]) -> list[Cell]:

@@ -1,7 +1,7 @@
 """How far the plan's estimates are from what slices really took: ``python -m benchmark plan-check``.
 
-Each complete (dataset, seed) slice of the evaluation stage (every cell of the suite's methods,
-or of ``--methods``, has a result) is estimated as the plan would have estimated it before it
+Each complete (dataset, seed) slice of the evaluation stage (every cell of the headline grid's
+methods, or of ``--methods``, has a result) is estimated as the plan would have estimated it before it
 ran: by :class:`benchmark.plan.Estimator` over every other result file (the slice's own are left
 out), with the trainings the slice's runs did (their Stage 1-3 blocks) priced as missing from the
 cache. The table compares each cell's estimate with its measured wall time (each second counted
@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.outputs import table_note, write_table
-from benchmark.plan import Estimator, estimate_cells, plan_cells, run_order, training_block
+from benchmark.plan import Estimator, estimate_cells, headline_methods, plan_cells, run_order, training_block
 from dppmg.errors import DPPMGError
 from dppmg.infra.results import read_result_summary
 
@@ -41,8 +41,10 @@ class _SliceLeftOut(Estimator):
 
 def check_slice(results_dir: Path, preset: str, dataset: str, seed: int, methods: list[str] | None,
                 threads: int | None = None) -> pd.DataFrame | None:
-    """One row per cell of the slice (estimate, measured, basis), or ``None`` where a cell has no result."""
-    stage, cells = plan_cells("evaluation", preset, [dataset], [seed], methods, None, results_dir)[-1]
+    """One row per cell of the slice (estimate, measured, basis), or ``None`` where a cell has no
+    result. ``methods``: the slice's methods (default: the headline grid's, :func:`headline_methods`)."""
+    stage, cells = plan_cells("evaluation", preset, [dataset], [seed], methods or headline_methods(), None,
+                              results_dir)[-1]
     summaries = {c.out_json: read_result_summary(c.out_json) if c.out_json.is_file() else None for c in cells}
     if not cells or any(s is None for s in summaries.values()):
         return None

@@ -52,3 +52,15 @@ def test_no_complete_slice_is_an_error_naming_where_it_looked(tmp_path):
         plan_check("small", ["hm"], [0], ["nonpersonalized", "lamp"], tmp_path)
     assert main(["plan-check", "--datasets", "hm", "--seeds", "0", "--methods", "nonpersonalized", "lamp",
                  "--results-dir", str(tmp_path)]) == 2
+
+
+def test_the_default_slice_is_the_headline_grid():
+    from benchmark.plan import headline_methods
+    from dppmg.registry import method_names
+
+    headline = headline_methods()
+    assert {"real-test-item", "retrieval", "nonpersonalized", "dppmg", "dppmg-no-reward", "dppmg-shuffled-tokens",
+            "lamp", "pepler", "pmg", "history-image", "textual-inversion", "lamp+pmg",
+            "pepler+textual-inversion"} == set(headline)
+    assert set(method_names("ablation", suite="evaluation")) - set(headline) == set(
+        method_names("ablation", suite="evaluation")) - {"dppmg-no-reward"}
