@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.executors import Cell
@@ -47,12 +48,16 @@ class Budget:
     Args:
         seconds: the budget; ``None`` admits every cell.
         estimates: each cell's estimated seconds and basis, by result path.
+        finished: asked just before a cell starts; ``True`` skips it as done meanwhile (a
+            ``--resume`` run beside another run of the same cells: each result kept once).
     """
 
-    def __init__(self, seconds: float | None, estimates: dict[Path, tuple[float, str]]):
-        self.seconds, self.estimates = seconds, estimates
+    def __init__(self, seconds: float | None, estimates: dict[Path, tuple[float, str]],
+                 finished: Callable[[Cell], bool] | None = None):
+        self.seconds, self.estimates, self.finished = seconds, estimates, finished
         self.started = time.monotonic()
         self.left_out: list[Cell] = []
+        self.done_elsewhere: list[Cell] = []
         self.admitted = 0
 
     def check_feasible(self, cells: list[Cell]) -> None:
@@ -65,6 +70,9 @@ class Budget:
                               f"estimated at {duration(shortest)}): nothing was run")
 
     def admit(self, cell: Cell) -> bool:
+        if self.finished is not None and self.finished(cell):
+            self.done_elsewhere.append(cell)
+            return False
         if self.seconds is None:
             self.admitted += 1
             return True
@@ -82,6 +90,8 @@ class Budget:
         text = f"ran {self.admitted} of {to_run} cell(s) in {spent}: {done} done, {failed} failed"
         if self.seconds is not None:
             text = f"budget {duration(self.seconds)}: " + text
+        if self.done_elsewhere:
+            text += f"; {len(self.done_elsewhere)} finished meanwhile by another run (kept, not rerun)"
         if self.left_out:
             left = sum(self.estimates[c.out_json][0] for c in self.left_out)
             text += (f"; left for the next --resume: {len(self.left_out)} cell(s), estimated {duration(left)} "

@@ -86,7 +86,8 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
         threads = default_threads(runs.workers)
     plan = plan_cells(suite, preset, datasets, seeds, methods, resolve_data_root(data_root), results_dir)
     kept, to_run = sort_cells(plan, datasets, resume, tables_only, say)
-    budget_run = Budget(None if budget is None else parse_duration(budget), {})
+    budget_run = Budget(None if budget is None else parse_duration(budget), {},
+                        finished=(lambda cell: _valid_result(cell, say)) if resume else None)
     if runs is not None:
         header = {"suite": suite, "preset": preset, "datasets": " ".join(datasets),
                   "executor": f"{runs.name} ({runs.workers} worker{'s' * (runs.workers > 1)})",
@@ -121,7 +122,8 @@ def run_suite(suite: str, preset: str, *, datasets: list[str] | None = None, see
     if missing:
         say(f"{len(missing)} cell(s) missing from the tables: " + summarize_missing(missing))
     if runs is not None:
-        say(budget_run.summary(n_run, n_run - len(budget_run.left_out) - len(failed), len(failed)))
+        skipped = len(budget_run.left_out) + len(budget_run.done_elsewhere)
+        say(budget_run.summary(n_run, n_run - skipped - len(failed), len(failed)))
     if failed:
         raise CellsFailed(f"{len(failed)} cell(s) failed (the tables were written without them; rerun with "
                           f"--resume to run only what is missing): " + "; ".join(f"{label}{where}" for label, where in failed))
@@ -174,6 +176,18 @@ def sort_cells(plan: list[tuple[Stage, list[Cell]]], datasets: list[str], resume
             to_run[stage.name].append(cell)
         to_run[stage.name] = run_order(to_run[stage.name], datasets)
     return kept, to_run
+
+
+def _valid_result(cell: Cell, say: Log) -> bool:
+    """Whether ``cell`` has a valid result now: another run may have finished it since the plan."""
+    if not cell.out_json.is_file():
+        return False
+    try:
+        read_result(cell.out_json, stage=cell.stage.name, dataset=cell.params["dataset"])
+    except DPPMGError:
+        return False
+    say(f"{cell.label}: finished meanwhile by another run; kept, not rerun")
+    return True
 
 
 def announce_plan(plan: list[tuple[Stage, list[Cell]]], kept: dict[Path, dict[str, Any]],

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -217,10 +218,12 @@ class Estimator:
         threads: torch threads per cell of the plan: a kept run's generations count as reusable only
             where it ran with as many (the generation cache's key holds the thread count); None:
             every kept run's.
+        exclude: result files not to learn from (:mod:`benchmark.plan_check` estimates a slice
+            as if its own runs had not happened).
     """
 
     def __init__(self, results_dir: Path, preset: str, cache_dir: str | os.PathLike | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, exclude: Iterable[Path] = ()):
         self.preset, self.cache_dir, self.threads = preset, cache_dir, threads
         # Each kept run's torch threads, by result file.
         self.run_threads: dict[Path, int | None] = {}
@@ -231,7 +234,10 @@ class Estimator:
         self.trainings: dict[tuple[str, str], list[float]] = defaultdict(list)
         # Per (dataset, modality): each run's seconds per output made.
         self.outputs: dict[tuple[str, str], list[float]] = defaultdict(list)
+        excluded = {Path(p).resolve() for p in exclude}
         for path in sorted((Path(results_dir) / "runs" / preset).glob("*/*.json")):
+            if path.resolve() in excluded:
+                continue
             summary = read_result_summary(path)
             if summary is not None:
                 self._add(summary)
@@ -290,35 +296,35 @@ class Estimator:
 
     def seconds(self, cell: Cell) -> tuple[float, str]:
         """``cell``'s estimate and its basis, given what is planned before it (no side effect)."""
-        p = cell.params
         steps = self._training_steps(cell)
+        base, basis = self._base_seconds(cell, trainings_apart=steps is not None)
+        if steps is None:
+            return base, basis
+        training, n = self._training_seconds(cell.params["dataset"], steps)
+        return base + training, basis + (f" + {n} training step(s)" if n else "")
+
+    def _base_seconds(self, cell: Cell, trainings_apart: bool) -> tuple[float, str]:
+        """The estimate from the best basis there is; with ``trainings_apart`` without the
+        trainings the measured runs did (:meth:`seconds` adds those the cache lacks)."""
+        p = cell.params
+
+        def net(wall: float, trained: float) -> float:
+            return wall - trained if trainings_apart else wall
+
         own_fits = self.fits.get((p["dataset"], p["method"])) if cell.stage.name == "evaluation" else None
         if own_fits:
             # A whole run's wall time holds whatever it generated then; what this cell generates
             # depends on what is reused now, so only its fit is taken from its runs.
-            if steps is None:
-                return self._block_model(cell, median([f for f, _ in own_fits])), "measured fit + block model"
-            training, n = self._training_seconds(p["dataset"], steps)
-            base = self._block_model(cell, median([f - t for f, t in own_fits]))
-            return base + training, "measured fit + block model" + (f" + {n} training step(s)" if n else "")
+            return self._block_model(cell, median([net(f, t) for f, t in own_fits])), "measured fit + block model"
         runs, basis = self.cells.get((cell.stage.name, p["dataset"], p["method"])), "measured"
         if not runs and cell.stage.groups:
             runs = [r for (s, _, m), rs in self.cells.items() if s == cell.stage.name and m == p["method"] for r in rs]
             basis = "measured (same group, other dataset)"
-        if steps is None:
-            if runs:
-                return median([w for w, _ in runs]), basis
-            if cell.stage.name == "evaluation":
-                return self._block_model(cell, self._fit_elsewhere(cell, False)), "block model"
-            return self._default(cell), "default"
-        training, n = self._training_seconds(p["dataset"], steps)
         if runs:
-            base = median([w - t for w, t in runs])
-        elif cell.stage.name == "evaluation":
-            base, basis = self._block_model(cell, self._fit_elsewhere(cell, True)), "block model"
-        else:
-            base, basis = self._default(cell), "default"
-        return base + training, basis + (f" + {n} training step(s)" if n else "")
+            return median([net(w, t) for w, t in runs]), basis
+        if cell.stage.name == "evaluation":
+            return self._block_model(cell, self._fit_elsewhere(cell, trainings_apart)), "block model"
+        return self._default(cell), "default"
 
     def _default(self, cell: Cell) -> float:
         p = cell.params

@@ -11,8 +11,6 @@ once) and sums them per slice; it is written to ``results/<preset>/plan_check.md
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,22 +48,16 @@ def check_slice(results_dir: Path, preset: str, dataset: str, seed: int, methods
         return None
     trained = {(s["method"], s["seed"]): {b for t in s["timings"] if (b := training_block(t))}
                for s in summaries.values()}
-    with tempfile.TemporaryDirectory() as tmp:
-        others = Path(tmp)
-        for path in (results_dir / "runs" / preset).glob("*/*.json"):
-            if path not in summaries:
-                (others / "runs" / preset / path.parent.name).mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, others / "runs" / preset / path.parent.name / path.name)
-        hidden = [dataclasses.replace(c, base=others / c.base.relative_to(results_dir)) for c in cells]
-        ordered = run_order(hidden, [dataset])
-        estimates = estimate_cells([(stage.name, [], ordered)], _SliceLeftOut(others, preset, trained, threads=threads))
-        rows = []
-        for cell in ordered:
-            seconds, basis = estimates[cell.out_json]
-            measured = summaries[results_dir / cell.out_json.relative_to(others)]["wall_time_s"]
-            rows.append({"dataset": dataset, "seed": seed, "method": cell.params["method"],
-                         "estimated (min)": round(seconds / 60, 1), "measured (min)": round(measured / 60, 1),
-                         "measured / estimated": round(measured / seconds, 2) if seconds else None, "basis": basis})
+    estimator = _SliceLeftOut(results_dir, preset, trained, threads=threads, exclude=summaries)
+    ordered = run_order(cells, [dataset])
+    estimates = estimate_cells([(stage.name, [], ordered)], estimator)
+    rows = []
+    for cell in ordered:
+        seconds, basis = estimates[cell.out_json]
+        measured = summaries[cell.out_json]["wall_time_s"]
+        rows.append({"dataset": dataset, "seed": seed, "method": cell.params["method"],
+                     "estimated (min)": round(seconds / 60, 1), "measured (min)": round(measured / 60, 1),
+                     "measured / estimated": round(measured / seconds, 2) if seconds else None, "basis": basis})
     return pd.DataFrame(rows)
 
 

@@ -41,3 +41,25 @@ def test_a_budget_starts_only_the_cells_that_fit_and_ends_with_what_is_left(tmp_
     last = lines[-1]
     assert last.startswith("budget 0 min 20 s: ran 1 of 2 cell(s)") and "left for the next --resume: 1 cell(s)" in last
     assert "[features] synthetic - seed 0" in last
+
+
+def test_a_resumed_run_keeps_a_cell_another_run_finished_meanwhile(tmp_path):
+    from benchmark.harness import run_suite
+
+    other, mine = tmp_path / "other", tmp_path / "mine"
+    run_suite("data", "smoke", datasets=["synthetic"], results_dir=other, runner="inline", progress=False,
+              log=lambda _: None)
+    features = "runs/smoke/features/synthetic__-__seed0.json"
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("[dataset_stats]") and "done" in line:  # the other run finishes the next cell now
+            (mine / features).parent.mkdir(parents=True, exist_ok=True)
+            (mine / features).write_bytes((other / features).read_bytes())
+
+    run_suite("data", "smoke", datasets=["synthetic"], results_dir=mine, runner="inline", progress=False,
+              resume=True, log=log)
+    assert (mine / features).read_bytes() == (other / features).read_bytes()
+    assert any("finished meanwhile by another run; kept, not rerun" in line for line in lines)
+    assert lines[-1].startswith("ran 1 of 2 cell(s)") and "1 finished meanwhile by another run" in lines[-1]

@@ -221,3 +221,12 @@ def test_a_kept_runs_generations_count_as_reused_only_at_the_plans_thread_count(
     estimator = Estimator(tmp_path, "small", cache_dir=tmp_path / "cache", threads=1)
     estimator.mark_planned(_cell(tmp_path, "hm", "nonpersonalized", seed=1))
     assert estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=1))[0] == pytest.approx(fit + 25.6 + 2.0 + 20.0)
+
+
+def test_an_excluded_result_file_is_no_measurement(tmp_path):
+    kept = _write_run(tmp_path, "hm", "lamp", 0, 300.0)
+    hidden = _write_run(tmp_path, "hm", "lamp", 1, 3000.0)
+    assert Estimator(tmp_path, "small").seconds(_cell(tmp_path, "hm", "lamp", seed=2)) == (1650.0, "measured")
+    estimator = Estimator(tmp_path, "small", exclude=[hidden])
+    assert estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=2)) == (300.0, "measured")
+    assert kept.is_file() and hidden.is_file()
