@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     scaling.add_argument("--fixture-root", default=None,
                          help="where the ML-1M-size fixture is written (default: under the cache folder)")
     scaling.add_argument("--results-dir", default="results")
+    scaling.add_argument("--full-fits", action="store_true",
+                         help="instead of epoch profiles, train every Stage 1 method to the end on the whole fixture "
+                              "(wall time against the 3-minute target; run it with nothing beside it)")
     check_plan = sub.add_parser("plan-check", help="each complete (dataset, seed) slice of the evaluation stage: "
                                 "the plan's estimate from the other runs against its measured wall time")
     check_plan.add_argument("--preset", default="small", choices=PRESETS)
@@ -123,11 +126,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return publish_tutorials(args)
         if args.command == "scaling":
-            from benchmark.scaling import run_scaling
+            from benchmark.scaling import run_full_fits, run_scaling
 
-            written = run_scaling(args.preset, methods=args.methods, epochs=args.epochs,
-                                  data_root=args.data_root, fixture_root=args.fixture_root,
-                                  results_dir=args.results_dir)
+            if args.full_fits:
+                written = run_full_fits(args.preset, methods=args.methods, data_root=args.data_root,
+                                        fixture_root=args.fixture_root, results_dir=args.results_dir)
+            else:
+                written = run_scaling(args.preset, methods=args.methods, epochs=args.epochs,
+                                      data_root=args.data_root, fixture_root=args.fixture_root,
+                                      results_dir=args.results_dir)
             for name, path in written.items():
                 print(f"{name}: {path}")
             return 0

@@ -40,7 +40,9 @@ loaded Stage 2 and Stage 3 from the selections' cache is not the cost of a seed 
 has never been trained; the basis then reads e.g. ``measured + 1 training step(s)``.
 
 Every measured quantity is the median over the runs that measured it (a run slowed by another
-job beside it, 5-10x on two cores, moves a mean far and a median of three runs not at all). The
+job beside it, 5-10x on two cores, moves a mean far and a median of three runs not at all), at the
+plan's thread count where any run measured it at that count (``--threads``; 1 and 2 threads differ
+up to 2x), else at any. The
 plan says which basis each estimate used. With ``--workers N`` each stage's total is divided
 by N (a lower bound when cells wait for a shared cache entry).
 """
@@ -110,16 +112,18 @@ def plan_cells(suite: str, preset: str, datasets: list[str], seeds: list[int] | 
 # Seconds per cell where no earlier run says otherwise, measured on a 2-core machine (the
 # `smoke` suite's profile and the `small` timing tables). The reward selection and the generation
 # sensitivity sweep are their number of DPPMG evaluations (5 and 7) times an evaluation cell's; the
-# budget selection loads a cached Stage 2 (its trainings, where the cache lacks them, come on top).
+# budget selection loads a cached Stage 2 (its trainings, where the cache lacks them, come on top);
+# the Stage 1 budget selection trains DPPMG's Stage 1 once per candidate (ML-1M size: 4 x 2-4 min).
 DEFAULT_CELL_SECONDS: dict[str, dict[str, float]] = {
     "smoke": {"dataset_stats": 3, "features": 35, "selection/preference": 10, "selection/sampling": 40,
-              "selection/reward": 30, "selection/precision": 20, "selection/budget": 5, "preference": 4, "evaluation": 10, "sensitivity/codebook": 17,
-              "sensitivity/generation": 90},
+              "selection/reward": 30, "selection/precision": 20, "selection/budget": 5, "selection/stage1": 10,
+              "preference": 4, "evaluation": 10, "sensitivity/codebook": 17, "sensitivity/generation": 90},
     "small": {"dataset_stats": 10, "features": 120, "selection/preference": 120, "selection/sampling": 3600,
-              "selection/reward": 4500, "selection/precision": 1500, "selection/budget": 60, "preference": 120, "evaluation": 900, "sensitivity/codebook": 300,
-              "sensitivity/generation": 6300},
+              "selection/reward": 4500, "selection/precision": 1500, "selection/budget": 60, "selection/stage1": 600,
+              "preference": 120, "evaluation": 900, "sensitivity/codebook": 300, "sensitivity/generation": 6300},
     "paper": {"dataset_stats": 20, "features": 600, "selection/preference": 900, "selection/sampling": 7200,
-              "selection/reward": 18000, "selection/precision": 3600, "selection/budget": 120, "preference": 900, "evaluation": 3600, "sensitivity/codebook": 1200,
+              "selection/reward": 18000, "selection/precision": 3600, "selection/budget": 120,
+              "selection/stage1": 3600, "preference": 900, "evaluation": 3600, "sensitivity/codebook": 1200,
               "sensitivity/generation": 25200},
 }
 # The block model's defaults. Seconds per generated output at `small`: MovieLens / H&M cells
@@ -216,8 +220,9 @@ class Estimator:
         preset: the preset planned.
         cache_dir: the cache the cells will use (what a method would train is read from it).
         threads: torch threads per cell of the plan: a kept run's generations count as reusable only
-            where it ran with as many (the generation cache's key holds the thread count); None:
-            every kept run's.
+            where it ran with as many (the generation cache's key holds the thread count), and each
+            measured quantity comes from the runs at this count where any measured it; None: every
+            kept run's, every run's measurements.
         exclude: result files not to learn from (:mod:`benchmark.plan_check` estimates a slice
             as if its own runs had not happened).
     """
@@ -235,38 +240,59 @@ class Estimator:
         # Per (dataset, modality): each run's seconds per output made.
         self.outputs: dict[tuple[str, str], list[float]] = defaultdict(list)
         excluded = {Path(p).resolve() for p in exclude}
+        others: list[dict[str, Any]] = []
         for path in sorted((Path(results_dir) / "runs" / preset).glob("*/*.json")):
             if path.resolve() in excluded:
                 continue
             summary = read_result_summary(path)
             if summary is not None:
-                self._add(summary)
                 self.run_threads[path.resolve()] = summary.get("threads")
+                if threads is None or summary.get("threads") == threads:
+                    self._add(summary, self._stores())
+                else:
+                    others.append(summary)
+        # A quantity measured at the plan's thread count is taken from those runs only; runs at
+        # another count stand in only where none measured it (1 and 2 threads differ up to 2x).
+        fallback = {name: defaultdict(list) for name in self._stores()}
+        for summary in others:
+            self._add(summary, fallback)
+        for name, measured in fallback.items():
+            mine = self._stores()[name]
+            for key, values in measured.items():
+                if not mine.get(key):
+                    mine[key] = values
         # (dataset, seed, producer, modality) generated by a kept run or an earlier planned cell.
         self.generated: set[tuple[str, int, str, str]] = set()
         # The cache folders an earlier planned cell trains (later cells load them).
         self.trained: set[str] = set()
         self._steps: dict[tuple[str, str, int], list | None] = {}
 
-    def _add(self, s: dict[str, Any]) -> None:
+    def _stores(self) -> dict[str, dict[tuple, list]]:
+        return {"cells": self.cells, "fits": self.fits, "blocks": self.blocks, "trainings": self.trainings,
+                "outputs": self.outputs}
+
+    @staticmethod
+    def _add(s: dict[str, Any], into: dict[str, dict[tuple, list]]) -> None:
+        """Add the measurements of the result summary ``s`` to the stores ``into`` (by name)."""
         trained: dict[str, float] = defaultdict(float)
         for t in s["timings"]:
             block = training_block(t)
             if block is not None:
                 trained[block] += float(t["wall_time_s"])
         for block, seconds in trained.items():
-            self.trainings[(s["dataset"], block)].append(seconds)
-        self.cells[(s["stage"], s["dataset"], s["method"])].append((s["wall_time_s"], sum(trained.values())))
+            into["trainings"][(s["dataset"], block)].append(seconds)
+        into["cells"][(s["stage"], s["dataset"], s["method"])].append((s["wall_time_s"], sum(trained.values())))
         if s["stage"] != "evaluation":
             return
         for t in s["timings"]:
             name = t.get("stage", "")
             if name == "fit":
-                self.fits[(s["dataset"], s["method"])].append((float(t["wall_time_s"]), sum(trained.values())))
+                into["fits"][(s["dataset"], s["method"])].append((float(t["wall_time_s"]), sum(trained.values())))
             elif name in ("evaluators", "metrics"):
-                self.blocks[(s["dataset"], name)].append(float(t["wall_time_s"]))
+                into["blocks"][(s["dataset"], name)].append(float(t["wall_time_s"]))
             elif name.startswith("generate: ") and t.get("items"):
-                self.outputs[(s["dataset"], name.split(": ", 1)[1])].append(float(t["wall_time_s"]) / int(t["items"]))
+                into["outputs"][(s["dataset"], name.split(": ", 1)[1])].append(
+                    float(t["wall_time_s"]) / int(t["items"]))
 
     def mark_planned(self, cell: Cell) -> None:
         """``cell`` ran (a kept run) or is planned before the next: later cells of its (dataset,

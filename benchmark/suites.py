@@ -9,9 +9,10 @@ table order; the selection stage runs once per group of settings (its ``groups``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from dppmg.experiments.selection import SELECTION_GROUPS
+from dppmg.experiments.selection import SELECTION_GROUPS, selection_applies
 from dppmg.registry import get_spec, method_names
 
 
@@ -26,6 +27,8 @@ class Stage:
         per_method: run once per registered method of the suite ``name`` (else once, method "-").
         groups: run once per group instead (the cell's ``method`` names the group), e.g. the
             selection stage's groups of settings.
+        group_applies: ``(group, dataset, preset) -> bool``, whether a group has anything to do
+            on a dataset (default: every group everywhere).
     """
 
     name: str
@@ -33,6 +36,7 @@ class Stage:
     seeds: tuple[int, ...] = (0,)
     per_method: bool = False
     groups: tuple[str, ...] = ()
+    group_applies: Callable[[str, str, str], bool] | None = None
 
     def seeds_for(self, preset: str) -> tuple[int, ...]:
         return self.seeds[:1] if preset == "smoke" else self.seeds
@@ -40,8 +44,10 @@ class Stage:
     def runs_on(self, method: str, dataset: str, preset: str) -> bool:
         """Whether the stage runs ``method`` on ``dataset`` at ``preset`` (a method may name, per
         preset, the only datasets it runs on: its ``preset_datasets``)."""
-        if method == "-" or self.groups:
+        if method == "-":
             return True
+        if self.groups:
+            return self.group_applies is None or self.group_applies(method, dataset, preset)
         only = get_spec(method).cls.preset_datasets.get(preset)
         return only is None or dataset in only
 
@@ -59,7 +65,8 @@ DATA_STAGES = (
 # Settings chosen on the validation split (dppmg.experiments.selection), on seed 0: Stage 1's
 # preference dimension first (it needs Stage 1 only), then the image sampling settings (they need
 # the trained Stage 2 pipeline), as two cells per dataset.
-SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,), groups=SELECTION_GROUPS)
+SELECTION_STAGE = Stage("selection", "selection.ipynb", seeds=(0,), groups=SELECTION_GROUPS,
+                        group_applies=selection_applies)
 PREFERENCE_STAGE = Stage("preference", "preference.ipynb", seeds=(0, 1, 2), per_method=True)
 # Stages 1-3 and the evaluation of every generation method, ablation, control and reference.
 EVALUATION_STAGE = Stage("evaluation", "evaluation.ipynb", seeds=(0, 1, 2), per_method=True)

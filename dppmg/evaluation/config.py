@@ -83,6 +83,9 @@ class SelectionConfig:
         precisions: candidate generation precisions; fp32 is always the reference.
         token_patiences: candidate patiences of Stage 2's early stopping (validations without a
             lower loss); the full budget is always the reference.
+        stage1_budgets: candidate Stage 1 training budgets (graph steps per epoch, quantizer
+            epochs) of every method of a dataset; the first is the reference. Empty (the default):
+            the preset's budget does not bind on the dataset and nothing is compared.
     """
 
     preference_dims: tuple[int, ...] = (16, 32, 64)
@@ -93,6 +96,7 @@ class SelectionConfig:
                                                                (1.0, 2.0, 2.0))
     precisions: tuple[str, ...] = ("fp32", "bf16")
     token_patiences: tuple[int, ...] = (1, 2, 3)
+    stage1_budgets: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -29,6 +29,13 @@ the value the preset table holds now) that the harness writes as ``selection_<se
   fewest steps among those that keep the very step the full budget keeps (the same embeddings, so
   no generation changes), the full budget otherwise.
 
+* ``stage1.budget`` — on data large enough for Stage 1's batch caps to bind (ML-1M size; not
+  MovieLens-100K, H&M or the synthetic world), Stage 1's training budget for every method of the
+  dataset: graph steps per epoch (each propagates the whole graph) and quantizer epochs. DPPMG's
+  Stage 1 is trained with each candidate; the fewest training steps among the candidates whose
+  quantized valid Recall@20 is not lower than the first (reference) budget's (paired over
+  validation users, one-sided p >= 0.05).
+
 The number of token-training steps is chosen on validation inside Stage 2 itself
 (:mod:`dppmg.generation.train`, the step of the lowest validation loss); its curves come with
 every evaluation result of a run that trained or loaded a Stage 2 (``token_validation``).
@@ -43,6 +50,7 @@ import numpy as np
 
 from dppmg.errors import DPPMGError
 from dppmg.infra.seeding import split_seed
+from dppmg.preference.config import PreferenceConfig, QuantizerConfig
 
 
 def select_preference_dim(dataset: str, preset: str, seed: int, candidates: Sequence[int], *,
@@ -337,7 +345,82 @@ def select_token_early_stopping(dataset: str, preset: str, seed: int, patiences:
     return out
 
 
-SELECTION_GROUPS = ("preference", "sampling", "reward", "precision", "budget")
+def _stage1_training_steps(record: dict[str, Any], num_train: int, num_users: int) -> tuple[int, int]:
+    """(graph steps, quantizer steps) a Stage 1 run of ``record`` trained: epochs run x steps per
+    epoch, and per modality the quantizer's epochs x steps per epoch (each batch grown to its cap)."""
+    from dppmg.preference.model import epoch_batch_size
+
+    config = record["provenance"]["config"]
+    preference = PreferenceConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                     for k, v in config["preference"].items()})
+    quantizer = QuantizerConfig(**config["quantizer"])
+    graph = len(record["metrics"]["history"]) * -(-num_train // epoch_batch_size(num_train, preference))
+    quantizer_batch = max(quantizer.batch_size, -(-num_users // quantizer.max_steps_per_epoch))
+    quantized = len(record["metrics"]["quantizer"]) * quantizer.epochs * -(-num_users // quantizer_batch)
+    return graph, quantized
+
+
+def select_stage1_budget(dataset: str, preset: str, seed: int, candidates: Sequence[Sequence[int]], *,
+                         data_root: str | None = None, cache_dir: str | os.PathLike | None = None,
+                         progress: bool = False) -> dict[str, Any]:
+    """The ``stage1.budget`` selection of the module docstring: DPPMG's Stage 1 trained with each
+    candidate budget (graph steps per epoch, quantizer epochs), the first the reference."""
+    from dppmg.data import load_dataset
+    from dppmg.methods import DPPMG
+    from dppmg.preference.checkpoint import load_quantized_preferences
+    from dppmg.preference.ranking import RankingEvaluator, factor_scorer
+    from dppmg.preference.train import load_or_fit
+
+    if not candidates:
+        raise DPPMGError(f"no Stage 1 budget candidates for {dataset!r} at {preset!r} (selection.stage1_budgets)")
+    data = load_dataset(dataset, preset=preset, data_root=data_root, cache_dir=cache_dir)
+    evaluator = RankingEvaluator(data)
+    valid_users = evaluator.evaluated_users("valid").tolist()
+    rows, per_user = [], []
+    for steps, epochs in candidates:
+        config = DPPMG.stage1_config(dataset, preset, seed, preference={"max_steps_per_epoch": int(steps)},
+                                     quantizer={"epochs": int(epochs)})
+        record, folder = load_or_fit(config, data_root=data_root, cache_dir=cache_dir, progress=progress)
+        scorer = factor_scorer(load_quantized_preferences(folder, data, cache_dir))
+        per_user.append(dict(zip(valid_users, evaluator.per_user(scorer, "valid")["recall@20"].tolist())))
+        graph, quantized = _stage1_training_steps(record, len(evaluator.train), data.num_users)
+        timing = {t["stage"]: t for t in record["provenance"]["timings"]}["train_and_evaluate"]
+        rows.append({"value": f"{steps} graph steps per epoch, {epochs} quantizer epochs",
+                     "metric": graph + quantized, "graph steps": graph, "quantizer steps": quantized,
+                     "epochs run": len(record["metrics"]["history"]), "best epoch": record["metrics"]["best_epoch"],
+                     "quantized valid recall@20": record["metrics"]["quantized_valid"]["recall@20"],
+                     "valid recall@20 (unquantized)": record["metrics"]["valid"]["recall@20"],
+                     "train seconds (as measured)": round(float(timing["wall_time_s"]), 1),
+                     "threads": record["provenance"]["device"].get("torch_threads"),
+                     "load average before": record["provenance"]["device"].get("load_average_1min")})
+    for row, values in zip(rows, per_user):
+        row["p (lower than the reference)"] = None if row is rows[0] else _p_lower(values, per_user[0], seed)
+        row["acceptable"] = row is rows[0] or (row["p (lower than the reference)"] or 0.0) >= 0.05
+    choice = min((r for r in rows if r["acceptable"]), key=lambda r: r["metric"])["value"]
+    return {"setting": "stage1.budget", "metric": "training steps (graph + quantizer)", "higher_is_better": False,
+            "seed": seed, "users": len(valid_users),
+            "rule": ("the fewest training steps among the budgets whose quantized valid Recall@20 is not lower "
+                     "than the first (reference) budget's (paired over validation users, one-sided p >= 0.05)"),
+            "candidates": rows, "choice": choice, "configured": _configured_stage1_budget(dataset, preset)}
+
+
+def _configured_stage1_budget(dataset: str, preset: str) -> str:
+    from dppmg.config import preference_config, quantizer_config
+
+    return (f"{preference_config(dataset, preset).max_steps_per_epoch} graph steps per epoch, "
+            f"{quantizer_config(dataset, preset).epochs} quantizer epochs")
+
+
+def selection_applies(group: str, dataset: str, preset: str) -> bool:
+    """Whether the selection ``group`` compares anything on ``dataset`` at ``preset``: ``stage1``
+    only where the dataset's selection config lists Stage 1 budgets (data large enough for them to
+    bind); every other group everywhere."""
+    from dppmg.config import selection_config
+
+    return group != "stage1" or bool(selection_config(preset, dataset).stage1_budgets)
+
+
+SELECTION_GROUPS = ("preference", "sampling", "reward", "precision", "budget", "stage1")
 
 
 def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | None = None,
@@ -346,7 +429,8 @@ def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | Non
     """The selections of the module docstring for ``dataset`` at ``preset``, by group:
     ``preference`` (Stage 1's dimension; Stage 1 only), ``sampling`` (guidance and sampler; the
     trained Stage 2 pipeline), ``precision`` (fp32 or bf16 generation; the Stage 2 pipeline) and
-    ``reward`` (the reward weights; Stages 1-3) and ``budget`` (Stage 2's early stopping; Stages 1-2)."""
+    ``reward`` (the reward weights; Stages 1-3), ``budget`` (Stage 2's early stopping; Stages 1-2) and
+    ``stage1`` (Stage 1's training budget, where :func:`selection_applies`; Stage 1 only)."""
     from dppmg.config import selection_config
 
     unknown = [g for g in groups if g not in SELECTION_GROUPS]
@@ -371,6 +455,9 @@ def run_selections(dataset: str, preset: str, seed: int, *, data_root: str | Non
     if "budget" in groups:
         out += select_token_early_stopping(dataset, preset, seed, config.token_patiences, data_root=data_root,
                                            cache_dir=cache_dir, progress=progress)
+    if "stage1" in groups:
+        out.append(select_stage1_budget(dataset, preset, seed, config.stage1_budgets, data_root=data_root,
+                                        cache_dir=cache_dir, progress=progress))
     return out
 
 

@@ -32,9 +32,9 @@ from dppmg.infra import cache
 from dppmg.infra.io import atomic_write_json, read_versioned_json
 from dppmg.infra.paths import cache_dir as resolve_cache_dir
 from dppmg.infra.results import write_result
-from dppmg.preference.config import CHECKPOINT_VERSION, PreferenceConfig, Stage1Config
+from dppmg.preference.config import CHECKPOINT_VERSION, PreferenceConfig, QuantizerConfig, Stage1Config
 from dppmg.preference.model import ModalPreferenceGNN, cold_start_fill, normalized_adjacency, popularity_scores
-from dppmg.preference.quantize import codes_to_tokens
+from dppmg.preference.quantize import ResidualQuantizer, codes_to_tokens
 from dppmg.preference.ranking import RankingEvaluator, dense_scorer, factor_scorer
 
 
@@ -161,3 +161,23 @@ def load_preferences(folder: str | os.PathLike, data: InteractionData, cache_dir
     model.load_state_dict(torch.load(folder / "preference.pt"))
     has_train = RankingEvaluator(data).has_train
     return {m: (cold_start_fill(p, has_train), q) for m, (p, q) in model.preferences().items()}
+
+
+def load_quantized_preferences(folder: str | os.PathLike, data: InteractionData,
+                               cache_dir: str | os.PathLike | None = None
+                               ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per modality, the saved Stage 1 run's quantized user preferences (each user's codes decoded
+    by its quantizer, the vectors the tokens stand for) and its item vectors q: what Stage 1's
+    ``quantized_valid`` / ``quantized_test`` rank with."""
+    folder = Path(folder)
+    checkpoint = load_stage1(folder, data)
+    quantizer_fields = checkpoint.config.get("quantizer")
+    if quantizer_fields is None:
+        raise DPPMGError(f"{folder}: Stage 1 method {checkpoint.config['method']!r} has no quantizer")
+    config = QuantizerConfig(**quantizer_fields)
+    out = {}
+    for m, (_, q) in load_preferences(folder, data, cache_dir).items():
+        quantizer = ResidualQuantizer(q.shape[1], config)
+        quantizer.load_state_dict(torch.load(folder / f"quantizer_{m}.pt"))
+        out[m] = (quantizer.decode(torch.as_tensor(checkpoint.user_codes[m])), q)
+    return out

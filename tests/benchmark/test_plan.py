@@ -230,3 +230,23 @@ def test_an_excluded_result_file_is_no_measurement(tmp_path):
     estimator = Estimator(tmp_path, "small", exclude=[hidden])
     assert estimator.seconds(_cell(tmp_path, "hm", "lamp", seed=2)) == (300.0, "measured")
     assert kept.is_file() and hidden.is_file()
+
+
+def test_a_quantity_comes_from_the_runs_at_the_plans_thread_count_where_any_measured_it(tmp_path):
+    def write(method, seed, wall, threads):
+        path = _write_run(tmp_path, "hm", method, seed, wall)
+        result = json.loads(path.read_text())
+        result["provenance"]["device"]["torch_threads"] = threads
+        path.write_text(json.dumps(result))
+
+    write("lamp", 0, 300.0, 1)
+    write("lamp", 1, 200.0, 2)
+    write("lamp", 2, 210.0, 2)
+    write("pepler", 0, 900.0, 2)
+    cell = _cell(tmp_path, "hm", "lamp", seed=3)
+    assert Estimator(tmp_path, "small", threads=1).seconds(cell) == (300.0, "measured")
+    assert Estimator(tmp_path, "small", threads=2).seconds(cell) == (205.0, "measured")
+    assert Estimator(tmp_path, "small").seconds(cell) == (210.0, "measured")  # every run
+    # Measured only at 2 threads: those runs stand in for a 1-thread plan.
+    assert Estimator(tmp_path, "small", threads=1).seconds(_cell(tmp_path, "hm", "pepler", seed=3)) == (
+        900.0, "measured")

@@ -85,3 +85,17 @@ def test_scaling_writes_its_table_figure_and_result_files(tmp_path, movielens_ro
     assert m["steps per epoch"] * m["batch size"] >= m["train interactions"] > (m["steps per epoch"] - 1) * m["batch size"]
     with pytest.raises(ConfigError, match="popularity is not a trained Stage 1 method"):
         run_scaling("smoke", methods=("popularity",), results_dir=tmp_path / "results", progress=False)
+
+
+def test_full_fits_train_every_method_to_the_end_and_say_the_threads_and_load(tmp_path, movielens_root):
+    from benchmark.scaling import run_full_fits
+
+    written = run_full_fits("smoke", methods=("popularity", "mf-bpr"), data_root=movielens_root.parent,
+                            fixture_root=tmp_path / "fx", results_dir=tmp_path / "results", progress=False,
+                            fixture_size=TINY)
+    table = written["scaling_stage1_full"].with_suffix(".csv").read_text().splitlines()
+    assert table[0] == ("method,seconds,epochs run,best epoch,valid recall@20,threads,load average before,"
+                        "within target")
+    assert [row.split(",")[0] for row in table[1:]] == ["popularity", "mf-bpr"]
+    record = json.loads((tmp_path / "results" / "runs" / "smoke" / "scaling" / "full_fit__mf-bpr.json").read_text())
+    assert record["dataset"] == "movielens-1m" and record["metrics"]["history"]
