@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="check only this suite's stages (default: all of the goldens)")
             cmd.add_argument("--datasets", nargs="+", default=None, help="check only these datasets")
             cmd.add_argument("--methods", nargs="+", default=None, help="check only these methods")
+            cmd.add_argument("--seeds", nargs="+", type=int, default=None,
+                             help="the check seed (the goldens' check_seed, 0); any other is an error")
     run.add_argument("--runner", default="notebook", choices=RUNNERS,
                      help="how a cell runs: notebook (its papermill notebook, kept under runs/) or "
                           "inline (the stage function, no kernel start; faster, no notebooks)")
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
             code, table = check(args.preset, results_dir=args.results_dir, goldens_dir=args.goldens_dir,
                                 data_root=args.data_root, suite=args.suite, datasets=args.datasets,
-                                methods=args.methods)
+                                methods=args.methods, seeds=args.seeds)
             # The verdict and the failing rows; the full table is in check.md.
             shown = table[table["status"] != "ok"]
             if len(shown):

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.suites import SUITES
-from dppmg.errors import DPPMGError
+from dppmg.errors import ConfigError, DPPMGError
 from dppmg.infra.io import atomic_write_json, atomic_write_text
 from dppmg.infra.provenance import device_info, git_state, package_versions
 from dppmg.infra.results import SCHEMA
@@ -236,12 +236,17 @@ def suite_results(preset: str, seeds: tuple[int, ...], results_dir: Path, data_r
 
 def check(preset: str, *, results_dir: str | os.PathLike = "results", goldens_dir: str | os.PathLike = "results/goldens",
           data_root: str | None = None, suite: str = GOLDEN_SUITE, datasets: list[str] | None = None,
-          methods: list[str] | None = None,
+          methods: list[str] | None = None, seeds: list[int] | None = None,
           log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> tuple[int, pd.DataFrame]:
     """Run (or reuse this commit's) check-seed suite and compare it with the goldens; returns
     (exit code, table). ``suite``, ``datasets`` and ``methods`` check a part: only the goldens of
-    that part are compared (the rest is neither run nor reported missing)."""
+    that part are compared (the rest is neither run nor reported missing). ``seeds``, if given,
+    must be the goldens' check seed: their values were taken at it."""
     goldens, meta = read_goldens(preset, goldens_dir)
+    if seeds is not None and sorted(set(seeds)) != [meta["check_seed"]]:
+        raise ConfigError(f"--seeds {' '.join(map(str, seeds))}: the {preset} goldens are checked at seed "
+                          f"{meta['check_seed']} only (the seed their values were taken at; the other seeds "
+                          "give the tolerances)")
     if suite not in SUITES or not {s.name for s in SUITES[suite]} & set(STAGES):
         raise DPPMGError(f"suite {suite!r} holds no golden stage; the goldens come from "
                          f"{', '.join(STAGES)} (suite {GOLDEN_SUITE!r})")

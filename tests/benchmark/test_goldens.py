@@ -113,6 +113,13 @@ def test_check_fails_on_a_regression_and_writes_its_table(tmp_path, monkeypatch,
     monkeypatch.setattr(goldens, "suite_results", lambda *a, **k: [preference_result("dppmg", 0, 0.30)])
     assert main(["check", "--preset", "smoke", "--results-dir", str(tmp_path), "--goldens-dir",
                  str(tmp_path / "goldens")]) == 0
+    # --seeds names the check seed (the command line); another seed is refused, naming it.
+    assert main(["check", "--preset", "smoke", "--seeds", "0", "--results-dir", str(tmp_path), "--goldens-dir",
+                 str(tmp_path / "goldens")]) == 0
+    capsys.readouterr()
+    assert main(["check", "--preset", "smoke", "--seeds", "1", "--results-dir", str(tmp_path), "--goldens-dir",
+                 str(tmp_path / "goldens")]) == 2
+    assert "--seeds 1: the smoke goldens are checked at seed 0 only" in capsys.readouterr().err
     table = pd.read_csv(tmp_path / "goldens" / "smoke.csv")
     assert set(table["metric"]) == {"test recall@20", "test ndcg@20", "valid recall@20"}
 
