@@ -116,6 +116,11 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "log-log slope": exponent}
 
 
+def default_fixture_root(fixture_root: str | os.PathLike | None, cache_dir: str | os.PathLike | None) -> Path:
+    """``fixture_root``, or the versioned folder under the cache where the fixture is written."""
+    return Path(fixture_root) if fixture_root else resolve_cache_dir(cache_dir) / "fixtures" / f"ml-1m-size-v{FIXTURE_VERSION}"
+
+
 def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None, epochs: int = 3,
                 data_root: str | os.PathLike | None = None, fixture_root: str | os.PathLike | None = None,
                 results_dir: str | os.PathLike = "results", cache_dir: str | os.PathLike | None = None,
@@ -136,7 +141,7 @@ def run_scaling(preset: str = "small", *, methods: tuple[str, ...] | None = None
         raise ConfigError(f"scaling: {', '.join(unknown)} is not a trained Stage 1 method; expected some of "
                           f"{', '.join(trained)}")
     results_dir = Path(results_dir)
-    fixture_root = Path(fixture_root) if fixture_root else resolve_cache_dir(cache_dir) / "fixtures" / f"ml-1m-size-v{FIXTURE_VERSION}"
+    fixture_root = default_fixture_root(fixture_root, cache_dir)
     threads = torch.get_num_threads()
     rows = []
     try:
@@ -189,7 +194,7 @@ def run_full_fits(preset: str = "small", *, methods: tuple[str, ...] | None = No
     from dppmg.preference.train import fit_and_save
 
     methods = tuple(methods) if methods else tuple(method_names(suite="preference"))
-    fixture_root = Path(fixture_root) if fixture_root else resolve_cache_dir(cache_dir) / "fixtures" / f"ml-1m-size-v{FIXTURE_VERSION}"
+    fixture_root = default_fixture_root(fixture_root, cache_dir)
     root = write_movielens_1m_format(fixture_root, source_root=data_root, progress=progress, **(fixture_size or {}))
     # Features first, with all cores: the fits are timed without them (they are cached per dataset).
     extract_features(load_dataset("movielens-1m", preset=preset, data_root=root, cache_dir=cache_dir),

@@ -50,7 +50,6 @@ import numpy as np
 
 from dppmg.errors import DPPMGError
 from dppmg.infra.seeding import split_seed
-from dppmg.preference.config import PreferenceConfig, QuantizerConfig
 
 
 def select_preference_dim(dataset: str, preset: str, seed: int, candidates: Sequence[int], *,
@@ -345,19 +344,16 @@ def select_token_early_stopping(dataset: str, preset: str, seed: int, patiences:
     return out
 
 
-def _stage1_training_steps(record: dict[str, Any], num_train: int, num_users: int) -> tuple[int, int]:
-    """(graph steps, quantizer steps) a Stage 1 run of ``record`` trained: epochs run x steps per
-    epoch, and per modality the quantizer's epochs x steps per epoch (each batch grown to its cap)."""
+def _stage1_training_steps(config: Any, epochs_run: int, modalities: int, num_train: int,
+                           num_users: int) -> tuple[int, int]:
+    """(graph steps, quantizer steps) a Stage 1 run of ``config`` (a Stage1Config) trained: epochs
+    run x steps per epoch, and per modality the quantizer's epochs x steps per epoch."""
     from dppmg.preference.model import epoch_batch_size
+    from dppmg.preference.quantize import quantizer_batch_size
 
-    config = record["provenance"]["config"]
-    preference = PreferenceConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                     for k, v in config["preference"].items()})
-    quantizer = QuantizerConfig(**config["quantizer"])
-    graph = len(record["metrics"]["history"]) * -(-num_train // epoch_batch_size(num_train, preference))
-    quantizer_batch = max(quantizer.batch_size, -(-num_users // quantizer.max_steps_per_epoch))
-    quantized = len(record["metrics"]["quantizer"]) * quantizer.epochs * -(-num_users // quantizer_batch)
-    return graph, quantized
+    graph = epochs_run * -(-num_train // epoch_batch_size(num_train, config.preference))
+    per_modality = config.quantizer.epochs * -(-num_users // quantizer_batch_size(num_users, config.quantizer))
+    return graph, modalities * per_modality
 
 
 def select_stage1_budget(dataset: str, preset: str, seed: int, candidates: Sequence[Sequence[int]], *,
@@ -383,7 +379,9 @@ def select_stage1_budget(dataset: str, preset: str, seed: int, candidates: Seque
         record, folder = load_or_fit(config, data_root=data_root, cache_dir=cache_dir, progress=progress)
         scorer = factor_scorer(load_quantized_preferences(folder, data, cache_dir))
         per_user.append(dict(zip(valid_users, evaluator.per_user(scorer, "valid")["recall@20"].tolist())))
-        graph, quantized = _stage1_training_steps(record, len(evaluator.train), data.num_users)
+        graph, quantized = _stage1_training_steps(config, len(record["metrics"]["history"]),
+                                                  len(record["metrics"]["quantizer"]), len(evaluator.train),
+                                                  data.num_users)
         timing = {t["stage"]: t for t in record["provenance"]["timings"]}["train_and_evaluate"]
         rows.append({"value": f"{steps} graph steps per epoch, {epochs} quantizer epochs",
                      "metric": graph + quantized, "graph steps": graph, "quantizer steps": quantized,

@@ -137,6 +137,12 @@ class ResidualQuantizer(nn.Module):
         return restarted
 
 
+def quantizer_batch_size(num_users: int, config: QuantizerConfig) -> int:
+    """Users per quantizer step: ``config.batch_size``, grown so that an epoch takes at most
+    ``config.max_steps_per_epoch`` steps (an epoch stays linear in the users)."""
+    return max(config.batch_size, -(-num_users // config.max_steps_per_epoch))
+
+
 def train_quantizer(x: torch.Tensor, config: QuantizerConfig, generator: torch.Generator,
                     progress: bool = True) -> tuple[ResidualQuantizer, list[dict[str, float]]]:
     """Fit a :class:`ResidualQuantizer` to the rows of ``x`` (one modality's user preferences)."""
@@ -146,8 +152,7 @@ def train_quantizer(x: torch.Tensor, config: QuantizerConfig, generator: torch.G
     model.init_codebooks(x, generator)
     optim = torch.optim.Adam(model.parameters(), lr=config.lr)
     last_used = torch.zeros(config.levels, config.codebook_size)
-    # At most max_steps_per_epoch steps: on many users the batch grows (an epoch stays linear in them).
-    batch_size = max(config.batch_size, -(-len(x) // config.max_steps_per_epoch))
+    batch_size = quantizer_batch_size(len(x), config)
     history = []
     for epoch in tqdm(range(1, config.epochs + 1), desc="quantizer", disable=not progress, leave=False):
         model.train()
